@@ -1,0 +1,1 @@
+"""lognet.boards"""

@@ -1,0 +1,22 @@
+"""lognet.model: NumPy/SciPy side of lognet. Fits, level pickers, topologies, fixed point, the
+IR and the bit-exact integer reference."""
+
+from .qformat import QFormat, Rounding
+from .reference import float_reference, reference
+from .spec import (
+    Activation,
+    Arch,
+    Arith,
+    LayerSpec,
+    Microarch,
+    NetworkSpec,
+    SpecError,
+    Tunable,
+    dump_spec,
+    load_spec,
+)
+
+__all__ = [
+    "QFormat", "Rounding", "reference", "float_reference", "Activation", "Arch", "Arith",
+    "LayerSpec", "Microarch", "NetworkSpec", "SpecError", "Tunable", "dump_spec", "load_spec",
+]
