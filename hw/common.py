@@ -1,0 +1,152 @@
+"""Pieces shared by the layer microarchitectures: the configuration bus signature, the stage
+registers of a stalling pipeline, adder trees, and requantisation (the hardware mirror of
+:func:`lognet.model.qformat.shift_round` and :func:`~lognet.model.qformat.clamp_or_wrap`)."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from lognet.model.qformat import QFormat, Rounding
+from lognet.model.spec import Activation, LayerSpec
+
+from .regmap import ID_VALUE, REGMAP_VERSION
+
+__all__ = [
+    "ConfigSignature", "fmt_shape", "Pipe", "adder_tree_levels", "requantise", "header_read",
+]
+
+#: data width of the configuration bus
+DATA_WIDTH = 32
+
+
+class ConfigSignature(wiring.Signature):
+    """Configuration bus, seen from the initiator (the host side).
+
+    Members
+    -------
+    addr : Out(addr_width)
+        Word address.
+    w_data : Out(32)
+        Write data.
+    w_en : Out(1)
+        Write strobe; a write is always accepted in the cycle it is strobed.
+    r_en : Out(1)
+        Read strobe.
+    r_data : In(32)
+        Read data, valid the cycle after ``r_en`` and held until the next ``r_en``.
+    """
+
+    def __init__(self, addr_width: int):
+        self.addr_width = addr_width
+        super().__init__({
+            "addr": Out(addr_width),
+            "w_data": Out(DATA_WIDTH),
+            "w_en": Out(1),
+            "r_en": Out(1),
+            "r_data": In(DATA_WIDTH),
+        })
+
+    def __eq__(self, other):
+        return isinstance(other, ConfigSignature) and other.addr_width == self.addr_width
+
+    def __hash__(self):
+        return hash(("ConfigSignature", self.addr_width))
+
+
+def fmt_shape(fmt: QFormat) -> Shape:
+    return signed(fmt.width) if fmt.signed else unsigned(fmt.width)
+
+
+class Pipe:
+    """Stage registers of a pipeline that advances as one when ``en`` is high.
+
+    A global enable keeps every stage in step: no sample can be dropped or duplicated, and a
+    stalled output holds the whole pipeline."""
+
+    def __init__(self, m: Module, en):
+        self.m = m
+        self.en = en
+        self.count = 0
+
+    def reg(self, value, shape=None, name=None) -> Signal:
+        s = Signal(shape if shape is not None else value.shape(), reset_less=True,
+                   name=name or f"p{self.count}")
+        self.count += 1
+        with self.m.If(self.en):
+            self.m.d.sync += s.eq(value)
+        return s
+
+
+def adder_tree_levels(pipe: Pipe, groups: list[list], width: int, per_stage: int = 2):
+    """Reduce each list of ``groups`` to its sum, all groups in lockstep, registering every
+    ``per_stage`` adder levels (and once more at the end). Sums are kept to ``width`` signed bits,
+    which the caller guarantees holds every partial sum. Returns ``(sums, stages)``."""
+    shape = signed(width)
+    groups = [list(g) for g in groups]
+    level = 0
+    stages = 0
+    while any(len(g) > 1 for g in groups):
+        nxt = []
+        for g in groups:
+            r = []
+            for i in range(0, len(g) - 1, 2):
+                t = g[i] + g[i + 1]
+                r.append(t[:width].as_signed() if len(t) > width else t)
+            if len(g) % 2:
+                r.append(g[-1])
+            nxt.append(r)
+        groups = nxt
+        level += 1
+        if level % per_stage == 0 and any(len(g) > 1 for g in groups):
+            groups = [[pipe.reg(v, shape) for v in g] for g in groups]
+            stages += 1
+    sums = [pipe.reg(g[0], shape) for g in groups]
+    return sums, stages + 1
+
+
+def requantise(m: Module, acc, bias, spec: LayerSpec, name: str = "rq"):
+    """Bias, activation and requantisation of one accumulator, combinationally.
+
+    ``acc`` is the signed sum of products (``acc_width`` bits); ``bias`` a bias format value.
+    Mirrors :func:`lognet.model.reference.reference_layer` exactly."""
+    aw = spec.acc_width
+    v = Signal(signed(aw), name=f"{name}_acc")
+    m.d.comb += v.eq(acc + (bias << spec.bias_shift))
+    if spec.activation is Activation.RELU:
+        r = Signal(signed(aw), name=f"{name}_relu")
+        m.d.comb += r.eq(Mux(v[-1], 0, v))
+        v = r
+    s = spec.shift
+    fmt = spec.out_fmt
+    q = Signal(signed(aw + 1), name=f"{name}_q")
+    if s == 0:
+        m.d.comb += q.eq(v)
+    elif fmt.rounding is Rounding.FLOOR:
+        m.d.comb += q.eq(v >> s)
+    elif fmt.rounding is Rounding.HALF_UP:
+        m.d.comb += q.eq((v + (1 << (s - 1))) >> s)
+    else:
+        q0 = Signal(signed(aw), name=f"{name}_q0")
+        m.d.comb += q0.eq(v >> s)
+        rem = v[:s]
+        half = 1 << (s - 1)
+        up = (rem > half) | ((rem == half) & q0[0])
+        m.d.comb += q.eq(q0 + up)
+    out = Signal(fmt_shape(fmt), name=f"{name}_out")
+    if fmt.saturate:
+        m.d.comb += out.eq(Mux(q > fmt.max_int, fmt.max_int,
+                               Mux(q < fmt.min_int, fmt.min_int, q)))
+    else:
+        m.d.comb += out.eq(q[:fmt.width])
+    return out
+
+
+def header_read(m: Module, offset, shape_word: int, params_word: int, pending):
+    """Read value of the header registers at ``offset`` (0..7)."""
+    return Mux(offset == 0, ID_VALUE,
+               Mux(offset == 1, REGMAP_VERSION,
+                   Mux(offset == 3, Cat(pending, Const(0, 31)),
+                       Mux(offset == 4, shape_word,
+                           Mux(offset == 5, params_word, 0)))))

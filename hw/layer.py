@@ -1,0 +1,217 @@
+"""The layer Component: streams in and out, a configuration bus, and a datapath chosen by the
+spec's microarchitecture parameters (``parallel`` or ``folded:P``; ``shared``, ``factored``,
+``shift`` or ``multiply`` arithmetic; ``all``, ``levels`` or ``none`` tunability).
+
+It reads only the IR (:class:`~lognet.model.spec.LayerSpec`); nothing is fitted or computed from
+weights inside ``elaborate()`` beyond placing the spec's integers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from lognet.model.spec import Arith, LayerSpec, Microarch, SpecError, Tunable
+
+from .bank import RegArray
+from .common import ConfigSignature, fmt_shape, header_read
+from .regmap import RegisterMap, encode_shift_level, exp_bits, shift_terms
+
+__all__ = ["Layer", "resolve_arch", "choose_arith"]
+
+
+def choose_arith(spec: LayerSpec) -> Arith:
+    """The cheapest arithmetic mode for a spec (``--arith auto``), from the area benchmarks:
+    shift when every level is a power of two or a sum of two (no multipliers at all); otherwise
+    ``factored`` for folded builds (an adder per lane, K multiplies per output) and ``shared``
+    for parallel builds (K products per input, a mux per connection)."""
+    try:
+        shift_terms(spec)
+        return Arith.SHIFT
+    except SpecError:
+        pass
+    if spec.arch.kind is Microarch.FOLDED:
+        return Arith.FACTORED
+    return Arith.SHARED
+
+
+def resolve_arch(spec: LayerSpec) -> LayerSpec:
+    """Replace ``arith=auto`` by a concrete mode and check the combination is buildable."""
+    a = spec.arch
+    if a.arith is Arith.AUTO:
+        a = dataclasses.replace(a, arith=choose_arith(spec))
+        spec = spec.with_arch(a)
+    if a.arith is Arith.MULTIPLY and a.tunable is Tunable.LEVELS:
+        raise SpecError(
+            f"layer {spec.name!r}: arith=multiply stores plain weights and has no level table; "
+            f"use --tunable all or none with it"
+        )
+    if a.arith is Arith.SHIFT:
+        shift_terms(spec)  # raises with the reason when levels are not shift-compatible
+    return spec
+
+
+def tree_stages(n: int, per_stage: int = 2) -> int:
+    """Register stages of :func:`~lognet.hw.common.adder_tree_levels` for ``n`` leaves."""
+    levels = max(0, (n - 1).bit_length())
+    return 1 + (max(levels - 1, 0) // per_stage)
+
+
+class Layer(wiring.Component):
+    """One codebook-weight layer.
+
+    Ports: see docs/interfaces.md. ``i_stream`` takes one input vector per transfer,
+    ``o_stream`` gives one output vector per transfer, ``cfg`` writes and reads the register map
+    (:attr:`regmap`).
+
+    Latency and throughput: parallel builds accept one vector per clock and answer after
+    :attr:`latency` clocks; folded builds take :attr:`cycles_per_vector` clocks per vector.
+
+    Parameters
+    ----------
+    spec:
+        The layer. ``arith=auto`` is resolved here.
+    readback:
+        When False the weight registers read back as 0 (saves the read multiplexers).
+    """
+
+    def __init__(self, spec: LayerSpec, *, readback: bool = True, base: int = 0):
+        spec = resolve_arch(spec)
+        self.spec = spec
+        self.arith = spec.arch.arith
+        self.tunable = spec.arch.tunable
+        self.folded = spec.arch.kind is Microarch.FOLDED
+        self.readback = readback
+        self.regmap = RegisterMap(spec, base=base)
+        self.shift_terms = shift_terms(spec) if self.arith is Arith.SHIFT else 0
+        self.exp_bits = exp_bits(spec) if self.arith is Arith.SHIFT else 0
+        self.n_in, self.n_out = spec.n_in, spec.n_out
+        self.in_width, self.out_width = spec.in_fmt.width, spec.out_fmt.width
+        self.in_signed, self.out_signed = spec.in_fmt.signed, spec.out_fmt.signed
+        self.addr_width = self.regmap.addr_width
+        if self.folded:
+            from .folded import folded_timing
+
+            self.latency, self.cycles_per_vector = folded_timing(self)
+        else:
+            self.cycles_per_vector = 1
+            self.latency = self._parallel_latency()
+        super().__init__({
+            "i_stream": In(stream.Signature(data.ArrayLayout(fmt_shape(spec.in_fmt), spec.n_in))),
+            "o_stream": Out(stream.Signature(
+                data.ArrayLayout(fmt_shape(spec.out_fmt), spec.n_out))),
+            "cfg": In(ConfigSignature(self.addr_width)),
+        })
+        #: network hooks: swap the weight set now (the network guarantees the layer is empty),
+        #: hold the input, and whether any vector is inside
+        self.ext_swap = Signal()
+        self.ext_block = Signal()
+        self.busy = Signal()
+
+    def _parallel_latency(self) -> int:
+        s = self.spec
+        if self.arith is Arith.FACTORED:
+            per_k = []
+            for idx in s.indices:
+                if self.tunable is Tunable.ALL:
+                    per_k.append(len(idx))
+                else:
+                    per_k.extend(idx.count(k) for k in range(s.K))
+            return 1 + 1 + tree_stages(max(per_k + [1])) + 1 + tree_stages(s.K) + 1
+        return 1 + 1 + tree_stages(s.max_fanin) + 1
+
+    @property
+    def utilisation(self) -> float:
+        """Fraction of lane-cycles doing a connection (1.0 for parallel builds)."""
+        if not self.folded:
+            return 1.0
+        return self.spec.n_conn / (self.spec.arch.lanes * self.regmap.lane_depth)
+
+    # -- register arrays --------------------------------------------------------------------
+
+    def level_words(self) -> list[int]:
+        if self.arith is Arith.SHIFT:
+            return [encode_shift_level(v, self.shift_terms, self.exp_bits)
+                    for v in self.spec.levels]
+        return list(self.spec.levels)
+
+    def conn_shape(self):
+        if self.arith is Arith.MULTIPLY:
+            return signed(self.spec.weight_width)
+        return unsigned(1 + self.spec.index_bits)
+
+    def conn_init(self, j: int, c: int) -> int:
+        s = self.spec
+        if self.arith is Arith.MULTIPLY:
+            v = s.levels[s.indices[j][c]]
+            return -v if s.signs[j][c] else v
+        return s.signs[j][c] | s.indices[j][c] << 1
+
+    def elaborate(self, platform):
+        m = Module()
+        spec, rm = self.spec, self.regmap
+        lv = rm.region("LEVELS")
+        if self.arith is Arith.SHIFT:
+            level_bits = 1 + self.exp_bits if self.shift_terms == 1 else 2 + 2 * self.exp_bits
+        else:
+            level_bits = spec.level_fmt.width
+        levels = RegArray("level", unsigned(level_bits), self.level_words(), lv)
+        bias = RegArray("bias", fmt_shape(spec.bias_fmt), list(spec.bias), rm.region("BIAS"))
+
+        pending = Signal()
+        swap = Signal()
+        block = Signal()
+        m.d.comb += block.eq(pending | self.ext_block)
+        cfg = self.cfg
+        with m.If(cfg.w_en & (cfg.addr == 2) & cfg.w_data[0]):
+            m.d.sync += pending.eq(1)
+        with m.If(swap):
+            m.d.sync += pending.eq(0)
+
+        # read-back: header and register regions, one cycle after r_en
+        reads = []
+        for arr in (levels, bias):
+            if arr.writable:
+                v = Signal(32, name=f"rd_{arr.name}")
+                arr.elaborate_into(m, cfg, swap, v if self.readback else None)
+                reads.append((arr.hit(cfg.addr), v))
+
+        if self.folded:
+            from .folded import build_folded
+
+            weights_busy, busy, conn_read = build_folded(m, self, levels, bias, block, swap)
+        else:
+            from .parallel import build_parallel
+
+            conn = RegArray(
+                "conn", self.conn_shape(),
+                [self.conn_init(j, c) for j, f in enumerate(spec.fanins) for c in range(f)],
+                rm.region("CONN"))
+            if conn.writable:
+                v = Signal(32, name="rd_conn")
+                conn.elaborate_into(m, cfg, swap, v if self.readback else None)
+                reads.append((conn.hit(cfg.addr), v))
+            weights_busy, busy = build_parallel(m, self, levels, bias, conn, block)
+            conn_read = None
+        m.d.comb += swap.eq((pending & ~weights_busy) | self.ext_swap)
+        m.d.comb += self.busy.eq(busy)
+
+        hdr = header_read(m, cfg.addr[:3], rm.shape_word(), rm.params_word(), pending)
+        value = Mux(cfg.addr < 8, hdr, 0)
+        for hit, v in reads:
+            value = Mux(hit, v, value)
+        r_reg = Signal(32)
+        with m.If(cfg.r_en):
+            m.d.sync += r_reg.eq(value)
+        if conn_read is not None:
+            # folded: connection words come from a memory read port, valid one cycle later
+            from_mem = Signal()
+            with m.If(cfg.r_en):
+                m.d.sync += from_mem.eq(conn_read["hit"])
+            m.d.comb += cfg.r_data.eq(Mux(from_mem, conn_read["data"], r_reg))
+        else:
+            m.d.comb += cfg.r_data.eq(r_reg)
+        return m

@@ -1,0 +1,371 @@
+"""Register map of a generated core: addresses, field encodings, and the writes that load a spec.
+
+Pure Python (no Amaranth): the host driver, the testbenches and the generator all use it, so the
+encoding is defined once. Words are 32 bits, word-addressed.
+
+A layer's address space::
+
+    0  ID        R   0x4C474E54 ("LGNT")
+    1  VERSION   R   register-map version
+    2  CTRL      W   bit 0: commit the shadow weight set
+    3  STATUS    R   bit 0: commit pending
+    4  SHAPE     R   n_in | n_out << 16
+    5  PARAMS    R   K | index_bits << 8 | arith << 16 | kind << 20 | tunable << 24
+    LEVELS  region  K words        (absent for arith=multiply and tunable=none)
+    BIAS    region  n_out words    (absent for tunable=none)
+    CONN    region  one word per connection (tunable=all only)
+
+Each region starts at a multiple of the power of two that covers it, so the decode is a compare
+of the upper address bits. Field encodings:
+
+- CONN word, codebook modes: bit 0 sign (1 = negative), bits 1..index_bits the level index.
+- CONN word, multiply: the signed weight ``+-level`` in two's complement, ``weight_width`` bits.
+- LEVELS word, shared/factored: the level magnitude (level format integer).
+- LEVELS word, shift: ``a_en | a << 1 | b_en << (1+E) | b << (2+E)`` with E exponent bits;
+  level = a_en * 2**a + b_en * 2**b (one-term builds have only a_en and a).
+- BIAS word: the bias (bias format integer), two's complement, sign-extended to 32 bits.
+
+In a parallel build the CONN region is output-major (output j, connection c in the order of the
+spec). In a folded build it is lane-major: lane p's connections at ``CONN + p * 2**L + t``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from lognet.model.spec import Arith, LayerSpec, Microarch, NetworkSpec, SpecError, Tunable
+
+__all__ = [
+    "ID_VALUE", "REGMAP_VERSION", "Region", "RegisterMap", "NetworkMap", "register_map",
+    "shift_terms", "encode_shift_level", "decode_shift_level", "config_writes",
+    "lane_schedule", "to_markdown", "to_c_header",
+]
+
+ID_VALUE = 0x4C474E54
+REGMAP_VERSION = 1
+HEADER_WORDS = 8
+_ARITH_CODE = {Arith.SHARED: 0, Arith.FACTORED: 1, Arith.SHIFT: 2, Arith.MULTIPLY: 3}
+_KIND_CODE = {Microarch.PARALLEL: 0, Microarch.FOLDED: 1}
+_TUNABLE_CODE = {Tunable.ALL: 0, Tunable.LEVELS: 1, Tunable.NONE: 2}
+
+
+def _clog2(n: int) -> int:
+    return max(0, (n - 1).bit_length())
+
+
+# -- shift-mode level encoding -----------------------------------------------------------------
+
+
+def _terms(v: int) -> list[int]:
+    return [b for b in range(v.bit_length()) if v >> b & 1]
+
+
+def shift_terms(spec: LayerSpec) -> int:
+    """1 when every level is 0 or a power of two, 2 when some are a sum of two; else error."""
+    n = max(len(_terms(v)) for v in spec.levels)
+    if n > 2:
+        bad = next(v for v in spec.levels if len(_terms(v)) > 2)
+        raise SpecError(
+            f"layer {spec.name!r}: level {bad} is not a power of two or a sum of two; "
+            f"arith=shift needs the pow2 or apot picker"
+        )
+    return max(n, 1)
+
+
+def exp_bits(spec: LayerSpec) -> int:
+    """Bits of one exponent field: enough for ``level_fmt.width - 1``."""
+    return max(1, (spec.level_fmt.width - 1).bit_length())
+
+
+def encode_shift_level(v: int, terms: int, ebits: int) -> int:
+    t = sorted(_terms(int(v)), reverse=True)
+    if len(t) > terms:
+        raise SpecError(f"level {v} needs {len(t)} shift terms, this build has {terms}")
+    word = 0
+    if len(t) >= 1:
+        word |= 1 | t[0] << 1
+    if len(t) == 2:
+        word |= 1 << (1 + ebits) | t[1] << (2 + ebits)
+    return word
+
+
+def decode_shift_level(word: int, terms: int, ebits: int) -> int:
+    m = (1 << ebits) - 1
+    v = (1 << (word >> 1 & m)) if word & 1 else 0
+    if terms == 2 and word >> (1 + ebits) & 1:
+        v += 1 << (word >> (2 + ebits) & m)
+    return v
+
+
+# -- folded schedule ------------------------------------------------------------------------------
+
+
+def lane_schedule(spec: LayerSpec) -> list[list[tuple[int, int]]]:
+    """Assignment of connections to lanes in a folded build: output ``j`` goes to lane
+    ``j % P`` and its connections run back to back there. Returns, per lane, the list of
+    ``(output, connection)`` in execution order."""
+    p = spec.arch.lanes if spec.arch.kind is Microarch.FOLDED else 1
+    lanes: list[list[tuple[int, int]]] = [[] for _ in range(p)]
+    for j, f in enumerate(spec.fanins):
+        lanes[j % p].extend((j, c) for c in range(f))
+    return lanes
+
+
+# -- the map ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Region:
+    name: str
+    base: int
+    count: int
+    #: bits of each word that are used
+    bits: int
+    doc: str
+
+
+class RegisterMap:
+    """Addresses and encodings for one layer whose arch has been resolved (no ``auto``)."""
+
+    def __init__(self, spec: LayerSpec, base: int = 0):
+        a = spec.arch
+        if a.arith is Arith.AUTO:
+            raise SpecError("resolve arith=auto before building a register map")
+        self.spec = spec
+        self.base = base
+        self.arith = a.arith
+        self.tunable = a.tunable
+        self.folded = a.kind is Microarch.FOLDED
+        self.terms = shift_terms(spec) if a.arith is Arith.SHIFT else 0
+        self.ebits = exp_bits(spec) if a.arith is Arith.SHIFT else 0
+        if self.folded:
+            self.schedule = lane_schedule(spec)
+            self.lane_depth = max(len(s) for s in self.schedule)
+            self.lane_bits = _clog2(self.lane_depth)
+        regions: list[tuple[str, int, int, str]] = []
+        if self.tunable is not Tunable.NONE:
+            if self.arith is not Arith.MULTIPLY:
+                if self.arith is Arith.SHIFT:
+                    lbits = 1 + self.ebits if self.terms == 1 else 2 + 2 * self.ebits
+                    doc = "shift-level encoding: a_en | a<<1 | b_en<<(1+E) | b<<(2+E)"
+                else:
+                    lbits = spec.level_fmt.width
+                    doc = f"level magnitude, {spec.level_fmt.describe()} integer"
+                regions.append(("LEVELS", spec.K, lbits, doc))
+            regions.append(("BIAS", spec.n_out, spec.bias_fmt.width,
+                            f"bias, {spec.bias_fmt.describe()} integer, two's complement"))
+        if self.tunable is Tunable.ALL:
+            if self.arith is Arith.MULTIPLY:
+                cbits, doc = spec.weight_width, "signed weight +-level, two's complement"
+            else:
+                cbits, doc = 1 + spec.index_bits, "bit 0 sign (1 negative), bits 1.. level index"
+            count = (len(self.schedule) << self.lane_bits) if self.folded else spec.n_conn
+            regions.append(("CONN", count, cbits, doc))
+        # smallest first, each aligned to the power of two that covers it
+        placed: dict[str, Region] = {}
+        cursor = HEADER_WORDS
+        for name, count, bits, doc in sorted(regions, key=lambda r: r[1]):
+            size = 1 << _clog2(count)
+            cursor = (cursor + size - 1) // size * size
+            placed[name] = Region(name, cursor, count, bits, doc)
+            cursor += size
+        self.regions = placed
+        self.words = cursor
+        self.addr_width = max(3, _clog2(cursor))
+
+    # address helpers (local to this layer)
+    def region(self, name: str) -> Region | None:
+        return self.regions.get(name)
+
+    def conn_addresses(self) -> list[tuple[int, int, int]]:
+        """``(address, output, connection)`` for every connection register."""
+        r = self.regions["CONN"]
+        out = []
+        if self.folded:
+            for p, sched in enumerate(self.schedule):
+                for t, (j, c) in enumerate(sched):
+                    out.append((r.base + (p << self.lane_bits) + t, j, c))
+        else:
+            a = r.base
+            for j, f in enumerate(self.spec.fanins):
+                for c in range(f):
+                    out.append((a, j, c))
+                    a += 1
+        return out
+
+    def params_word(self) -> int:
+        s = self.spec
+        return (s.K | s.index_bits << 8 | _ARITH_CODE[self.arith] << 16
+                | _KIND_CODE[s.arch.kind] << 20 | _TUNABLE_CODE[self.tunable] << 24)
+
+    def shape_word(self) -> int:
+        return (self.spec.n_in & 0xFFFF) | (self.spec.n_out & 0xFFFF) << 16
+
+    def level_word(self, v: int) -> int:
+        if self.arith is Arith.SHIFT:
+            return encode_shift_level(v, self.terms, self.ebits)
+        return int(v)
+
+    def conn_word(self, sign: int, index: int, levels=None) -> int:
+        if self.arith is Arith.MULTIPLY:
+            lv = self.spec.levels if levels is None else levels
+            w = -lv[index] if sign else lv[index]
+            return w & ((1 << self.spec.weight_width) - 1)
+        return int(sign) | int(index) << 1
+
+    def writes(self, spec: LayerSpec | None = None) -> list[tuple[int, int]]:
+        """``(address, word)`` pairs that load ``spec``'s weights (default: this map's spec).
+
+        ``spec`` may differ from the map's spec in levels, signs, indices and biases, but not in
+        shape or topology (those are wired in)."""
+        s = self.spec if spec is None else spec
+        if s.sources != self.spec.sources and self.tunable is Tunable.ALL:
+            raise SpecError("the connection pattern differs from the built one; regenerate")
+        if self.tunable is Tunable.LEVELS and (
+            s.signs != self.spec.signs or s.indices != self.spec.indices
+        ):
+            raise SpecError("tunable=levels wires signs and indices in; only levels and biases "
+                            "can change")
+        if self.tunable is Tunable.NONE:
+            return []
+        out = []
+        lv = self.regions.get("LEVELS")
+        if lv is not None:
+            out += [(self.base + lv.base + k, self.level_word(v)) for k, v in enumerate(s.levels)]
+        b = self.regions["BIAS"]
+        out += [(self.base + b.base + j, int(v) & 0xFFFFFFFF) for j, v in enumerate(s.bias)]
+        if "CONN" in self.regions:
+            for a, j, c in self.conn_addresses():
+                out.append((self.base + a, self.conn_word(s.signs[j][c], s.indices[j][c],
+                                                          s.levels)))
+        return out
+
+    def to_json(self) -> dict:
+        return {
+            "layer": self.spec.name,
+            "base": self.base,
+            "addr_width": self.addr_width,
+            "words": self.words,
+            "header": [
+                {"name": "ID", "offset": 0, "access": "R", "value": ID_VALUE},
+                {"name": "VERSION", "offset": 1, "access": "R", "value": REGMAP_VERSION},
+                {"name": "CTRL", "offset": 2, "access": "W", "doc": "bit 0: commit"},
+                {"name": "STATUS", "offset": 3, "access": "R", "doc": "bit 0: commit pending"},
+                {"name": "SHAPE", "offset": 4, "access": "R", "value": self.shape_word()},
+                {"name": "PARAMS", "offset": 5, "access": "R", "value": self.params_word()},
+            ],
+            "regions": [
+                {"name": r.name, "offset": r.base, "count": r.count, "bits": r.bits,
+                 "access": "RW", "doc": r.doc}
+                for r in sorted(self.regions.values(), key=lambda r: r.base)
+            ],
+            "shift": {"terms": self.terms, "exp_bits": self.ebits} if self.terms else None,
+            "folded": {"lanes": len(self.schedule), "lane_bits": self.lane_bits,
+                       "lane_depth": self.lane_depth} if self.folded else None,
+        }
+
+
+class NetworkMap:
+    """A network's address space: a network header at 0 (ID, VERSION, CTRL = commit all
+    layers at once, STATUS), then each layer's map at ``(i + 1) << B``."""
+
+    def __init__(self, spec: NetworkSpec):
+        self.spec = spec
+        local = [RegisterMap(layer) for layer in spec.layers]
+        self.layer_bits = max(m.addr_width for m in local)
+        self.layers = [RegisterMap(layer, base=(i + 1) << self.layer_bits)
+                       for i, layer in enumerate(spec.layers)]
+        self.addr_width = self.layer_bits + _clog2(len(spec.layers) + 1)
+
+    def writes(self, spec: NetworkSpec | None = None) -> list[tuple[int, int]]:
+        s = self.spec if spec is None else spec
+        out = []
+        for m, layer in zip(self.layers, s.layers):
+            out += m.writes(layer)
+        return out
+
+    def to_json(self) -> dict:
+        return {
+            "network": self.spec.name,
+            "addr_width": self.addr_width,
+            "header": [
+                {"name": "ID", "offset": 0, "access": "R", "value": ID_VALUE},
+                {"name": "VERSION", "offset": 1, "access": "R", "value": REGMAP_VERSION},
+                {"name": "CTRL", "offset": 2, "access": "W",
+                 "doc": "bit 0: commit every layer at once, between two vectors"},
+                {"name": "STATUS", "offset": 3, "access": "R", "doc": "bit 0: commit pending"},
+            ],
+            "layers": [m.to_json() for m in self.layers],
+        }
+
+
+def register_map(spec: LayerSpec | NetworkSpec) -> RegisterMap | NetworkMap:
+    return RegisterMap(spec) if isinstance(spec, LayerSpec) else NetworkMap(spec)
+
+
+def config_writes(spec: LayerSpec | NetworkSpec, new=None) -> list[tuple[int, int]]:
+    """Writes that load ``new`` (default: ``spec`` itself) into a core built from ``spec``.
+    Follow them with a commit (write 1 to CTRL)."""
+    return register_map(spec).writes(new)
+
+
+# -- documents ----------------------------------------------------------------------------------
+
+
+def _layer_rows(m: RegisterMap) -> list[str]:
+    rows = []
+    for h in m.to_json()["header"]:
+        val = f"`0x{h['value']:08X}`" if "value" in h else h.get("doc", "")
+        rows.append(f"| `0x{m.base + h['offset']:X}` | {h['name']} | {h['access']} | 1 | {val} |")
+    for r in sorted(m.regions.values(), key=lambda r: r.base):
+        rows.append(f"| `0x{m.base + r.base:X}` | {r.name} | RW | {r.count} | "
+                    f"{r.bits} bits: {r.doc} |")
+    return rows
+
+
+def to_markdown(rm: RegisterMap | NetworkMap) -> str:
+    head = ["| address | name | access | words | content |", "|---|---|---|---|---|"]
+    if isinstance(rm, RegisterMap):
+        return "\n".join([f"# Register map of layer `{rm.spec.name}`", "", *head,
+                          *_layer_rows(rm), ""])
+    lines = [f"# Register map of network `{rm.spec.name}`", "", *head,
+             f"| `0x0` | ID | R | 1 | `0x{ID_VALUE:08X}` |",
+             f"| `0x1` | VERSION | R | 1 | `0x{REGMAP_VERSION:08X}` |",
+             "| `0x2` | CTRL | W | 1 | bit 0: commit all layers |",
+             "| `0x3` | STATUS | R | 1 | bit 0: commit pending |"]
+    for m in rm.layers:
+        lines += [f"| | **layer `{m.spec.name}`** | | | base `0x{m.base:X}` |", *_layer_rows(m)]
+    return "\n".join(lines + [""])
+
+
+def _c_ident(s: str) -> str:
+    from lognet.hw.names import sanitise
+
+    return sanitise(s).upper()
+
+
+def to_c_header(rm: RegisterMap | NetworkMap, top: str) -> str:
+    guard = f"{_c_ident(top)}_REGS_H"
+    lines = [f"/* Register map of {top}, generated by lognet. Word addresses. */",
+             f"#ifndef {guard}", f"#define {guard}", "",
+             f"#define {_c_ident(top)}_ID 0x{ID_VALUE:08X}u",
+             f"#define {_c_ident(top)}_REGMAP_VERSION {REGMAP_VERSION}u",
+             f"#define {_c_ident(top)}_CTRL 0x2u",
+             f"#define {_c_ident(top)}_STATUS 0x3u",
+             f"#define {_c_ident(top)}_CTRL_COMMIT 0x1u"]
+    maps = [rm] if isinstance(rm, RegisterMap) else rm.layers
+    for m in maps:
+        p = _c_ident(f"{top}_{m.spec.name}") if isinstance(rm, NetworkMap) else _c_ident(top)
+        lines.append(f"#define {p}_BASE 0x{m.base:X}u")
+        for r in sorted(m.regions.values(), key=lambda r: r.base):
+            lines.append(f"#define {p}_{r.name} 0x{m.base + r.base:X}u  /* {r.count} words */")
+            lines.append(f"#define {p}_{r.name}_COUNT {r.count}u")
+        if m.folded:
+            lines.append(f"#define {p}_CONN_LANE_BITS {m.lane_bits}u")
+    lines += ["", f"#endif /* {guard} */", ""]
+    return "\n".join(lines)
+
+
+def dumps_json(rm: RegisterMap | NetworkMap) -> str:
+    return json.dumps(rm.to_json(), indent=1) + "\n"
