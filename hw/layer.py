@@ -105,11 +105,11 @@ class Layer(wiring.Component):
                 data.ArrayLayout(fmt_shape(spec.out_fmt), spec.n_out))),
             "cfg": In(ConfigSignature(self.addr_width)),
         })
-        #: network hooks: swap the weight set now (the network guarantees the layer is empty),
-        #: hold the input, and whether any vector is inside
-        self.ext_swap = Signal()
-        self.ext_block = Signal()
+        #: network hooks: request a commit (the network raises it only when the layer is empty),
+        #: whether any vector is inside, whether a commit is pending
+        self.ext_commit = Signal()
         self.busy = Signal()
+        self.pending = Signal()
 
     def _parallel_latency(self) -> int:
         s = self.spec
@@ -164,9 +164,10 @@ class Layer(wiring.Component):
         pending = Signal()
         swap = Signal()
         block = Signal()
-        m.d.comb += block.eq(pending | self.ext_block)
+        m.d.comb += block.eq(pending)
+        m.d.comb += self.pending.eq(pending)
         cfg = self.cfg
-        with m.If(cfg.w_en & (cfg.addr == 2) & cfg.w_data[0]):
+        with m.If((cfg.w_en & (cfg.addr == 2) & cfg.w_data[0]) | self.ext_commit):
             m.d.sync += pending.eq(1)
         with m.If(swap):
             m.d.sync += pending.eq(0)
@@ -182,7 +183,7 @@ class Layer(wiring.Component):
         if self.folded:
             from .folded import build_folded
 
-            weights_busy, busy, conn_read = build_folded(m, self, levels, bias, block, swap)
+            swap_ok, busy, conn_read = build_folded(m, self, levels, bias, block, pending)
         else:
             from .parallel import build_parallel
 
@@ -195,8 +196,9 @@ class Layer(wiring.Component):
                 conn.elaborate_into(m, cfg, swap, v if self.readback else None)
                 reads.append((conn.hit(cfg.addr), v))
             weights_busy, busy = build_parallel(m, self, levels, bias, conn, block)
+            swap_ok = ~weights_busy
             conn_read = None
-        m.d.comb += swap.eq((pending & ~weights_busy) | self.ext_swap)
+        m.d.comb += swap.eq(pending & swap_ok)
         m.d.comb += self.busy.eq(busy)
 
         hdr = header_read(m, cfg.addr[:3], rm.shape_word(), rm.params_word(), pending)

@@ -1,0 +1,129 @@
+"""Verilog export, register-map documents and the manifest: what ``lognet generate`` writes.
+
+The output folder is written whole or not at all: everything goes into a temporary folder beside
+the target, which is renamed into place at the end. The same spec gives byte-identical files
+(no source locations, no dates, no absolute paths).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from amaranth.back import verilog
+from amaranth.hdl import Shape
+
+from lognet.model.errors import InputError
+from lognet.model.spec import LayerSpec, NetworkSpec, dumps_spec
+
+from . import regmap as rmap
+from .layer import Layer
+from .names import sanitise
+from .network import Network
+
+__all__ = ["build_core", "top_name", "to_verilog", "manifest", "generate"]
+
+
+def build_core(spec: LayerSpec | NetworkSpec, *, readback: bool = True) -> Layer | Network:
+    """The Amaranth Component for a layer or a network."""
+    if isinstance(spec, LayerSpec):
+        return Layer(spec, readback=readback)
+    return Network(spec, readback=readback)
+
+
+def top_name(spec: LayerSpec | NetworkSpec) -> str:
+    """Sanitised Verilog module name of the top: ``lognet_<name>``."""
+    return f"lognet_{sanitise(spec.name)}"
+
+
+def to_verilog(core, name: str) -> str:
+    """Verilog text of ``core`` with module ``name`` (Amaranth's Yosys-based backend)."""
+    return verilog.convert(core, name=name, emit_src=False)
+
+
+def _ports(core) -> list[dict]:
+    out = []
+    for path, member, _ in core.signature.flatten(core):
+        pname = "__".join(str(p) for p in path)
+        width = Shape.cast(member.shape).width
+        out.append({"name": pname, "dir": "in" if member.flow.name == "In" else "out",
+                    "width": int(width)})
+    return [{"name": "clk", "dir": "in", "width": 1}, {"name": "rst", "dir": "in", "width": 1},
+            *out]
+
+
+def manifest(spec: LayerSpec | NetworkSpec, core, clock_mhz: float = 100.0) -> dict:
+    """Ports, widths, timing and provenance of a generated core."""
+    from lognet import __version__
+
+    layers = [core] if isinstance(core, Layer) else core.layers
+    per_layer = []
+    for layer in layers:
+        s = layer.spec
+        per_layer.append({
+            "name": s.name, "n_in": s.n_in, "n_out": s.n_out, "K": s.K, "connections": s.n_conn,
+            "arch": s.arch.to_json(),
+            "formats": {"input": s.in_fmt.describe(), "level": s.level_fmt.describe(),
+                        "bias": s.bias_fmt.describe(), "output": s.out_fmt.describe()},
+            "acc_width": s.acc_width, "index_bits": s.index_bits,
+            "latency_cycles": layer.latency, "cycles_per_vector": layer.cycles_per_vector,
+            "lane_utilisation": round(layer.utilisation, 6),
+        })
+    return {
+        "lognet_version": __version__,
+        "top": top_name(spec),
+        "spec_sha256": hashlib.sha256(dumps_spec(spec).encode()).hexdigest(),
+        "ports": _ports(core),
+        "addr_width": core.addr_width,
+        "latency_cycles": core.latency,
+        "cycles_per_vector": core.cycles_per_vector,
+        "clock_mhz": clock_mhz,
+        "throughput_vectors_per_s": clock_mhz * 1e6 / core.cycles_per_vector,
+        "layers": per_layer,
+        "interface": "docs/interfaces.md (streams: amaranth.lib.stream; cfg: addr/w_data/w_en/"
+                     "r_en/r_data, read latency 1)",
+    }
+
+
+def generate(spec: LayerSpec | NetworkSpec, out_dir: str | os.PathLike, *, force: bool = False,
+             clock_mhz: float = 100.0, readback: bool = True) -> dict:
+    """Write ``<top>.v``, ``regmap.json``, ``regmap.md``, ``<top>_regs.h``, ``manifest.json``
+    and ``spec.json`` into ``out_dir``. Refuses an existing folder unless ``force``."""
+    out = Path(out_dir)
+    if out.exists() and not force:
+        raise InputError(f"{out} already exists; choose another folder or pass --force")
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out} exists and is not a folder")
+    core = build_core(spec, readback=readback)
+    name = top_name(spec)
+    files = {
+        f"{name}.v": to_verilog(core, name),
+        "regmap.json": rmap.dumps_json(core.regmap),
+        "regmap.md": rmap.to_markdown(core.regmap),
+        f"{name}_regs.h": rmap.to_c_header(core.regmap, name),
+        "spec.json": dumps_spec(core.spec),
+    }
+    man = manifest(core.spec, core, clock_mhz)
+    man["files"] = sorted(files) + ["manifest.json"]
+    files["manifest.json"] = json.dumps(man, indent=1) + "\n"
+    parent = out.absolute().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
+    try:
+        for fname, text in files.items():
+            (tmp / fname).write_text(text)
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=parent))
+            os.replace(out, old / "x")
+            os.replace(tmp, out)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return man
