@@ -14,7 +14,7 @@ from lognet.model.spec import Arch, LayerSpec
 def make_spec(n_in=6, n_out=4, K=4, fanin=None, *, in_bits=8, in_signed=True, level_bits=6,
               out_bits=8, bias_bits=12, arch="parallel", lanes=1, arith="shared", tunable="all",
               activation="none", rounding="half_even", saturate=True, pow2=False, apot=False,
-              seed=0, name="layer"):
+              seed=0, name="layer", in_fmt=None):
     rng = np.random.default_rng(seed)
     fanin = n_in if fanin is None else fanin
     if pow2 and K > level_bits:
@@ -36,7 +36,7 @@ def make_spec(n_in=6, n_out=4, K=4, fanin=None, *, in_bits=8, in_signed=True, le
     sources = [sorted(rng.choice(n_in, size=fanin, replace=False).tolist()) for _ in range(n_out)]
     signs = [rng.integers(0, 2, fanin).tolist() for _ in range(n_out)]
     indices = [rng.integers(0, K, fanin).tolist() for _ in range(n_out)]
-    in_fmt = QFormat(0, in_bits - int(in_signed), in_signed)
+    in_fmt = in_fmt or QFormat(0, in_bits - int(in_signed), in_signed)
     level_fmt = QFormat(0, level_bits, False)
     acc_frac = in_fmt.frac_bits + level_fmt.frac_bits
     # output fraction chosen so the requantisation shift is a few bits
@@ -74,3 +74,28 @@ def perturbed(spec: LayerSpec, seed: int, topology_fixed: bool = False) -> Layer
         changes["signs"] = [rng.integers(0, 2, len(s)).tolist() for s in spec.sources]
         changes["indices"] = [rng.integers(0, spec.K, len(s)).tolist() for s in spec.sources]
     return dataclasses.replace(spec, **changes)
+
+
+def make_network(arches=(("parallel", 1, "shared"), ("folded", 2, "factored")), seed=0,
+                 tunable="all"):
+    """A chain of layers whose formats line up (each output format is the next input)."""
+    from lognet.model.spec import NetworkSpec
+
+    layers = []
+    n_in = 6
+    for i, (arch, lanes, arith) in enumerate(arches):
+        n_out = 5 - i
+        kw = dict(arch=arch, lanes=lanes, arith=arith, tunable=tunable, seed=seed + i,
+                  name=f"fc{i}", activation="relu" if i < len(arches) - 1 else "none",
+                  pow2=arith == "shift")
+        if layers:
+            kw["in_fmt"] = dataclasses.replace(layers[-1].out_fmt, rounding="floor",
+                                               saturate=True)
+        spec = make_spec(n_in, n_out, 4, n_in, **kw)
+        if layers and spec.in_fmt != layers[-1].out_fmt:
+            prev = layers[-1]
+            layers[-1] = dataclasses.replace(prev, out_fmt=dataclasses.replace(
+                prev.out_fmt, rounding=spec.in_fmt.rounding, saturate=spec.in_fmt.saturate))
+        layers.append(spec)
+        n_in = n_out
+    return NetworkSpec("net", tuple(layers))

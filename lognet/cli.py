@@ -1,0 +1,435 @@
+"""The ``lognet`` command: one verb per step of the flow.
+
+Every verb reads files and options, calls into the rooms (model/, hw/, sim/, boards/) and writes
+its outputs whole or not at all. Bad input ends with one line on stderr, ``lognet: error: ...``,
+and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from lognet import __version__
+
+EXIT_BAD_INPUT = 2
+
+
+class CLIError(Exception):
+    """Raised inside a verb for a bad option combination; printed as one line, exit 2."""
+
+
+def _user_errors():
+    from lognet.model.errors import InputError
+    from lognet.model.spec import SpecError
+
+    return (InputError, SpecError, CLIError)
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def _write_json(path: Path, obj) -> None:
+    from lognet.model.spec import atomic_write_text
+
+    atomic_write_text(path, json.dumps(obj, indent=1) + "\n")
+
+
+def _check_out_file(path: str | None, force: bool = True) -> Path | None:
+    if path is None:
+        return None
+    p = Path(path)
+    if p.exists() and p.is_dir():
+        raise CLIError(f"{p} is a folder; give a file name")
+    if not p.absolute().parent.exists():
+        raise CLIError(f"folder {p.absolute().parent} does not exist; create it first")
+    return p
+
+
+def _load_spec(path: str):
+    from lognet.model.spec import load_spec
+
+    return load_spec(path)
+
+
+def _load_int_array(path: str):
+    import numpy as np
+
+    from lognet.model.errors import InputError
+
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: no such file")
+    try:
+        x = np.load(p, allow_pickle=False)
+    except ValueError as e:
+        raise InputError(f"{p}: not a plain .npy array ({str(e).splitlines()[0]})") from None
+    except (OSError, EOFError):
+        raise InputError(f"{p}: not a readable .npy file") from None
+    if isinstance(x, np.lib.npyio.NpzFile):
+        raise InputError(f"{p}: is an .npz archive; give one array as .npy")
+    return x
+
+
+# -- verbs ---------------------------------------------------------------------------------------
+
+
+def cmd_layers(args) -> int:
+    from lognet.model.weights import list_layers
+
+    rows = list_layers(args.file)
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    w = max([len(r["name"]) for r in rows] + [4])
+    print(f"{'name':<{w}}  {'shape':<16} dtype")
+    for r in rows:
+        print(f"{r['name']:<{w}}  {str(tuple(r['shape'])):<16} {r['dtype']}")
+    return 0
+
+
+def cmd_fit(args) -> int:
+    from lognet.model.fit import analyse_layer, plot_layer
+    from lognet.model.weights import load_weights, select_layers
+
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise CLIError(f"{out} already exists; choose another folder or pass --force")
+    layers = select_layers(load_weights(args.file), args.layer, require_2d=False)
+    results = {}
+    for name, w in layers.items():
+        results[name] = analyse_layer(w, name, bins=args.bins, seed=args.seed)
+    import shutil
+    import tempfile
+
+    parent = out.absolute().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
+    try:
+        from lognet.hw.names import sanitise
+
+        for name, res in results.items():
+            png = f"{sanitise(name)}.png"
+            plot_layer(res, layers[name], tmp / png)
+            res["plot"] = png
+        _write_json(tmp / "fit.json", {"file": str(args.file), "bins": args.bins,
+                                       "layers": results})
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    for name, res in results.items():
+        print(f"{name}: {res['verdict']['summary']}")
+    print(f"wrote {out}/fit.json and one PNG per layer")
+    return 0
+
+
+def _formats(args):
+    from lognet.model.qformat import QFormat
+
+    return QFormat(0, args.in_bits - int(args.in_signed), args.in_signed)
+
+
+def cmd_quantise(args) -> int:
+    from lognet.model.quantise import quantise_layers_from_file
+    from lognet.model.spec import Arch, dump_spec
+
+    out = _check_out_file(args.output)
+    arch = Arch.parse(args.arch, arith=args.arith, tunable=args.tunable)
+    spec, report = quantise_layers_from_file(
+        args.file, layers=args.layer, K=args.levels, picker=args.picker, topology=args.topology,
+        in_bits=args.in_bits, in_signed=args.in_signed, level_bits=args.level_bits,
+        out_bits=args.out_bits, activation=args.activation, arch=arch, seed=args.seed,
+        zero_level=args.zero_level, calib=args.calib)
+    dump_spec(spec, out)
+    for line in report.get("summary", []):
+        print(line)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_spec(args) -> int:
+    from lognet.model.quantise import random_layer_spec
+    from lognet.model.spec import Arch, dump_spec
+
+    out = _check_out_file(args.output)
+    if args.sigma <= 0:
+        raise CLIError(f"--sigma must be > 0 (got {args.sigma})")
+    if args.inputs < 1 or args.outputs < 1:
+        raise CLIError("--inputs and --outputs must be >= 1")
+    if not 1 <= args.levels <= 256:
+        raise CLIError(f"--levels must be 1..256 (got {args.levels})")
+    arch = Arch.parse(args.arch, arith=args.arith, tunable=args.tunable)
+    spec = random_layer_spec(
+        args.inputs, args.outputs, args.mu, args.sigma, args.levels, picker=args.picker,
+        seed=args.seed, topology=args.topology, in_bits=args.in_bits, level_bits=args.level_bits,
+        out_bits=args.out_bits, arch=arch, name=args.name)
+    dump_spec(spec, out)
+    print(f"wrote {out}: {spec.n_in} inputs, {spec.n_out} outputs, {spec.n_conn} connections, "
+          f"K={spec.K}, levels {list(spec.levels)}")
+    return 0
+
+
+def cmd_infer(args) -> int:
+    import numpy as np
+
+    from lognet.model.errors import InputError
+    from lognet.model.reference import reference
+
+    spec = _load_spec(args.spec)
+    x = _load_int_array(args.inputs)
+    try:
+        y = reference(spec, x)
+    except ValueError as e:
+        raise InputError(f"{args.inputs}: {e}") from None
+    if args.output:
+        out = _check_out_file(args.output)
+        import io
+        import os
+        import tempfile
+
+        buf = io.BytesIO()
+        np.save(buf, y)
+        fd, tmp = tempfile.mkstemp(dir=out.absolute().parent, prefix=f".{out.name}.")
+        with os.fdopen(fd, "wb") as f:
+            f.write(buf.getvalue())
+        os.replace(tmp, out)
+        print(f"wrote {out}: {y.shape[0]} vectors x {y.shape[1]} outputs (int64)")
+    else:
+        np.savetxt(sys.stdout, y, fmt="%d")
+    return 0
+
+
+def cmd_generate(args) -> int:
+    from lognet.hw.export import generate
+
+    spec = _load_spec(args.spec)
+    if args.arith or args.tunable or args.arch:
+        spec = _override_arch(spec, args)
+    man = generate(spec, args.out, force=args.force, clock_mhz=args.clock,
+                   readback=not args.no_readback)
+    print(f"wrote {args.out}/: {man['top']}.v, regmap.json/.md, {man['top']}_regs.h, "
+          f"manifest.json")
+    print(f"latency {man['latency_cycles']} cycles, {man['cycles_per_vector']} cycles/vector, "
+          f"{man['throughput_vectors_per_s']:.4g} vectors/s at {args.clock:g} MHz")
+    return 0
+
+
+def _override_arch(spec, args):
+    import dataclasses
+
+    from lognet.model.spec import Arch, LayerSpec, NetworkSpec
+
+    def one(layer: LayerSpec) -> LayerSpec:
+        a = layer.arch
+        if args.arch:
+            a = Arch.parse(args.arch, arith=a.arith, tunable=a.tunable)
+        if args.arith:
+            a = dataclasses.replace(a, arith=args.arith)
+        if args.tunable:
+            a = dataclasses.replace(a, tunable=args.tunable)
+        return layer.with_arch(Arch(a.kind, a.lanes, a.arith, a.tunable))
+
+    if isinstance(spec, LayerSpec):
+        return one(spec)
+    return NetworkSpec(spec.name, tuple(one(layer) for layer in spec.layers))
+
+
+def cmd_sim(args) -> int:
+    from lognet.sim.runner import run_sim
+
+    spec = _load_spec(args.spec)
+    summary = run_sim(spec, simulator=args.simulator, vectors=args.vectors, seed=args.seed,
+                      waves=args.waves, build_dir=args.build_dir)
+    print(json.dumps({k: v for k, v in summary.items() if k != "details"}, indent=1))
+    if args.json:
+        _write_json(Path(args.json), summary)
+    return 0 if summary.get("mismatches", 1) == 0 and summary.get("passed", False) else 1
+
+
+def cmd_synth(args) -> int:
+    from lognet.boards.cli import synth_command
+
+    return synth_command(args)
+
+
+def cmd_build(args) -> int:
+    from lognet.boards.cli import build_command
+
+    return build_command(args)
+
+
+def cmd_run(args) -> int:
+    from lognet.boards.cli import run_command
+
+    return run_command(args)
+
+
+def cmd_flow(args) -> int:
+    from lognet.flow import run_flow
+
+    return run_flow(args.config, out=args.out, force=args.force, skip=args.skip)
+
+
+# -- parser --------------------------------------------------------------------------------------
+
+
+def _arch_options(p, defaults: bool = True):
+    p.add_argument("--arch", default="parallel" if defaults else None,
+                   help="parallel or folded:P (P lanes)")
+    p.add_argument("--arith", default="auto" if defaults else None,
+                   choices=["auto", "shared", "factored", "shift", "multiply"],
+                   help="arithmetic mode (auto picks the cheapest)")
+    p.add_argument("--tunable", default="all" if defaults else None,
+                   choices=["all", "levels", "none"], help="which weights are writable")
+
+
+def _format_options(p):
+    p.add_argument("--in-bits", type=int, default=8, help="input width (default 8)")
+    p.add_argument("--unsigned-inputs", dest="in_signed", action="store_false",
+                   help="inputs are unsigned (e.g. images scaled to [0,1))")
+    p.add_argument("--level-bits", type=int, default=8, help="level magnitude width (default 8)")
+    p.add_argument("--out-bits", type=int, default=8, help="output width (default 8)")
+
+
+PICKERS = ["lognormal-quantile", "lognormal-lloyd", "optimal", "lloyd", "pow2", "apot", "uniform"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="lognet",
+        description="Hardware generator for lognormal-connected (codebook-weight) layers.")
+    ap.add_argument("--version", action="version", version=f"lognet {__version__}")
+    sub = ap.add_subparsers(dest="verb", metavar="VERB")
+    sub.required = True
+
+    p = sub.add_parser("layers", help="list the weight arrays of a file")
+    p.add_argument("file", help=".npz, .npy, .safetensors or .onnx")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_layers)
+
+    p = sub.add_parser("fit", help="distribution analysis of |w| per layer (JSON + PNG)")
+    p.add_argument("file")
+    p.add_argument("--layer", action="append", help="name or glob (repeatable; default all)")
+    p.add_argument("--bins", type=int, default=100, help="bins of the size-weighted histogram")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--out", default="fit", help="output folder (default ./fit)")
+    p.add_argument("--force", action="store_true", help="replace an existing output folder")
+    p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser("quantise", help="quantise dense layers of a weight file into a spec")
+    p.add_argument("file")
+    p.add_argument("--layer", action="append", help="name or glob (repeatable; default all)")
+    p.add_argument("--levels", "-K", type=int, default=8, help="levels per layer (default 8)")
+    p.add_argument("--picker", default="lognormal-lloyd", choices=PICKERS)
+    p.add_argument("--topology", default="dense",
+                   help="dense, fanin:F[:random:SEED], prune:DENSITY, band:W")
+    p.add_argument("--zero-level", action="store_true", help="add a zero level")
+    p.add_argument("--activation", default="relu-hidden",
+                   choices=["none", "relu", "relu-hidden"],
+                   help="relu-hidden: ReLU on all but the last layer (default)")
+    p.add_argument("--calib", help=".npy of real-valued inputs to calibrate output formats")
+    p.add_argument("--seed", type=int, default=0)
+    _format_options(p)
+    _arch_options(p)
+    p.add_argument("-o", "--output", required=True, help="spec JSON to write")
+    p.set_defaults(func=cmd_quantise)
+
+    p = sub.add_parser("spec", help="draw a layer of a chosen size from LN(mu, sigma)")
+    p.add_argument("--inputs", type=int, required=True)
+    p.add_argument("--outputs", type=int, required=True)
+    p.add_argument("--mu", type=float, default=-3.0)
+    p.add_argument("--sigma", type=float, default=0.65)
+    p.add_argument("--levels", "-K", type=int, default=8)
+    p.add_argument("--picker", default="lognormal-lloyd", choices=PICKERS)
+    p.add_argument("--topology", default="dense")
+    p.add_argument("--name", default="layer")
+    p.add_argument("--seed", type=int, default=0)
+    _format_options(p)
+    _arch_options(p)
+    p.add_argument("-o", "--output", required=True, help="spec JSON to write")
+    p.set_defaults(func=cmd_spec)
+
+    p = sub.add_parser("infer", help="bit-exact integer reference on integer inputs")
+    p.add_argument("spec")
+    p.add_argument("inputs", help=".npy of integers, shape (N, n_in)")
+    p.add_argument("-o", "--output", help=".npy to write (default: print)")
+    p.set_defaults(func=cmd_infer)
+
+    p = sub.add_parser("generate", help="Verilog, register map and manifest for a spec")
+    p.add_argument("spec")
+    p.add_argument("-o", "--out", required=True, help="output folder (must not exist)")
+    p.add_argument("--force", action="store_true", help="replace an existing output folder")
+    p.add_argument("--clock", type=float, default=100.0, help="clock for throughput (MHz)")
+    p.add_argument("--no-readback", action="store_true",
+                   help="weight registers read as 0 (saves the read multiplexers)")
+    _arch_options(p, defaults=False)
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("sim", help="cocotb simulation of the Verilog against the reference")
+    p.add_argument("spec")
+    p.add_argument("--simulator", default="verilator", choices=["verilator", "icarus"])
+    p.add_argument("--vectors", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--waves", action="store_true", help="write FST (Verilator) / VCD (Icarus)")
+    p.add_argument("--build-dir", default="build/sim", help="build folder (default build/sim)")
+    p.add_argument("--json", help="write the summary here")
+    p.set_defaults(func=cmd_sim)
+
+    p = sub.add_parser("synth", help="out-of-context synthesis and place-and-route")
+    p.add_argument("spec")
+    p.add_argument("--target", default="ice40-up5k",
+                   choices=["ice40-up5k", "ecp5-25k", "ecp5-85k"])
+    p.add_argument("--clock", type=float, default=None, help="requested clock in MHz")
+    p.add_argument("-o", "--out", default=None, help="output folder (default build/synth/...)")
+    p.add_argument("--force", action="store_true")
+    p.add_argument("--dsp", action="store_true", help="allow DSP blocks (iCE40 SB_MAC16)")
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("build", help="bitstream of a board top (UART bridge + core)")
+    p.add_argument("spec")
+    p.add_argument("--board", required=True, choices=["icebreaker", "ulx3s"])
+    p.add_argument("-o", "--out", default=None)
+    p.add_argument("--force", action="store_true")
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("run", help="load weights into a board and stream inputs through it")
+    p.add_argument("spec")
+    p.add_argument("inputs", help=".npy of integer inputs")
+    p.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB0")
+    p.add_argument("--baud", type=int, default=115200)
+    p.add_argument("-o", "--output", help=".npy to write")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("flow", help="the whole job: train/load, fit, quantise, generate, "
+                                    "simulate, synthesise, report")
+    p.add_argument("config", nargs="?", default=None,
+                   help="TOML/JSON flow config (default: the shipped digits demo)")
+    p.add_argument("-o", "--out", default=None, help="report folder (default from config)")
+    p.add_argument("--force", action="store_true")
+    p.add_argument("--skip", action="append", default=[], help="skip a step (repeatable)")
+    p.set_defaults(func=cmd_flow)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    errors = _user_errors()
+    try:
+        return int(args.func(args) or 0)
+    except errors as e:
+        msg = " ".join(str(e).split("\n"))
+        print(f"lognet: error: {msg}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("lognet: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
