@@ -113,6 +113,9 @@ def generate(spec: LayerSpec | NetworkSpec, out_dir: str | os.PathLike, *, force
     parent = out.absolute().parent
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)
     try:
         for fname, text in files.items():
             (tmp / fname).write_text(text)

@@ -217,15 +217,15 @@ class LayerSpec:
         """Bits of a level index register (at least 1)."""
         return max(1, (self.K - 1).bit_length())
 
-    @property
+    @functools.cached_property
     def fanins(self) -> tuple[int, ...]:
         return tuple(len(s) for s in self.sources)
 
-    @property
+    @functools.cached_property
     def max_fanin(self) -> int:
         return max(self.fanins)
 
-    @property
+    @functools.cached_property
     def n_conn(self) -> int:
         """Total connections."""
         return sum(self.fanins)
