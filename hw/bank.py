@@ -60,11 +60,13 @@ class RegArray:
             return
         rb = self.region_bits()
         off = cfg.addr[:rb] if rb else Const(0, 1)
-        with m.If(cfg.w_en & self.hit(cfg.addr)):
-            with m.Switch(off):
-                for k, s in enumerate(self.shadow):
-                    with m.Case(k):
-                        m.d.sync += s.eq(cfg.w_data[:len(s)])
+        we = Signal(name=f"{self.name}_we")
+        m.d.comb += we.eq(cfg.w_en & self.hit(cfg.addr))
+        # one enable per register (a shared Switch would repeat the whole case in every
+        # register's process: quadratic Verilog)
+        for k, s in enumerate(self.shadow):
+            with m.If(we & (off == k)):
+                m.d.sync += s.eq(cfg.w_data[:len(s)])
         with m.If(swap):
             m.d.sync += [a.eq(s) for a, s in zip(self.active, self.shadow)]
         if read_value is not None:

@@ -64,10 +64,14 @@ def build_parallel(m: Module, layer, levels, bias, conn, block):
     conn_words = conn.active
 
     def sign_of(c):
-        return conn_words[c][0]
+        w = conn_words[c]
+        return Const(w.value & 1, 1) if isinstance(w, Const) else w[0]
 
     def index_of(c):
-        return conn_words[c][1:1 + ib]
+        w = conn_words[c]
+        if isinstance(w, Const):
+            return Const(w.value >> 1 & ((1 << ib) - 1), ib)
+        return w[1:1 + ib]
 
     acc_w = spec.acc_width
     groups: list[list] = [[] for _ in range(spec.n_out)]
@@ -105,11 +109,13 @@ def build_parallel(m: Module, layer, levels, bias, conn, block):
             if arith is Arith.MULTIPLY:
                 p = x * conn_words[c].as_signed()
             elif arith is Arith.SHARED:
-                sel = _select(products_of_input[src[c]], index_of(c))
+                sel = Signal(signed(acc_w), name=f"sel{c}")
+                m.d.comb += sel.eq(_select(products_of_input[src[c]], index_of(c)))
                 p = Mux(sign_of(c), -sel, sel)
             else:  # SHIFT
                 word = _select(levels.active, index_of(c))
-                t = _shift_product(x, word, layer.shift_terms, layer.exp_bits)
+                t = Signal(signed(acc_w), name=f"sh{c}")
+                m.d.comb += t.eq(_shift_product(x, word, layer.shift_terms, layer.exp_bits))
                 p = Mux(sign_of(c), -t, t)
             groups[out[c]].append(pipe.reg(p, signed(acc_w), name=f"pr{c}"))
         stages += 1
