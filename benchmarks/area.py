@@ -69,11 +69,18 @@ def synth(spec: LayerSpec, target: str, dsp: bool, workdir: Path) -> dict:
         cmd += " -dsp"
     if target == "ecp5" and not dsp:
         cmd += " -nodsp"
-    script = f"read_verilog {v.name}; {cmd} -top {top}; tee -q -o {stat.name} stat -json"
     t0 = time.perf_counter()
-    r = subprocess.run([yosys_bin(), "-q", "-p", script], cwd=workdir, capture_output=True,
-                       text=True)
-    if r.returncode != 0:
+    mapper = "abc9"
+    for extra in ("", " -noabc"):
+        script = f"read_verilog {v.name}; {cmd}{extra} -top {top}; tee -q -o {stat.name} stat -json"
+        r = subprocess.run([yosys_bin(), "-q", "-p", script], cwd=workdir, capture_output=True,
+                           text=True)
+        if r.returncode == 0:
+            break
+        # the WebAssembly ABC dies silently on large netlists: fall back to Yosys' own LUT
+        # mapping and say so in the row
+        mapper = "yosys (-noabc)"
+    else:
         raise RuntimeError((r.stdout + r.stderr)[-2000:])
     cells = json.loads(stat.read_text())["design"]["num_cells_by_type"]
     if target == "ice40":
@@ -93,7 +100,7 @@ def synth(spec: LayerSpec, target: str, dsp: bool, workdir: Path) -> dict:
     return {"lut4": lut, "ff": ff, "carry": carry, "dsp": dspn, "bram": bram,
             "cycles_per_vector": core.cycles_per_vector, "macs_per_clock": macs_per_clock,
             "macs_per_clock_per_klut": 1000 * macs_per_clock / max(lut, 1),
-            "synth_s": time.perf_counter() - t0, "cells": cells}
+            "synth_s": time.perf_counter() - t0, "mapper": mapper, "cells": cells}
 
 
 CONFIGS_PARALLEL = [(16, 4, "parallel", 1)]
@@ -114,7 +121,9 @@ def main() -> int:
     rows = []
     print(f"{'config':<34} {'target':<6} {'LUT4':>7} {'FF':>6} {'carry':>6} {'DSP':>4} "
           f"{'BRAM':>4} {'LUT/conn':>9} {'MAC/clk/kLUT':>13}")
-    with tempfile.TemporaryDirectory() as tmp:
+    # not under /tmp: YoWASP maps its own temporary folder there
+    Path("build").mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir="build") as tmp:
         for n_in, n_out, arch, lanes in CONFIGS_PARALLEL + CONFIGS_FOLDED:
             for tunable in tunables:
                 for arith in ARITHS:
@@ -131,7 +140,8 @@ def main() -> int:
                         print(f"{name:<34} {target:<6} {r['lut4']:>7} {r['ff']:>6} "
                               f"{r['carry']:>6} {r['dsp']:>4} {r['bram']:>4} "
                               f"{r['lut4'] / spec.n_conn:>9.1f} "
-                              f"{r['macs_per_clock_per_klut']:>13.2f}", flush=True)
+                              f"{r['macs_per_clock_per_klut']:>13.2f}  {r['mapper']}",
+                              flush=True)
     # ratio of the best codebook mode to the baseline, per (arch, tunable, target)
     summary = []
     for key in sorted({(r["arch"], r["tunable"], r["target"]) for r in rows}):
