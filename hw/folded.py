@@ -133,13 +133,54 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
                 for j in range(spec.n_out)]
     lane_busy = []
     stalls = []
+    # A regular schedule (every output reads the same inputs, e.g. dense) needs no per-lane ROM
+    # for sources and flags: one pair of counters serves all lanes.
+    regular = len(set(spec.sources)) == 1
+    sb = max(1, _clog2(spec.n_in))
+    slots = max(1, _clog2(-(-spec.n_out // P)))
+    cb = len(Const(0, layer.conn_shape()))
+    if regular:
+        F = spec.fanins[0]
+        srcs = spec.sources[0]
+        c_cnt = Signal(max(1, _clog2(F)), name="c_cnt")
+        s_cnt = Signal(slots, name="s_cnt")
+        with m.If(layer.i_stream.valid & layer.i_stream.ready):
+            m.d.sync += [c_cnt.eq(0), s_cnt.eq(0)]
+        with m.If(issue):
+            with m.If(c_cnt == F - 1):
+                m.d.sync += [c_cnt.eq(0), s_cnt.eq(s_cnt + 1)]
+            with m.Else():
+                m.d.sync += c_cnt.eq(c_cnt + 1)
+        r_first = Signal(name="r_first")
+        r_last = Signal(name="r_last")
+        r_src = Signal(sb, name="r_src")
+        r_slot = Signal(slots, name="r_slot")
+        if list(srcs) == list(range(spec.n_in)):
+            src_now = c_cnt
+        else:
+            src_now = Array([Const(v, sb) for v in srcs])[c_cnt]
+        with m.If(run_en):
+            m.d.sync += [r_first.eq(c_cnt == 0), r_last.eq(c_cnt == F - 1), r_src.eq(src_now),
+                         r_slot.eq(s_cnt)]
     for p in range(P):
-        words, width, sb, slots, cb = _lane_rom(layer, p, T, not tunable_conn)
-        rom = Memory(shape=unsigned(width), depth=T, init=words)
-        m.submodules[f"rom{p}"] = rom
-        rp = rom.read_port()
-        m.d.comb += [rp.addr.eq(t), rp.en.eq(run_en)]
-        info = rp.data
+        if regular:
+            n_slots = len(range(p, spec.n_out, P))
+            info = Cat(r_slot < n_slots, r_first, r_last, r_src, r_slot)
+            if not tunable_conn:
+                cw = [layer.conn_init(j, c) & ((1 << cb) - 1)
+                      for j, c in layer.regmap.schedule[p]]
+                rom = Memory(shape=unsigned(cb), depth=T, init=cw + [0] * (T - len(cw)))
+                m.submodules[f"rom{p}"] = rom
+                rp = rom.read_port()
+                m.d.comb += [rp.addr.eq(t), rp.en.eq(run_en)]
+                info = Cat(info, rp.data)
+        else:
+            words, width, sb, slots, cb = _lane_rom(layer, p, T, not tunable_conn)
+            rom = Memory(shape=unsigned(width), depth=T, init=words)
+            m.submodules[f"rom{p}"] = rom
+            rp = rom.read_port()
+            m.d.comb += [rp.addr.eq(t), rp.en.eq(run_en)]
+            info = rp.data
         if tunable_conn:
             init = [layer.conn_init(j, c) & ((1 << cb) - 1) for j, c in layer.regmap.schedule[p]]
             init += [0] * (T - len(init))
