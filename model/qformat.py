@@ -53,7 +53,8 @@ class QFormat:
         Clip to ``[min_int, max_int]`` when True, wrap modulo ``2**width`` when False.
     """
 
-    #: integer bits, sign bit excluded
+    #: integer bits, sign bit excluded; negative when every value is below 2**int_bits
+    #: (e.g. ``QFormat(-4, 12, False)``: 8 bits holding 0 .. 255 * 2**-12)
     int_bits: int
     #: fraction bits
     frac_bits: int
@@ -68,11 +69,8 @@ class QFormat:
         object.__setattr__(self, "rounding", Rounding(self.rounding))
         if not isinstance(self.int_bits, int) or not isinstance(self.frac_bits, int):
             raise ValueError("QFormat int_bits and frac_bits must be integers")
-        if self.int_bits < 0 or self.frac_bits < 0:
-            raise ValueError(
-                f"QFormat bits must be >= 0 (got int_bits={self.int_bits}, "
-                f"frac_bits={self.frac_bits})"
-            )
+        if self.frac_bits < 0:
+            raise ValueError(f"QFormat frac_bits must be >= 0 (got {self.frac_bits})")
         if self.width < 1:
             raise ValueError("QFormat must have at least one bit")
         if self.width > 32:

@@ -1,0 +1,194 @@
+"""Float layers to the IR: topology, levels, fixed-point formats, signs and indices.
+
+Formats are chosen so the real-valued meaning is kept through a network: every layer reads its
+inputs in the previous layer's output format, and the output format of each layer is calibrated
+on real inputs (the largest |activation| seen sets the integer bits, the remaining bits of
+``out_bits`` are fraction bits, never more than the accumulator has).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from .errors import InputError
+from .levels import assign, choose_level_format, pick_levels, round_levels
+from .qformat import QFormat, Rounding
+from .reference import reference_layer
+from .spec import Activation, Arch, LayerSpec, NetworkSpec
+from .topology import describe_topology, make_topology
+
+__all__ = [
+    "quantise_layer", "quantise_network", "random_layer_spec", "quantise_inputs",
+    "calibrated_format", "bias_format", "quantise_layers_from_file",
+]
+
+
+def quantise_inputs(x_real, fmt: QFormat) -> np.ndarray:
+    """Real inputs to integers of ``fmt`` (round to nearest, saturate)."""
+    return fmt.quantise(x_real)
+
+
+def _bits_for(amax: float) -> int:
+    """Integer bits (sign excluded) that hold ``amax``: smallest i with amax < 2**i."""
+    if amax <= 0:
+        return 0
+    return int(np.floor(np.log2(amax))) + 1
+
+
+def bias_format(b, bits: int, acc_frac: int) -> QFormat:
+    """Signed ``bits``-bit bias format with as many fraction bits as the largest |b| allows,
+    at most the accumulator's."""
+    amax = float(np.max(np.abs(b))) if np.size(b) else 0.0
+    ib = _bits_for(amax)
+    frac = min(acc_frac, bits - 1 - ib)
+    return QFormat(bits - 1 - frac, frac, True)
+
+
+def calibrated_format(y_real, bits: int, signed: bool, acc_frac: int,
+                      rounding: Rounding = Rounding.HALF_EVEN) -> QFormat:
+    """Output format of ``bits`` bits whose range covers the largest |y| seen (saturating)."""
+    amax = float(np.max(np.abs(y_real))) if np.size(y_real) else 0.0
+    ib = _bits_for(amax)
+    frac = min(acc_frac, bits - int(signed) - ib)
+    return QFormat(bits - int(signed) - frac, frac, signed, rounding, True)
+
+
+def quantise_layer(W, b, *, name: str, K: int, picker: str, topology: str = "dense",
+                   in_fmt: QFormat, level_bits: int = 8, bias_bits: int = 16,
+                   out_bits: int = 8, out_fmt: QFormat | None = None, activation="none",
+                   arch: Arch | None = None, calib_x=None, zero_level: bool = False,
+                   seed: int = 0) -> tuple[LayerSpec, dict]:
+    """One float layer ``y = act(W x + b)`` (W of shape (n_out, n_in)) to a :class:`LayerSpec`.
+
+    ``calib_x``: integer inputs (in ``in_fmt``) used to calibrate the output format when
+    ``out_fmt`` is not given."""
+    W = np.asarray(W, dtype=np.float64)
+    n_out, n_in = W.shape
+    b = np.zeros(n_out) if b is None else np.asarray(b, dtype=np.float64).ravel()
+    if b.shape != (n_out,):
+        raise InputError(f"layer {name!r}: bias has {b.size} entries, expected {n_out}")
+    sources = make_topology(W, topology, seed)
+    w_conn = np.concatenate([W[j, s] for j, s in enumerate(sources)])
+    res = pick_levels(w_conn, K, picker, zero_level=zero_level)
+    level_fmt = choose_level_format(res.levels, level_bits)
+    q, sqnr_after, note = round_levels(w_conn, res.levels, level_fmt)
+    sign, idx = assign(w_conn, q * level_fmt.step)
+    acc_frac = in_fmt.frac_bits + level_fmt.frac_bits
+    bfmt = bias_format(b, bias_bits, acc_frac)
+    cuts = np.cumsum([len(s) for s in sources])[:-1]
+    act = Activation(activation)
+    common = dict(
+        name=name, n_in=n_in, n_out=n_out, in_fmt=in_fmt, level_fmt=level_fmt, bias_fmt=bfmt,
+        levels=tuple(int(v) for v in q), sources=[s.tolist() for s in sources],
+        signs=[s.tolist() for s in np.split(sign, cuts)],
+        indices=[s.tolist() for s in np.split(idx, cuts)],
+        bias=tuple(int(v) for v in bfmt.quantise(b)), activation=act, arch=arch or Arch(),
+        meta=(("picker", picker), ("K", str(K)), ("topology", topology),
+              ("sqnr_db", f"{res.sqnr_db:.3f}"), ("sqnr_rounded_db", f"{sqnr_after:.3f}")),
+    )
+    if out_fmt is None:
+        # provisional wide output to read the accumulators in real units, then calibrate
+        wide = QFormat(30 - acc_frac if acc_frac < 30 else 0, min(acc_frac, 30), True)
+        probe = LayerSpec(**common, out_fmt=wide)
+        if calib_x is None:
+            rng = np.random.default_rng(seed)
+            calib_x = rng.integers(in_fmt.min_int, in_fmt.max_int + 1, (512, n_in))
+        y = reference_layer(probe, calib_x) * wide.step
+        out_fmt = calibrated_format(y, out_bits, act is Activation.NONE, acc_frac)
+    spec = LayerSpec(**common, out_fmt=out_fmt)
+    report = {
+        "name": name, "picker": picker, "K": K, "levels_real": res.levels.tolist(),
+        "levels_int": [int(v) for v in q], "sqnr_db": res.sqnr_db, "sqnr_rounded_db": sqnr_after,
+        "picker_note": res.note, "rounding_note": note,
+        "formats": {"input": in_fmt.describe(), "level": level_fmt.describe(),
+                    "bias": bfmt.describe(), "output": out_fmt.describe()},
+        "topology": {"text": topology, **describe_topology(sources)},
+    }
+    return spec, report
+
+
+def quantise_network(layers, *, K: int, picker: str, topology: str = "dense", in_fmt: QFormat,
+                     level_bits: int = 8, bias_bits: int = 16, out_bits: int = 8,
+                     arch: Arch | None = None, calib_x=None, zero_level: bool = False,
+                     name: str = "net", seed: int = 0) -> tuple[NetworkSpec, list[dict]]:
+    """``layers``: list of ``(name, W, b, activation)``. ``calib_x``: integer inputs in
+    ``in_fmt``; each layer's output format is calibrated on the previous layers' integer
+    outputs, so it is what the hardware will see."""
+    specs, reports = [], []
+    fmt = in_fmt
+    x = calib_x
+    if x is None:
+        rng = np.random.default_rng(seed)
+        x = rng.integers(in_fmt.min_int, in_fmt.max_int + 1, (512, layers[0][1].shape[1]))
+    for i, (lname, W, b, act) in enumerate(layers):
+        spec, rep = quantise_layer(W, b, name=lname, K=K, picker=picker, topology=topology,
+                                   in_fmt=fmt, level_bits=level_bits, bias_bits=bias_bits,
+                                   out_bits=out_bits, activation=act, arch=arch, calib_x=x,
+                                   zero_level=zero_level, seed=seed + i)
+        x = reference_layer(spec, x)
+        fmt = dataclasses.replace(spec.out_fmt)
+        specs.append(spec)
+        reports.append(rep)
+    return NetworkSpec(name, tuple(specs)), reports
+
+
+def random_layer_spec(n_in: int, n_out: int, mu: float, sigma: float, K: int, *,
+                      picker: str = "lognormal-lloyd", seed: int = 0, topology: str = "dense",
+                      in_bits: int = 8, level_bits: int = 8, out_bits: int = 8,
+                      arch: Arch | None = None, name: str = "layer") -> LayerSpec:
+    """A layer of the chosen size whose |w| are drawn from LN(mu, sigma) with random signs,
+    inputs in [-1, 1) (signed ``in_bits``), no bias, no activation."""
+    if n_in < 1 or n_out < 1:
+        raise InputError("a layer needs at least one input and one output")
+    if sigma <= 0:
+        raise InputError(f"sigma must be > 0 (got {sigma})")
+    rng = np.random.default_rng(seed)
+    W = np.exp(rng.normal(mu, sigma, (n_out, n_in))) * rng.choice([-1.0, 1.0], (n_out, n_in))
+    in_fmt = QFormat(0, in_bits - 1, True)
+    spec, _ = quantise_layer(W, None, name=name, K=K, picker=picker, topology=topology,
+                             in_fmt=in_fmt, level_bits=level_bits, out_bits=out_bits,
+                             arch=arch, seed=seed)
+    return spec
+
+
+def quantise_layers_from_file(path, *, layers=None, K: int, picker: str, topology: str,
+                              in_bits: int = 8, in_signed: bool = True, level_bits: int = 8,
+                              out_bits: int = 8, activation: str = "relu-hidden",
+                              arch: Arch | None = None, seed: int = 0, zero_level=False,
+                              calib=None):
+    """The ``lognet quantise`` verb: dense layers of a weight file, chained in file order."""
+    from .weights import load_weights, pair_biases, select_layers
+
+    chosen = select_layers(load_weights(path), layers, require_2d=True)
+    pairs = pair_biases(chosen)
+    for (n1, W1, _), (n2, W2, _) in zip(pairs, pairs[1:]):
+        if W1.shape[0] != W2.shape[1]:
+            raise InputError(f"{n1} has {W1.shape[0]} outputs but {n2} has {W2.shape[1]} "
+                             f"inputs; select layers that chain (--layer)")
+    in_fmt = QFormat(0, in_bits - int(in_signed), in_signed)
+    calib_x = None
+    if calib is not None:
+        xr = np.load(calib, allow_pickle=False)
+        if xr.ndim != 2 or xr.shape[1] != pairs[0][1].shape[1]:
+            raise InputError(f"{calib}: shape {xr.shape}, expected (N, {pairs[0][1].shape[1]})")
+        calib_x = in_fmt.quantise(xr)
+    acts = []
+    for i in range(len(pairs)):
+        if activation == "relu-hidden":
+            acts.append("relu" if i < len(pairs) - 1 else "none")
+        else:
+            acts.append(activation)
+    from lognet.hw.names import sanitise
+
+    items = [(sanitise(n), W, b, a) for (n, W, b), a in zip(pairs, acts)]
+    net, reports = quantise_network(items, K=K, picker=picker, topology=topology, in_fmt=in_fmt,
+                                    level_bits=level_bits, out_bits=out_bits, arch=arch,
+                                    calib_x=calib_x, zero_level=zero_level, seed=seed,
+                                    name=sanitise(str(path).rsplit("/", 1)[-1].split(".")[0]))
+    summary = [f"{r['name']}: K={r['K']} {r['picker']} SQNR {r['sqnr_db']:.2f} dB "
+               f"({r['sqnr_rounded_db']:.2f} dB after rounding to {r['formats']['level']}), "
+               f"{r['topology']['connections']} connections" for r in reports]
+    spec = net.layers[0] if len(net.layers) == 1 else net
+    return spec, {"layers": reports, "summary": summary}
