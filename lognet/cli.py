@@ -62,6 +62,9 @@ def _load_int_array(path: str):
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: no such file")
+    with open(p, "rb") as f:
+        if f.read(6) != b"\x93NUMPY":
+            raise InputError(f"{p}: not a readable .npy file (no NumPy header)")
     try:
         x = np.load(p, allow_pickle=False)
     except ValueError as e:

@@ -353,7 +353,11 @@ def pick_levels(w, K: int, picker: str, zero_level: bool = False, **opts) -> Lev
         clipped = np.clip(lv, src[src > 0][0], src[-1])
         if not np.array_equal(clipped, lv):
             note += "; levels clipped to the range of |w| (the lognormal fit reaches beyond it)"
-        lv = clipped
+        lv = np.unique(clipped)
+        while len(lv) < nz:  # clipping merged levels: split the widest gap, keep K levels
+            g = int(np.argmax(np.diff(lv))) if len(lv) > 1 else 0
+            new = (lv[g] + lv[g + 1]) / 2 if len(lv) > 1 else lv[0] / 2
+            lv = np.unique(np.concatenate((lv, [new])))
     lv = np.unique(lv)
     if zero_level:
         lv = np.unique(np.concatenate(([0.0], lv)))

@@ -32,7 +32,14 @@ def _check_array(name: str, a, path) -> np.ndarray:
     return a
 
 
+def _magic(path: Path, n: int) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(n)
+
+
 def _load_npz(path: Path) -> dict:
+    if _magic(path, 4) != b"PK\x03\x04":
+        raise InputError(f"{path}: not a readable .npz file (not a zip archive)")
     try:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
@@ -46,6 +53,8 @@ def _load_npz(path: Path) -> dict:
 
 
 def _load_npy(path: Path) -> dict:
+    if _magic(path, 6) != b"\x93NUMPY":
+        raise InputError(f"{path}: not a readable .npy file (no NumPy header)")
     try:
         a = np.load(path, allow_pickle=False)
     except ValueError as e:
