@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from lognet.hw.export import build_core, to_verilog, top_name
 from lognet.model.qformat import QFormat
 from lognet.model.spec import Arch, LayerSpec
@@ -150,7 +149,8 @@ def main() -> int:
         best = min((r for r in group if r["arith"] != "multiply"),
                    key=lambda r: r["lut4"] / r["macs_per_clock"], default=None)
         if base and best:
-            ratio = (best["lut4"] / best["macs_per_clock"]) / (base["lut4"] / base["macs_per_clock"])
+            ratio = ((best["lut4"] / best["macs_per_clock"])
+                     / (base["lut4"] / base["macs_per_clock"]))
             summary.append({"arch": key[0], "tunable": key[1], "target": key[2],
                             "best": best["arith"], "lut_ratio_vs_multiply": ratio,
                             "meets_one_third": ratio <= 1 / 3})

@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-
 from lognet.model.levels import PICKERS, pick_levels
 from lognet.model.train import train_digits_mlp
 
@@ -79,7 +78,8 @@ def main() -> int:
                 return 1
             m = json.loads(r.stdout.strip().splitlines()[-1])
             timing.append({"step": what, "weights": int(float(n)), **m})
-            print(f"{what:<8} {n:>5} weights: {m['seconds']:7.2f} s, peak {m['peak_rss_mb']:7.0f} MB",
+            print(f"{what:<8} {n:>5} weights: {m['seconds']:7.2f} s, "
+                  f"peak {m['peak_rss_mb']:7.0f} MB",
                   flush=True)
     # where the lognormal pickers stand against optimal on the lognormal set
     for K in (8, 16):

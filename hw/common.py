@@ -7,14 +7,18 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
-
 from lognet.model.qformat import QFormat, Rounding
 from lognet.model.spec import Activation, LayerSpec
 
 from .regmap import ID_VALUE, REGMAP_VERSION
 
 __all__ = [
-    "ConfigSignature", "fmt_shape", "Pipe", "adder_tree_levels", "requantise", "header_read",
+    "ConfigSignature",
+    "Pipe",
+    "adder_tree_levels",
+    "fmt_shape",
+    "header_read",
+    "requantise",
 ]
 
 #: data width of the configuration bus

@@ -16,7 +16,6 @@ from pathlib import Path
 
 from amaranth.back import verilog
 from amaranth.hdl import Shape
-
 from lognet.model.errors import InputError
 from lognet.model.spec import LayerSpec, NetworkSpec, dumps_spec
 
@@ -25,7 +24,7 @@ from .layer import Layer
 from .names import sanitise
 from .network import Network
 
-__all__ = ["build_core", "top_name", "to_verilog", "manifest", "generate"]
+__all__ = ["build_core", "generate", "manifest", "to_verilog", "top_name"]
 
 
 def build_core(spec: LayerSpec | NetworkSpec, *, readback: bool = True) -> Layer | Network:

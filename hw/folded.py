@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib.memory import Memory
-
 from lognet.model.qformat import signed_width_for
 from lognet.model.spec import Arith, Tunable
 
@@ -290,9 +289,8 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
             lane_busy += [v1, v2, fbusy, fdone]
     m.d.comb += run_en.eq(~Cat(*stalls).any() if stalls else 1)
 
-    with m.If(state == DRAIN):
-        with m.If(~Cat(*lane_busy).any()):
-            m.d.sync += state.eq(OUT)
+    with m.If(state == DRAIN), m.If(~Cat(*lane_busy).any()):
+        m.d.sync += state.eq(OUT)
     with m.If(layer.o_stream.valid & layer.o_stream.ready):
         m.d.sync += layer.o_stream.valid.eq(0)
     with m.If((state == OUT) & (~layer.o_stream.valid | layer.o_stream.ready)):

@@ -13,14 +13,13 @@ import dataclasses
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
-
 from lognet.model.spec import Arith, LayerSpec, Microarch, SpecError, Tunable
 
 from .bank import RegArray
 from .common import ConfigSignature, fmt_shape, header_read
 from .regmap import RegisterMap, encode_shift_level, exp_bits, shift_terms
 
-__all__ = ["Layer", "resolve_arch", "choose_arith"]
+__all__ = ["Layer", "choose_arith", "resolve_arch"]
 
 
 def choose_arith(spec: LayerSpec) -> Arith:

@@ -15,7 +15,6 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
-
 from lognet.model.spec import NetworkSpec
 
 from .common import ConfigSignature, fmt_shape

@@ -12,7 +12,6 @@ Latency is ``layer.latency`` cycles from the input transfer to ``o_stream.valid`
 from __future__ import annotations
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
-
 from lognet.model.qformat import signed_width_for
 from lognet.model.spec import Arith
 

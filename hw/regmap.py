@@ -37,9 +37,19 @@ from dataclasses import dataclass
 from lognet.model.spec import Arith, LayerSpec, Microarch, NetworkSpec, SpecError, Tunable
 
 __all__ = [
-    "ID_VALUE", "REGMAP_VERSION", "Region", "RegisterMap", "NetworkMap", "register_map",
-    "shift_terms", "encode_shift_level", "decode_shift_level", "config_writes",
-    "lane_schedule", "to_markdown", "to_c_header",
+    "ID_VALUE",
+    "REGMAP_VERSION",
+    "NetworkMap",
+    "Region",
+    "RegisterMap",
+    "config_writes",
+    "decode_shift_level",
+    "encode_shift_level",
+    "lane_schedule",
+    "register_map",
+    "shift_terms",
+    "to_c_header",
+    "to_markdown",
 ]
 
 ID_VALUE = 0x4C474E54

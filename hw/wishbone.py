@@ -13,7 +13,7 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["WishboneSignature", "WishboneCore"]
+__all__ = ["WishboneCore", "WishboneSignature"]
 
 
 class WishboneSignature(wiring.Signature):

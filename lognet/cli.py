@@ -89,7 +89,7 @@ def cmd_layers(args) -> int:
     w = max([len(r["name"]) for r in rows] + [4])
     print(f"{'name':<{w}}  {'shape':<16} dtype")
     for r in rows:
-        print(f"{r['name']:<{w}}  {str(tuple(r['shape'])):<16} {r['dtype']}")
+        print(f"{r['name']:<{w}}  {tuple(r['shape'])!s:<16} {r['dtype']}")
     return 0
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from lognet.model.errors import InputError
 
-__all__ = ["run_flow", "DEFAULT_CONFIG"]
+__all__ = ["DEFAULT_CONFIG", "run_flow"]
 
 DEFAULT_CONFIG = Path(__file__).with_name("default_flow.toml")
 STEPS = ("train", "fit", "quantise", "compare", "generate", "simulate", "report")
@@ -154,7 +154,7 @@ def run_flow(config=None, out=None, force=False, skip=()) -> int:
     from lognet.model.qformat import QFormat
     from lognet.model.quantise import quantise_network
     from lognet.model.reference import reference
-    from lognet.model.spec import Arch, NetworkSpec, dump_spec
+    from lognet.model.spec import Arch, dump_spec
     from lognet.model.train import train_digits_mlp
 
     cfg = load_config(config)
@@ -257,8 +257,8 @@ def run_flow(config=None, out=None, force=False, skip=()) -> int:
             if y_rtl.shape != ref.shape:
                 raise RuntimeError(f"RTL gave {len(y_rtl)} outputs for {len(X)} inputs")
             bad = np.argwhere(y_rtl != ref)
-            result = {"engine": "amaranth simulator", "vectors": int(len(X)),
-                      "cycles": int(cycles), "mismatches": int(len(bad)),
+            result = {"engine": "amaranth simulator", "vectors": len(X),
+                      "cycles": int(cycles), "mismatches": len(bad),
                       "rtl_accuracy": float(np.mean(y_rtl.argmax(1) == yte[:len(X)]))}
             if len(bad):
                 i, j = map(int, bad[0])
@@ -325,14 +325,17 @@ figure{{display:inline-block;margin:0.5em}}img{{max-width:100%}}</style></head><
 <h1>lognet report</h1>
 <h2>Headline</h2>
 <table><tr><th>float accuracy</th><td>{100 * fl['test_accuracy']:.2f}%</td></tr>
-<tr><th>integer reference ({q['picker']}, K={q['K']})</th><td>{100 * q['int_accuracy']:.2f}%</td></tr>
-<tr><th>RTL ({sim.get('engine', 'not run')})</th><td>{100 * sim.get('rtl_accuracy', float('nan')):.2f}%
+<tr><th>integer reference ({q['picker']}, K={q['K']})</th>
+<td>{100 * q['int_accuracy']:.2f}%</td></tr>
+<tr><th>RTL ({sim.get('engine', 'not run')})</th>
+<td>{100 * sim.get('rtl_accuracy', float('nan')):.2f}%
 on {sim.get('vectors', 0)} vectors, {sim.get('mismatches', 'n/a')} mismatches</td></tr>
 <tr><th>synthesis</th><td>{report['synthesis']['status']}: {report['synthesis']['reason']}</td></tr>
 </table>
 <h2>Is |w| lognormal? (measured, not assumed)</h2>{fits}
 <h2>Pickers and bit widths</h2>
-<table><tr><th>picker</th><th>K</th><th>accuracy %</th><th>SQNR per layer (dB)</th></tr>{rows}</table>
+<table><tr><th>picker</th><th>K</th><th>accuracy %</th><th>SQNR per layer (dB)</th></tr>
+{rows}</table>
 {fig('accuracy_vs_K', 'integer-reference accuracy against K')}
 <h2>Hardware against software</h2>
 {fig('confusion_rtl', 'RTL predictions on the test split')}

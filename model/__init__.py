@@ -17,6 +17,18 @@ from .spec import (
 )
 
 __all__ = [
-    "QFormat", "Rounding", "reference", "float_reference", "Activation", "Arch", "Arith",
-    "LayerSpec", "Microarch", "NetworkSpec", "SpecError", "Tunable", "dump_spec", "load_spec",
+    "Activation",
+    "Arch",
+    "Arith",
+    "LayerSpec",
+    "Microarch",
+    "NetworkSpec",
+    "QFormat",
+    "Rounding",
+    "SpecError",
+    "Tunable",
+    "dump_spec",
+    "float_reference",
+    "load_spec",
+    "reference",
 ]

@@ -28,8 +28,15 @@ from scipy import optimize, stats
 
 from .errors import InputError
 
-__all__ = ["table2_fit", "mle_fits", "gaussian_control", "analyse_layer", "plot_layer",
-           "FAMILIES", "MLE_SAMPLE"]
+__all__ = [
+    "FAMILIES",
+    "MLE_SAMPLE",
+    "analyse_layer",
+    "gaussian_control",
+    "mle_fits",
+    "plot_layer",
+    "table2_fit",
+]
 
 #: largest number of weights an MLE fit uses (a seeded random subsample beyond that)
 MLE_SAMPLE = 200_000

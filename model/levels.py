@@ -35,8 +35,15 @@ from .errors import InputError
 from .qformat import QFormat
 
 __all__ = [
-    "PICKERS", "LevelResult", "pick_levels", "assign", "mse_of", "sqnr_db", "round_levels",
-    "choose_level_format", "lognormal_mle",
+    "PICKERS",
+    "LevelResult",
+    "assign",
+    "choose_level_format",
+    "lognormal_mle",
+    "mse_of",
+    "pick_levels",
+    "round_levels",
+    "sqnr_db",
 ]
 
 PICKERS = ("lognormal-quantile", "lognormal-lloyd", "optimal", "lloyd", "pow2", "apot", "uniform")
@@ -224,7 +231,8 @@ def _lloyd(a, K, iters=500, **_):
     lv = np.unique(lv)
     while len(lv) < K:  # degenerate data: spread
         lv = np.unique(np.concatenate((lv, [lv[-1] * 1.5 + 1e-12])))
-    for it in range(iters):
+    it = 0
+    for it in range(iters):  # noqa: B007 (reported in the note)
         mids = (lv[1:] + lv[:-1]) / 2
         cut = np.concatenate(([0], S.index(mids), [S.n]))
         n = np.diff(cut)

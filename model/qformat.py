@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Rounding", "QFormat", "shift_round", "clamp_or_wrap", "signed_width_for"]
+__all__ = ["QFormat", "Rounding", "clamp_or_wrap", "shift_round", "signed_width_for"]
 
 
 class Rounding(str, enum.Enum):

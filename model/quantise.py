@@ -20,8 +20,13 @@ from .spec import Activation, Arch, LayerSpec, NetworkSpec
 from .topology import describe_topology, make_topology
 
 __all__ = [
-    "quantise_layer", "quantise_network", "random_layer_spec", "quantise_inputs",
-    "calibrated_format", "bias_format", "quantise_layers_from_file",
+    "bias_format",
+    "calibrated_format",
+    "quantise_inputs",
+    "quantise_layer",
+    "quantise_layers_from_file",
+    "quantise_network",
+    "random_layer_spec",
 ]
 
 

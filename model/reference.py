@@ -12,7 +12,7 @@ import numpy as np
 from .qformat import clamp_or_wrap, shift_round
 from .spec import Activation, LayerSpec, NetworkSpec
 
-__all__ = ["reference", "reference_acc", "reference_layer", "float_reference", "check_inputs"]
+__all__ = ["check_inputs", "float_reference", "reference", "reference_acc", "reference_layer"]
 
 
 def check_inputs(spec: LayerSpec | NetworkSpec, x) -> np.ndarray:

@@ -32,20 +32,20 @@ import numpy as np
 from .qformat import QFormat, Rounding, signed_width_for
 
 __all__ = [
-    "SCHEMA_VERSION",
-    "SpecError",
-    "Activation",
-    "Microarch",
-    "Arith",
-    "Tunable",
-    "Arch",
-    "LayerSpec",
-    "NetworkSpec",
-    "load_spec",
-    "dump_spec",
-    "spec_to_json",
-    "spec_from_json",
     "MAX_ACC_WIDTH",
+    "SCHEMA_VERSION",
+    "Activation",
+    "Arch",
+    "Arith",
+    "LayerSpec",
+    "Microarch",
+    "NetworkSpec",
+    "SpecError",
+    "Tunable",
+    "dump_spec",
+    "load_spec",
+    "spec_from_json",
+    "spec_to_json",
 ]
 
 #: Version of the JSON layout. Bump on any incompatible change.
@@ -132,7 +132,8 @@ class Arch:
             try:
                 p = int(lanes) if lanes else 1
             except ValueError:
-                raise SpecError(f"folded lanes {lanes!r} is not an integer (use folded:P)") from None
+                raise SpecError(
+                    f"folded lanes {lanes!r} is not an integer (use folded:P)") from None
             return cls(Microarch.FOLDED, p, arith, tunable)
         raise SpecError(f"architecture {text!r} is not 'parallel' or 'folded:P'")
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["make_topology", "describe_topology"]
+__all__ = ["describe_topology", "make_topology"]
 
 
 def _int(text: str, what: str) -> int:

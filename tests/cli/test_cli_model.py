@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).parents[1] / "model"))
-from test_weights import bad_files  # noqa: E402
-
-from lognet.model.spec import LayerSpec, NetworkSpec, load_spec  # noqa: E402
+from lognet.model.spec import LayerSpec, NetworkSpec, load_spec
+from test_weights import bad_files
 
 LOGNET = [sys.executable, "-m", "lognet.cli"]
 

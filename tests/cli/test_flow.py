@@ -3,9 +3,9 @@
 import json
 
 import pytest
+from lognet.model.errors import InputError
 
 from lognet import flow
-from lognet.model.errors import InputError
 
 SMALL = {
     "flow": {"name": "digits", "seed": 0},
@@ -38,7 +38,7 @@ def test_flow_report(tmp_path, capsys):
 
 
 def test_flow_fails_on_rtl_mismatch(tmp_path, monkeypatch, capsys):
-    import lognet.hw.amsim as amsim
+    from lognet.hw import amsim
 
     real = amsim.stream_through
 

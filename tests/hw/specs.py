@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-
 from lognet.model.qformat import QFormat
 from lognet.model.spec import Arch, LayerSpec
 

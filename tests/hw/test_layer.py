@@ -11,11 +11,10 @@ import zlib
 import numpy as np
 import pytest
 from amsim import Reprogram, expected, run_core
-from specs import make_spec, perturbed
-
 from lognet.hw.layer import Layer
 from lognet.hw.regmap import RegisterMap
 from lognet.model.spec import SpecError
+from specs import make_spec, perturbed
 
 ARCHES = [("parallel", 1), ("folded", 1), ("folded", 3)]
 ARITHS = ["shared", "factored", "shift", "multiply"]

@@ -4,7 +4,6 @@ import itertools
 
 import numpy as np
 import pytest
-
 from lognet.model.errors import InputError
 from lognet.model.levels import (
     PICKERS,

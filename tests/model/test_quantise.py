@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from lognet.model.errors import InputError
 from lognet.model.qformat import QFormat
 from lognet.model.quantise import quantise_layer, quantise_network, random_layer_spec
