@@ -254,24 +254,6 @@ def cmd_sim(args) -> int:
     return 0 if summary.get("mismatches", 1) == 0 and summary.get("passed", False) else 1
 
 
-def cmd_synth(args) -> int:
-    from lognet.boards.cli import synth_command
-
-    return synth_command(args)
-
-
-def cmd_build(args) -> int:
-    from lognet.boards.cli import build_command
-
-    return build_command(args)
-
-
-def cmd_run(args) -> int:
-    from lognet.boards.cli import run_command
-
-    return run_command(args)
-
-
 def cmd_flow(args) -> int:
     from lognet.flow import run_flow
 
@@ -383,33 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="write the summary here")
     p.set_defaults(func=cmd_sim)
 
-    p = sub.add_parser("synth", help="out-of-context synthesis and place-and-route")
-    p.add_argument("spec")
-    p.add_argument("--target", default="ice40-up5k",
-                   choices=["ice40-up5k", "ecp5-25k", "ecp5-85k"])
-    p.add_argument("--clock", type=float, default=None, help="requested clock in MHz")
-    p.add_argument("-o", "--out", default=None, help="output folder (default build/synth/...)")
-    p.add_argument("--force", action="store_true")
-    p.add_argument("--dsp", action="store_true", help="allow DSP blocks (iCE40 SB_MAC16)")
-    p.set_defaults(func=cmd_synth)
-
-    p = sub.add_parser("build", help="bitstream of a board top (UART bridge + core)")
-    p.add_argument("spec")
-    p.add_argument("--board", required=True, choices=["icebreaker", "ulx3s"])
-    p.add_argument("-o", "--out", default=None)
-    p.add_argument("--force", action="store_true")
-    p.set_defaults(func=cmd_build)
-
-    p = sub.add_parser("run", help="load weights into a board and stream inputs through it")
-    p.add_argument("spec")
-    p.add_argument("inputs", help=".npy of integer inputs")
-    p.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB0")
-    p.add_argument("--baud", type=int, default=115200)
-    p.add_argument("-o", "--output", help=".npy to write")
-    p.set_defaults(func=cmd_run)
-
     p = sub.add_parser("flow", help="the whole job: train/load, fit, quantise, generate, "
-                                    "simulate, synthesise, report")
+                                    "simulate, report")
     p.add_argument("config", nargs="?", default=None,
                    help="TOML/JSON flow config (default: the shipped digits demo)")
     p.add_argument("-o", "--out", default=None, help="report folder (default from config)")
