@@ -119,7 +119,7 @@ def _vectors(spec, n: int, seed: int, extremes: bool) -> np.ndarray:
 def run_sim(spec, *, simulator: str = "verilator", vectors: int = 1000, seed: int = 0,
             waves: bool = False, build_dir="build/sim", reprogram: bool = True,
             reset: bool = False, corrupt_reference: bool = False, extremes: bool = True,
-            p_valid: float = 0.8, p_ready: float = 0.8) -> dict:
+            p_valid: float = 0.8, p_ready: float = 0.8, wishbone: bool = False) -> dict:
     """Simulate ``spec`` (a spec or a path) and compare every output with the reference."""
     from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import get_runner
@@ -133,6 +133,11 @@ def run_sim(spec, *, simulator: str = "verilator", vectors: int = 1000, seed: in
     core = build_core(spec)
     spec = core.spec  # arith=auto resolved
     top = top_name(spec)
+    if wishbone:
+        from lognet.hw.wishbone import WishboneCore
+
+        core = WishboneCore(core)
+        top = f"{top}_wb"
     digest = hashlib.sha256(dumps_spec(spec).encode()).hexdigest()[:12]
     bdir = Path(build_dir).absolute() / f"{simulator}-{top}-{digest}{'-waves' if waves else ''}"
     bdir.mkdir(parents=True, exist_ok=True)
@@ -151,7 +156,7 @@ def run_sim(spec, *, simulator: str = "verilator", vectors: int = 1000, seed: in
     cfg = {"spec": str(rdir / "spec.json"), "vectors": str(rdir / "x.npy"), "seed": seed,
            "top": top, "p_valid": p_valid, "p_ready": p_ready, "corrupt": corrupt_reference,
            "results": str(rdir / "results.json"),
-           "cycles_per_vector": core.cycles_per_vector}
+           "cycles_per_vector": core.cycles_per_vector, "wishbone": wishbone}
     tunable = any(la.arch.tunable.value != "none" for la in _layers(spec))
     if reprogram and tunable:
         new = perturbed_weights(spec, seed + 1)
@@ -203,7 +208,8 @@ def run_sim(spec, *, simulator: str = "verilator", vectors: int = 1000, seed: in
         "vectors_per_second": (vectors / res["sim_seconds"]) if res.get("sim_seconds") else None,
         "sim_seconds": res.get("sim_seconds"), "build_seconds": t1 - t0,
         "run_seconds": t2 - t1, "reprogrammed": bool(cfg.get("reprogram_specs")),
-        "reset": reset, "corrupted_reference": corrupt_reference, "run_dir": str(rdir),
+        "reset": reset, "corrupted_reference": corrupt_reference, "wishbone": wishbone,
+        "run_dir": str(rdir),
     }
     if waves:
         found = sorted(rdir.glob("*.fst")) + sorted(rdir.glob("*.vcd")) + sorted(

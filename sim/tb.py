@@ -22,6 +22,7 @@ import numpy as np
 
 __all__ = [
     "ConfigDriver",
+    "WishboneConfigDriver",
     "Mismatch",
     "Scoreboard",
     "StreamDriver",
@@ -163,6 +164,51 @@ class ConfigDriver:
             self.polling = bool(self.dut.cfg__r_data.value.to_unsigned() & 1)
         if self.commit_now:
             self.polling = True
+
+
+class WishboneConfigDriver(ConfigDriver):
+    """The same bus operations through the Wishbone B4 classic front (``wb__*`` pins): each
+    access holds cyc/stb until ``ack``; reads return ``dat_r`` with the ack."""
+
+    def __init__(self, dut):
+        super().__init__(dut)
+        self.busy = False
+        self.is_read = False
+        self.pending_commit = False
+
+    def drive(self):
+        d = self.dut
+        self.commit_now = False
+        if self.busy:
+            return  # keep the request up until the ack
+        op = None
+        if self.polling:
+            op = (3, None)
+        elif self.queue:
+            op = self.queue.pop(0)
+        if op is None:
+            d.wb__cyc.value = 0
+            d.wb__stb.value = 0
+            return
+        addr, word = op
+        d.wb__adr.value = addr
+        d.wb__sel.value = 0xF
+        d.wb__we.value = int(word is not None)
+        d.wb__dat_w.value = (word or 0) & 0xFFFFFFFF
+        d.wb__cyc.value = 1
+        d.wb__stb.value = 1
+        self.busy = True
+        self.is_read = word is None
+        self.pending_commit = addr == 2 and word is not None and bool(word & 1)
+
+    def sample(self):
+        if self.busy and self.dut.wb__ack.value:
+            self.busy = False
+            if self.is_read:
+                self.polling = bool(self.dut.wb__dat_r.value.to_unsigned() & 1)
+            elif self.pending_commit:
+                self.commit_now = True
+                self.polling = True
 
 
 @dataclass

@@ -22,7 +22,14 @@ from lognet.hw.regmap import config_writes
 from lognet.model.reference import reference
 from lognet.model.spec import LayerSpec, NetworkSpec, load_spec
 
-from .tb import ConfigDriver, Scoreboard, StreamDriver, StreamMonitor, StreamSink
+from .tb import (
+    ConfigDriver,
+    Scoreboard,
+    StreamDriver,
+    StreamMonitor,
+    StreamSink,
+    WishboneConfigDriver,
+)
 
 
 def corrupted(spec):
@@ -52,7 +59,8 @@ async def stream_check(dut):
     driver = StreamDriver(dut, X.tolist(), spec.in_fmt.width, cfg.get("p_valid", 0.8), rng)
     sink = StreamSink(dut, cfg.get("p_ready", 0.8), rng)
     monitor = StreamMonitor(dut, spec.n_out, spec.out_fmt.width, spec.out_fmt.signed)
-    config = ConfigDriver(dut)
+    wishbone = bool(cfg.get("wishbone"))
+    config = WishboneConfigDriver(dut) if wishbone else ConfigDriver(dut)
     board = Scoreboard(refs, top)
     reprograms = sorted(zip(cfg.get("reprogram_after", []), range(1, len(sets))))
     reset_at = cfg.get("reset_at")
@@ -61,11 +69,13 @@ async def stream_check(dut):
 
     dut.i_stream__valid.value = 0
     dut.i_stream__payload.value = 0
-    dut.cfg__addr.value = 0
-    dut.cfg__w_data.value = 0
     dut.o_stream__ready.value = 0
-    dut.cfg__w_en.value = 0
-    dut.cfg__r_en.value = 0
+    if wishbone:
+        for pin in ("adr", "dat_w", "sel", "cyc", "stb", "we"):
+            getattr(dut, f"wb__{pin}").value = 0
+    else:
+        for pin in ("addr", "w_data", "w_en", "r_en"):
+            getattr(dut, f"cfg__{pin}").value = 0
     dut.rst.value = 1
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
     for _ in range(3):

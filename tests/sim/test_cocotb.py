@@ -61,3 +61,12 @@ def test_missing_simulator_message(monkeypatch):
     monkeypatch.setattr(runner.shutil, "which", lambda name: None)
     with pytest.raises(InputError, match="apt-get install iverilog"):
         runner.check_simulator("icarus")
+
+
+@pytest.mark.parametrize("sim", SIMS)
+def test_wishbone_front(build_root, sim):
+    """Weights reprogrammed through the Wishbone B4 classic front while the stream runs."""
+    s = run_sim(CASES["folded-factored"](), simulator=sim, vectors=80, seed=9,
+                build_dir=build_root, reprogram=True, wishbone=True)
+    assert s["passed"], s
+    assert s["wishbone"] and s["reprogrammed"] and s["checked"] == 80
