@@ -10,13 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
-from pathlib import Path
 
 from amaranth.back import verilog
 from amaranth.hdl import Shape
-from lognet.model.errors import InputError
+from lognet.model.files import atomic_folder, check_out_folder
 from lognet.model.spec import LayerSpec, NetworkSpec, dumps_spec
 
 from . import regmap as rmap
@@ -92,11 +89,7 @@ def generate(spec: LayerSpec | NetworkSpec, out_dir: str | os.PathLike, *, force
              clock_mhz: float = 100.0, readback: bool = True) -> dict:
     """Write ``<top>.v``, ``regmap.json``, ``regmap.md``, ``<top>_regs.h``, ``manifest.json``
     and ``spec.json`` into ``out_dir``. Refuses an existing folder unless ``force``."""
-    out = Path(out_dir)
-    if out.exists() and not force:
-        raise InputError(f"{out} already exists; choose another folder or pass --force")
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out} exists and is not a folder")
+    check_out_folder(out_dir, force)
     core = build_core(spec, readback=readback)
     name = top_name(spec)
     files = {
@@ -109,23 +102,7 @@ def generate(spec: LayerSpec | NetworkSpec, out_dir: str | os.PathLike, *, force
     man = manifest(core.spec, core, clock_mhz)
     man["files"] = sorted(files) + ["manifest.json"]
     files["manifest.json"] = json.dumps(man, indent=1) + "\n"
-    parent = out.absolute().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)
-    try:
+    with atomic_folder(out_dir, force=force) as tmp:
         for fname, text in files.items():
             (tmp / fname).write_text(text)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=parent))
-            os.replace(out, old / "x")
-            os.replace(tmp, out)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return man

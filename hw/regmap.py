@@ -310,7 +310,19 @@ class NetworkMap:
         }
 
 
+def resolve_spec(spec: LayerSpec | NetworkSpec) -> LayerSpec | NetworkSpec:
+    """``spec`` with every ``arith=auto`` replaced by the mode the generator would build (the
+    register encoding depends on it)."""
+    from .layer import resolve_arch  # the generator's choice, kept in one place
+
+    if isinstance(spec, LayerSpec):
+        return resolve_arch(spec)
+    return NetworkSpec(spec.name, tuple(resolve_arch(la) for la in spec.layers))
+
+
 def register_map(spec: LayerSpec | NetworkSpec) -> RegisterMap | NetworkMap:
+    """The register map of a core built from ``spec`` (``arith=auto`` resolved first)."""
+    spec = resolve_spec(spec)
     return RegisterMap(spec) if isinstance(spec, LayerSpec) else NetworkMap(spec)
 
 

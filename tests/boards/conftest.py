@@ -1,0 +1,99 @@
+"""Test double for the boards/ tests: a core with the ports and python attributes of a lognet
+layer (docs/interfaces.md) but trivial arithmetic, so the board tests do not depend on hw/.
+
+:class:`AdderCore` computes ``y[j] = sum(x) + r[j]`` (wrapped to the output width), one vector
+per clock, latency one clock. ``r[j]`` is a register at word address ``8 + j``; writes land in a
+shadow copy that becomes active on commit (CTRL bit 0), STATUS bit 0 reads 1 while a commit
+waits for the output register to drain. It is a stand-in, not a layer.
+"""
+
+from __future__ import annotations
+
+import pytest
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+ID_VALUE = 0x4C474E54
+FIRST_REG = 8
+
+
+class ConfigBus(wiring.Signature):
+    """cfg port as seen from the host side (docs/interfaces.md)."""
+
+    def __init__(self, addr_width: int):
+        super().__init__({"addr": Out(addr_width), "w_data": Out(32), "w_en": Out(1),
+                          "r_en": Out(1), "r_data": In(32)})
+
+
+class AdderCore(wiring.Component):
+    """Test double: ``o[j] = sum(i) + r[j]``; one vector per clock, latency 1."""
+
+    def __init__(self, n_in=4, n_out=3, in_width=8, out_width=12, in_signed=True,
+                 out_signed=True):
+        self.n_in, self.n_out = n_in, n_out
+        self.in_width, self.out_width = in_width, out_width
+        self.in_signed, self.out_signed = in_signed, out_signed
+        self.addr_width = max(4, (FIRST_REG + n_out - 1).bit_length())
+        self.init = [0] * n_out
+        ishape = signed(in_width) if in_signed else unsigned(in_width)
+        oshape = signed(out_width) if out_signed else unsigned(out_width)
+        super().__init__({
+            "i_stream": In(stream.Signature(data.ArrayLayout(ishape, n_in))),
+            "o_stream": Out(stream.Signature(data.ArrayLayout(oshape, n_out))),
+            "cfg": In(ConfigBus(self.addr_width)),
+        })
+
+    def model(self, x, regs):
+        """Bit-exact expected output for input vector ``x`` and active registers ``regs``."""
+        w = self.out_width
+        out = []
+        for r in regs:
+            v = (sum(x) + r) & ((1 << w) - 1)
+            if self.out_signed and v >> (w - 1):
+                v -= 1 << w
+            out.append(v)
+        return out
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, i, o = self.cfg, self.i_stream, self.o_stream
+        ow = self.out_width
+        shadow = [Signal(ow, name=f"shadow{j}", reset_less=True) for j in range(self.n_out)]
+        active = [Signal(ow, name=f"active{j}", reset_less=True) for j in range(self.n_out)]
+        pending = Signal()
+
+        with m.If(cfg.w_en):
+            for j, s in enumerate(shadow):
+                with m.If(cfg.addr == FIRST_REG + j):
+                    m.d.sync += s.eq(cfg.w_data[:ow])
+            with m.If((cfg.addr == 2) & cfg.w_data[0]):
+                m.d.sync += pending.eq(1)
+        with m.If(pending & ~o.valid):
+            m.d.sync += [a.eq(s) for a, s in zip(active, shadow)]
+            m.d.sync += pending.eq(0)
+
+        value = Mux(cfg.addr == 0, ID_VALUE, Mux(cfg.addr == 1, 1,
+                    Mux(cfg.addr == 3, Cat(pending, 0), 0)))
+        for j, s in enumerate(shadow):
+            value = Mux(cfg.addr == FIRST_REG + j, s.as_signed() if self.out_signed else s,
+                        value)
+        with m.If(cfg.r_en):
+            m.d.sync += cfg.r_data.eq(value)
+
+        total = sum(i.payload[k] for k in range(self.n_in))
+        m.d.comb += i.ready.eq(~pending & (~o.valid | o.ready))
+        with m.If(i.valid & i.ready):
+            m.d.sync += o.valid.eq(1)
+            for j, a in enumerate(active):
+                v = total + (a.as_signed() if self.out_signed else a)
+                m.d.sync += o.payload[j].eq(v[:ow])
+        with m.Elif(o.ready):
+            m.d.sync += o.valid.eq(0)
+        return m
+
+
+@pytest.fixture(scope="session")
+def adder_core():
+    """Factory of :class:`AdderCore` test doubles."""
+    return AdderCore

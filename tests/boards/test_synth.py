@@ -1,0 +1,88 @@
+"""Out-of-context synthesis and place-and-route with the real YoWASP tools.
+
+The numbers are checked for presence and sanity (positive, within the device, consistent with
+each other), never against stored values: tool versions move them.
+"""
+
+import json
+
+import pytest
+from amaranth.back import verilog
+from lognet.boards.synth import TARGETS, synth_core
+from lognet.model.errors import InputError
+
+pytestmark = pytest.mark.synth
+
+
+def _check_sane(r, target, clock):
+    assert r["target"] == target and r["wrapped"] is True
+    assert "shift register" in r["wrapper_note"]
+    core, wrap, total = r["cells"]["core"], r["cells"]["wrapper"], r["cells"]["total"]
+    assert core["lut4"] > 0 and core["ff"] > 0 and core["carry"] > 0
+    assert wrap["ff"] > 0                     # the harness's shift registers
+    for k in ("lut4", "ff", "carry", "dsp", "bram"):
+        assert total[k] == core[k] + wrap[k]
+    fam = TARGETS[target].family
+    logic = r["utilisation"]["ICESTORM_LC" if fam == "ice40" else "TRELLIS_COMB"]
+    assert 0 < logic["used"] <= logic["available"]
+    assert total["io"] == 10                  # 8 harness pins + clk + rst
+    assert logic["used"] >= total["lut4"] // 2
+    t = r["timing"]
+    assert len(t["clocks"]) == 1
+    assert 0 < t["fmax_mhz"] < 1000
+    (clk,) = t["clocks"].values()
+    assert clk["constraint_mhz"] == clock
+    assert t["met"] == (t["fmax_mhz"] >= clock)
+    steps = {s["step"]: s["seconds"] for s in r["steps"]}
+    assert {"elaborate", "yosys", "nextpnr"} <= set(steps)
+    assert all(v >= 0 for v in steps.values()) and steps["yosys"] > 0
+
+
+@pytest.fixture(scope="module")
+def small_core(adder_core):
+    return lambda: adder_core(n_in=6, n_out=3, in_width=8, out_width=12)
+
+
+@pytest.mark.parametrize("target, clock", [("ice40-up5k", 12), ("ecp5-25k", 25)])
+def test_small_core(target, clock, small_core, tmp_path):
+    r = synth_core(small_core, target, clock, tmp_path, bitstream=True)
+    _check_sane(r, target, clock)
+    assert r["status"] == "ok" and r["timing"]["met"]
+    assert json.loads((tmp_path / "synth.json").read_text()) == r
+    bit = tmp_path / r["files"]["bitstream"]
+    assert bit.suffix == (".bin" if target.startswith("ice40") else ".bit")
+    assert bit.stat().st_size > 1000
+    assert r["steps"][-1]["step"] == "pack"
+
+
+def test_absurd_clock_is_a_timing_failure_not_an_exception(small_core, tmp_path):
+    r = synth_core(small_core, "ice40-up5k", 2000, tmp_path)
+    assert r["status"] == "timing_failed"
+    assert "FAIL" in r["reason"]
+    assert r["timing"]["met"] is False
+    assert 0 < r["timing"]["fmax_mhz"] < 2000
+    _check_sane(r, "ice40-up5k", 2000)
+
+
+def test_verilog_core(small_core, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    v = src / "adder.v"
+    v.write_text(verilog.convert(small_core(), name="lognet_adder", emit_src=False))
+    r = synth_core(v, "ice40-up5k", 12, tmp_path / "out")
+    assert r["status"] == "ok"
+    assert r["cells"]["core"]["lut4"] > 0 and r["cells"]["core"]["carry"] > 0
+    with pytest.raises(InputError, match="no module"):
+        synth_core(v, "ice40-up5k", 12, tmp_path / "out2", verilog_top="nope")
+
+
+def test_bad_inputs_fail_before_any_tool(small_core, tmp_path):
+    with pytest.raises(InputError, match="unknown target"):
+        synth_core(small_core, "xc7a35t", 100, tmp_path / "a")
+    with pytest.raises(InputError, match="clock"):
+        synth_core(small_core, "ice40-up5k", 0, tmp_path / "b")
+    with pytest.raises(InputError, match="not a lognet core"):
+        synth_core(lambda: object(), "ice40-up5k", 12, tmp_path / "c")
+    with pytest.raises(InputError, match="no such Verilog"):
+        synth_core(tmp_path / "missing.v", "ice40-up5k", 12, tmp_path / "d")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
