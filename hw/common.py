@@ -115,9 +115,22 @@ def requantise(m: Module, acc, bias, spec: LayerSpec, name: str = "rq"):
 
     ``acc`` is the signed sum of products (``acc_width`` bits); ``bias`` a bias format value.
     Mirrors :func:`lognet.model.reference.reference_layer` exactly."""
+    v = Signal(signed(spec.acc_width), name=f"{name}_acc")
+    m.d.comb += v.eq(with_bias(acc, bias, spec))
+    return requantise_tail(m, v, spec, name)
+
+
+def with_bias(acc, bias, spec: LayerSpec):
+    """``acc`` plus the bias aligned to the accumulator's binary point (an expression)."""
+    return acc + (bias << spec.bias_shift)
+
+
+def requantise_tail(m: Module, v, spec: LayerSpec, name: str = "rq", reg_en=None):
+    """Activation and requantisation of ``v`` = accumulator + bias (``acc_width`` bits); split
+    from :func:`requantise` so a pipeline can register ``v`` first. Combinational, unless
+    ``reg_en`` is given: then the rounded value is registered (on clocks where ``reg_en`` is
+    high) before saturation, and the result belongs to the value ``v`` had one clock earlier."""
     aw = spec.acc_width
-    v = Signal(signed(aw), name=f"{name}_acc")
-    m.d.comb += v.eq(acc + (bias << spec.bias_shift))
     if spec.activation is Activation.RELU:
         r = Signal(signed(aw), name=f"{name}_relu")
         m.d.comb += r.eq(Mux(v[-1], 0, v))
@@ -138,6 +151,11 @@ def requantise(m: Module, acc, bias, spec: LayerSpec, name: str = "rq"):
         half = 1 << (s - 1)
         up = (rem > half) | ((rem == half) & q0[0])
         m.d.comb += q.eq(q0 + up)
+    if reg_en is not None:
+        qr = Signal(signed(aw + 1), reset_less=True, name=f"{name}_qr")
+        with m.If(reg_en):
+            m.d.sync += qr.eq(q)
+        q = qr
     out = Signal(fmt_shape(fmt), name=f"{name}_out")
     if fmt.saturate:
         m.d.comb += out.eq(Mux(q > fmt.max_int, fmt.max_int,

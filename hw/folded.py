@@ -9,12 +9,14 @@ the bus writes; a commit copies shadow to active in ``T + 1`` clocks between two
 
 Lane pipeline::
 
-    position t -> memory read -> x[src], product (or +-x for factored) -> accumulate
-               -> [factored: K-cycle multiply by the level table, one multiplier per lane]
+    position t -> memory read -> register x[src], the word and its level
+               -> product (or +-x for factored) -> accumulate
+               -> [factored: select B_k, level_k -> multiply -> add, K issue clocks, pipelined]
                -> bias, ReLU, requantise -> output slot register
 
-Timing: one vector takes :attr:`Layer.cycles_per_vector` = T + lane latency + 2 clocks; the
-lanes do ``n_conn`` useful connection-steps out of ``P * T`` (:attr:`Layer.utilisation`).
+Each stage is one clock, so no multiplexer, multiplier and adder share a clock. Timing:
+:func:`folded_timing` (``T`` + 8 clocks without ``factored``); the lanes do ``n_conn`` useful
+connection-steps out of ``P * T`` (:attr:`Layer.utilisation`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from amaranth.lib.memory import Memory
 from lognet.model.qformat import signed_width_for
 from lognet.model.spec import Arith, Tunable
 
-from .common import requantise
+from .common import requantise_tail, with_bias
 
 __all__ = ["build_folded", "folded_timing"]
 
@@ -34,12 +36,70 @@ def _clog2(n: int) -> int:
 
 
 def folded_timing(layer) -> tuple[int, int]:
-    """``(latency, cycles_per_vector)`` of a folded layer, from the input transfer to the output
-    becoming valid, and between two accepted vectors at full rate."""
-    t = layer.regmap.lane_depth
-    lane = 3 + (layer.spec.K + 1 if layer.arith is Arith.FACTORED else 0)
-    latency = 1 + t + lane + 1
-    return latency, latency
+    """``(latency, cycles_per_vector)`` of a folded layer: clocks from the input transfer to the
+    output becoming valid, and between two accepted vectors at full rate.
+
+    Without ``factored`` arithmetic the lanes never stall: ``T`` issue clocks, six pipeline
+    stages, the output register and the hand-over. With it, a lane whose next output reaches
+    its last connection while the finisher still works on the previous one stalls every lane,
+    so the count comes from a clock-by-clock model of the lane control (checked against the
+    simulated RTL in tests/hw)."""
+    T = layer.regmap.lane_depth
+    if layer.arith is not Arith.FACTORED:
+        latency = 1 + T + 6 + 1
+        return latency, latency + 1  # the next vector enters on the clock after the output
+    spec = layer.spec
+    lasts = [[c == spec.fanins[j] - 1 for j, c in lane] for lane in layer.regmap.schedule]
+    K = spec.K
+    P = len(lasts)
+    # pipeline registers per lane: position index at s1 / r / s2 (None: empty)
+    s1 = [None] * P
+    r = [None] * P
+    s2 = [None] * P
+    fbusy, fk = [False] * P, [0] * P
+    fa, fa_last, fb, fb_last, fdone, fout, fsat = ([False] * P for _ in range(7))
+    t, cycle, draining = 0, 1, False  # cycle 1: the first clock in RUN
+    while True:
+        f_any = [fbusy[p] or fa[p] or fb[p] or fdone[p] or fout[p] or fsat[p]
+                 for p in range(P)]
+        at_last = [s2[p] is not None and lasts[p][s2[p]] for p in range(P)]
+        run_en = not any(at_last[p] and f_any[p] for p in range(P))
+        if draining and not any(s1[p] is not None or r[p] is not None or s2[p] is not None
+                                or f_any[p] for p in range(P)):
+            break
+        issue = run_en and not draining
+        # the clock edge
+        start = [run_en and at_last[p] for p in range(P)]
+        n_fa = [fbusy[p] and not start[p] for p in range(P)]
+        n_fa_last = [fbusy[p] and fk[p] == K - 1 for p in range(P)]
+        n_fb, n_fb_last = fa[:], [fa[p] and fa_last[p] for p in range(P)]
+        n_fdone = [fb[p] and fb_last[p] for p in range(P)]
+        for p in range(P):
+            if fbusy[p] and not start[p]:
+                fk[p] += 1
+                fbusy[p] = fk[p] < K
+            if start[p]:
+                fbusy[p], fk[p] = True, 0
+        fa, fa_last, fb, fb_last = n_fa, n_fa_last, n_fb, n_fb_last
+        fdone, fout, fsat = n_fdone, fdone, fout
+        if run_en:
+            s2 = r[:]
+            r = [s1[p] if s1[p] is not None and s1[p] < len(lasts[p]) else None
+                 for p in range(P)]
+            s1 = [t if issue else None] * P
+            if issue:
+                t += 1
+                draining = t == T
+        cycle += 1
+    # ``cycle`` is the clock in DRAIN that sees every lane idle: OUT on the next, valid after
+    latency = cycle + 1
+    return latency, latency + 1
+def finisher_can_stall(layer) -> bool:
+    """Whether a factored lane can reach an output's last connection while its finisher still
+    works on the previous output. The finisher is busy ``K + 5`` clocks after it starts, and
+    the next output of a lane starts ``fan-in`` clocks later; when every fan-in is longer (as
+    in dense layers) the stall logic, a signal that fans out to every lane, is left out."""
+    return any(f <= layer.spec.K + 5 for f in layer.spec.fanins)
 
 
 def _lane_rom(layer, p: int, depth: int, with_conn: bool):
@@ -88,7 +148,10 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
     run_en = Signal()
     issue = Signal()
     m.d.comb += issue.eq((state == RUN) & run_en)
-    m.d.comb += layer.i_stream.ready.eq((state == IDLE) & ~block)
+    # the output registers are the output payload: a new vector may enter only once the last
+    # output is taken (or is being taken), so the lanes never overwrite an unread output
+    out_free = ~layer.o_stream.valid | layer.o_stream.ready
+    m.d.comb += layer.i_stream.ready.eq((state == IDLE) & ~block & out_free)
     with m.If(layer.i_stream.valid & layer.i_stream.ready):
         m.d.sync += [x.eq(layer.i_stream.payload[i]) for i, x in enumerate(xs)]
         m.d.sync += [t.eq(0), state.eq(RUN)]
@@ -128,8 +191,7 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
         m.d.comb += swap_ok.eq(state == IDLE)
 
     # -- lanes ------------------------------------------------------------------------------
-    out_regs = [Signal(layer.o_stream.payload[j].shape(), reset_less=True, name=f"oacc{j}")
-                for j in range(spec.n_out)]
+    out_regs = [layer.o_stream.payload[j] for j in range(spec.n_out)]
     lane_busy = []
     stalls = []
     # A regular schedule (every output reads the same inputs, e.g. dense) needs no per-lane ROM
@@ -206,14 +268,29 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
         v1 = Signal(name=f"l{p}_v1")
         with m.If(run_en):
             m.d.sync += v1.eq(issue)
-        valid_pos = v1 & info[0]
         first, last = info[1], info[2]
         src = info[3:3 + sb]
         slot = info[3 + sb:3 + sb + slots]
-        x = xarr[src] if spec.n_in > 1 else xs[0]
-        sign = word[0]
-        idx = word[1:1 + ib]
         lvl_arr = Array(levels.active)
+        # stage r: register the selected input, the connection word and the level it names, so
+        # that neither the input multiplexer nor the level lookup shares a cycle with the product
+        vr = Signal(name=f"l{p}_vr")
+        fr = Signal(name=f"l{p}_fr")
+        lr = Signal(name=f"l{p}_lr")
+        sr_ = Signal(slots, reset_less=True, name=f"l{p}_sr")
+        xr = Signal(in_shape, reset_less=True, name=f"l{p}_x")
+        wr = Signal(cb, reset_less=True, name=f"l{p}_w")
+        with m.If(run_en):
+            m.d.sync += [vr.eq(v1 & info[0]), fr.eq(first), lr.eq(last), sr_.eq(slot),
+                         xr.eq(xarr[src] if spec.n_in > 1 else xs[0]), wr.eq(word)]
+        x = xr
+        sign = wr[0]
+        idx = wr[1:1 + ib]
+        lv = None
+        if layer.arith in (Arith.SHARED, Arith.SHIFT):
+            lv = Signal(levels.active[0].shape(), reset_less=True, name=f"l{p}_lv")
+            with m.If(run_en):
+                m.d.sync += lv.eq(lvl_arr[word[1:1 + ib]] if spec.K > 1 else levels.active[0])
         # stage s2: product register
         prod = Signal(signed(acc_w), reset_less=True, name=f"l{p}_prod")
         v2 = Signal(name=f"l{p}_v2")
@@ -224,19 +301,16 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
         if layer.arith is Arith.FACTORED:
             pv = Mux(sign, -x, x)
         elif layer.arith is Arith.MULTIPLY:
-            pv = x * word[:cb].as_signed()
+            pv = x * wr[:cb].as_signed()
         elif layer.arith is Arith.SHIFT:
             from .parallel import _shift_product
 
-            lw = lvl_arr[idx] if spec.K > 1 else levels.active[0]
-            tv = _shift_product(x, lw, layer.shift_terms, layer.exp_bits)
+            tv = _shift_product(x, lv, layer.shift_terms, layer.exp_bits)
             pv = Mux(sign, -tv, tv)
-        else:  # SHARED: look the level up, one multiplier per lane
-            lv = lvl_arr[idx] if spec.K > 1 else levels.active[0]
+        else:  # SHARED: the level looked up last cycle, one multiplier per lane
             pv = Mux(sign, -(x * lv), x * lv)
         with m.If(run_en):
-            m.d.sync += [prod.eq(pv), v2.eq(valid_pos), f2.eq(first), l2.eq(last), s2.eq(slot),
-                         k2.eq(idx)]
+            m.d.sync += [prod.eq(pv), v2.eq(vr), f2.eq(fr), l2.eq(lr), s2.eq(sr_), k2.eq(idx)]
         # stage s3: accumulate
         bias_arr = Array([bias.active[j].as_signed() for j in range(p, spec.n_out, P)] or
                          [Const(0, signed(2))])
@@ -244,49 +318,84 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
             acc = Signal(signed(acc_w), reset_less=True, name=f"l{p}_acc")
             v3 = Signal(name=f"l{p}_v3")
             s3 = Signal(slots, reset_less=True, name=f"l{p}_s3")
+            b3 = Signal(bias_arr[0].shape(), reset_less=True, name=f"l{p}_b3")
             with m.If(run_en):
                 with m.If(v2):
                     m.d.sync += acc.eq(Mux(f2, prod, acc + prod))
-                m.d.sync += [v3.eq(v2 & l2), s3.eq(s2)]
-            y = requantise(m, acc, bias_arr[s3], spec, name=f"l{p}")
-            with m.If(v3 & run_en):
+                m.d.sync += [v3.eq(v2 & l2), s3.eq(s2), b3.eq(bias_arr[s2])]
+            # stage 4: accumulator + bias registered, then activation and rounding
+            v4 = Signal(name=f"l{p}_v4")
+            s4 = Signal(slots, reset_less=True, name=f"l{p}_s4")
+            z4 = Signal(signed(acc_w), reset_less=True, name=f"l{p}_z4")
+            with m.If(run_en):
+                m.d.sync += [v4.eq(v3), s4.eq(s3), z4.eq(with_bias(acc, b3, spec))]
+            # stage 5: rounded value registered, then saturation into the output register
+            v5 = Signal(name=f"l{p}_v5")
+            s5 = Signal(slots, reset_less=True, name=f"l{p}_s5")
+            with m.If(run_en):
+                m.d.sync += [v5.eq(v4), s5.eq(s4)]
+            y = requantise_tail(m, z4, spec, name=f"l{p}", reg_en=run_en)
+            with m.If(v5 & run_en):
                 for sl, j in enumerate(range(p, spec.n_out, P)):
-                    with m.If(s3 == sl):
+                    with m.If(s5 == sl):
                         m.d.sync += out_regs[j].eq(y)
-            lane_busy += [v1, v2, v3]
+            lane_busy += [v1, vr, v2, v3, v4, v5]
         else:
             maxabs = spec.in_fmt.max_abs_int
             sw_ = signed_width_for(-spec.max_fanin * maxabs, spec.max_fanin * maxabs)
             S = [Signal(signed(sw_), reset_less=True, name=f"l{p}_S{k}") for k in range(spec.K)]
             nxt = [Mux(f2, 0, S[k]) + Mux(k2 == k, prod, 0) for k in range(spec.K)]
-            # finisher: K cycles, one multiplier, y = sum_k level_k * S_k
+            # finisher: y = sum_k level_k * S_k, one multiplier per lane, pipelined in three
+            # stages (select B_k and level_k -> multiply -> accumulate); K issue cycles
             B = [Signal(signed(sw_), reset_less=True, name=f"l{p}_B{k}") for k in range(spec.K)]
-            fbusy = Signal(name=f"l{p}_fbusy")
+            fbusy = Signal(name=f"l{p}_fbusy")  # issuing k = 0 .. K-1
             fk = Signal(max(1, _clog2(spec.K + 1)), name=f"l{p}_fk")
+            fa = Signal(name=f"l{p}_fa")  # stage a valid: bk, lk hold term fk
+            fb = Signal(name=f"l{p}_fb")  # stage b valid: fp holds a product
+            fa_last = Signal(name=f"l{p}_fa_last")
+            fb_last = Signal(name=f"l{p}_fb_last")
+            bk = Signal(signed(sw_), reset_less=True, name=f"l{p}_bk")
+            lk = Signal(levels.active[0].shape(), reset_less=True, name=f"l{p}_lk")
+            fp = Signal(signed(acc_w), reset_less=True, name=f"l{p}_fp")
             fy = Signal(signed(acc_w), reset_less=True, name=f"l{p}_fy")
             fslot = Signal(slots, reset_less=True, name=f"l{p}_fslot")
-            fdone = Signal(name=f"l{p}_fdone")
-            stall = Signal(name=f"l{p}_stall")
-            m.d.comb += stall.eq(v2 & l2 & fbusy)
-            stalls.append(stall)
+            fdone = Signal(name=f"l{p}_fdone")  # fy is final
+            fz = Signal(signed(acc_w), reset_less=True, name=f"l{p}_fz")
+            fbias = Signal(bias_arr[0].shape(), reset_less=True, name=f"l{p}_fbias")
+            fout = Signal(name=f"l{p}_fout")  # fz = fy + bias: activation and rounding
+            fsat = Signal(name=f"l{p}_fsat")  # rounded value: saturate into the output
+            f_any = Signal(name=f"l{p}_f_any")
+            m.d.comb += f_any.eq(fbusy | fa | fb | fdone | fout | fsat)
+            if finisher_can_stall(layer):
+                stall = Signal(name=f"l{p}_stall")
+                m.d.comb += stall.eq(v2 & l2 & f_any)
+                stalls.append(stall)
+            start = run_en & v2 & l2
             with m.If(run_en & v2):
                 m.d.sync += [s.eq(n) for s, n in zip(S, nxt)]
                 with m.If(l2):
                     m.d.sync += [b.eq(n) for b, n in zip(B, nxt)]
-                    m.d.sync += [fbusy.eq(1), fk.eq(0), fy.eq(0), fslot.eq(s2)]
-            m.d.sync += fdone.eq(0)
-            with m.If(fbusy & ~(run_en & v2 & l2)):
-                bk = Array(B)[fk] if spec.K > 1 else B[0]
-                lk = lvl_arr[fk] if spec.K > 1 else levels.active[0]
-                m.d.sync += [fy.eq(fy + bk * lk), fk.eq(fk + 1)]
+                    m.d.sync += [fbusy.eq(1), fk.eq(0), fy.eq(0), fslot.eq(s2),
+                                 fbias.eq(bias_arr[s2])]
+            m.d.sync += [fa.eq(fbusy & ~start), fa_last.eq(fbusy & (fk == spec.K - 1)),
+                         fb.eq(fa), fb_last.eq(fa & fa_last), fdone.eq(fb & fb_last),
+                         fout.eq(fdone), fsat.eq(fout), fz.eq(with_bias(fy, fbias, spec))]
+            with m.If(fbusy & ~start):
+                m.d.sync += [bk.eq(Array(B)[fk] if spec.K > 1 else B[0]),
+                             lk.eq(lvl_arr[fk] if spec.K > 1 else levels.active[0]),
+                             fk.eq(fk + 1)]
                 with m.If(fk == spec.K - 1):
-                    m.d.sync += [fbusy.eq(0), fdone.eq(1)]
-            y = requantise(m, fy, bias_arr[fslot], spec, name=f"l{p}")
-            with m.If(fdone):
+                    m.d.sync += fbusy.eq(0)
+            with m.If(fa):
+                m.d.sync += fp.eq(bk * lk)
+            with m.If(fb):
+                m.d.sync += fy.eq(fy + fp)
+            y = requantise_tail(m, fz, spec, name=f"l{p}", reg_en=fout)
+            with m.If(fsat):
                 for sl, j in enumerate(range(p, spec.n_out, P)):
                     with m.If(fslot == sl):
                         m.d.sync += out_regs[j].eq(y)
-            lane_busy += [v1, v2, fbusy, fdone]
+            lane_busy += [v1, vr, v2, f_any]
     m.d.comb += run_en.eq(~Cat(*stalls).any() if stalls else 1)
 
     with m.If(state == DRAIN), m.If(~Cat(*lane_busy).any()):
@@ -295,7 +404,7 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
         m.d.sync += layer.o_stream.valid.eq(0)
     with m.If((state == OUT) & (~layer.o_stream.valid | layer.o_stream.ready)):
         m.d.sync += layer.o_stream.valid.eq(1)
-        m.d.sync += [layer.o_stream.payload[j].eq(out_regs[j]) for j in range(spec.n_out)]
+
         m.d.sync += state.eq(IDLE)
 
     busy = Signal()
