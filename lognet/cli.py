@@ -236,6 +236,7 @@ def cmd_sim(args) -> int:
     spec = _load_spec(args.spec)
     summary = run_sim(spec, simulator=args.simulator, vectors=args.vectors, seed=args.seed,
                       waves=args.waves, build_dir=args.build_dir)
+    summary.pop("outputs", None)
     print(json.dumps({k: v for k, v in summary.items() if k != "details"}, indent=1))
     if args.json:
         _write_json(Path(args.json), summary)

@@ -63,6 +63,8 @@ class TbConfig:
         self.cycles_per_vector = int(d.get("cycles_per_vector", 1))
         self.latency = int(d.get("latency", 8))
         self.results = d.get("results")
+        #: write the outputs of the ``random`` scenario here (.npy, one row per input row)
+        self.outputs = d.get("outputs")
 
     @property
     def layer(self) -> str:
@@ -279,9 +281,18 @@ class Bench:
         """Write the result for the runner and remember which weights the core holds."""
         global _core_weights
         res = self.result(error)
+        if self.cfg.outputs and self.scenario == "random":
+            self._save_outputs()
         self.cfg.write_result(self.scenario, res)
         _core_weights = self.sets[self.active]
         return res
+
+    def _save_outputs(self) -> None:
+        """The outputs seen for each input row, in row order (rows never seen stay 0)."""
+        Y = np.zeros((len(self.X), self.spec.n_out), dtype=np.int64)
+        for _, row, word in self.board.seen:
+            Y[row] = self.model.values(word)
+        np.save(self.cfg.outputs, Y)
 
     def check(self) -> None:
         """Fail on the first mismatch, or when outputs went missing or were duplicated."""

@@ -53,7 +53,7 @@ def _vectors(spec, n: int, seed: int) -> np.ndarray:
 def run_sim(spec, simulator: str = "verilator", vectors: int = 1000, seed: int = 0,
             waves: bool = False, build_dir="build/sim", scenario="reprogram",
             corrupt_reference: bool = False, *, p_valid: float = 0.8, p_ready: float = 0.8,
-            wishbone: bool = False) -> dict:
+            wishbone: bool = False, inputs=None) -> dict:
     """Simulate ``spec`` (a LayerSpec, a NetworkSpec, or a path to its JSON) and compare every
     output with the integer reference.
 
@@ -78,6 +78,10 @@ def run_sim(spec, simulator: str = "verilator", vectors: int = 1000, seed: int =
         Per-cycle probabilities of offering an input and of accepting an output.
     wishbone:
         Drive the configuration through the Wishbone B4 front (:mod:`lognet.hw.wishbone`).
+    inputs:
+        Integer input vectors (N, n_in) to stream instead of random ones (``vectors`` is then
+        ignored); the ``random`` scenario's outputs come back as ``summary["outputs"]`` (an
+        int64 array, one row per input row).
 
     Returns
     -------
@@ -104,12 +108,22 @@ def run_sim(spec, simulator: str = "verilator", vectors: int = 1000, seed: int =
     runs = build.root / "runs"
     runs.mkdir(exist_ok=True)
     rdir = Path(tempfile.mkdtemp(prefix=f"{'-'.join(names)}-s{seed}-n{vectors}-", dir=runs))
-    np.save(rdir / "x.npy", _vectors(spec, int(vectors), seed))
+    if inputs is not None:
+        from lognet.model.reference import check_inputs
+
+        try:
+            X = check_inputs(spec, inputs)
+        except ValueError as e:
+            raise InputError(f"inputs: {e}") from None
+        vectors = len(X)
+    else:
+        X = _vectors(spec, int(vectors), seed)
+    np.save(rdir / "x.npy", X)
     shutil.copyfile(build.spec_path, rdir / "spec.json")  # the run folder stands on its own
     cfg = {"spec": str(rdir / "spec.json"), "vectors": str(rdir / "x.npy"), "seed": seed,
            "top": build.top, "p_valid": p_valid, "p_ready": p_ready,
            "corrupt": corrupt_reference, "wishbone": wishbone,
-           "results": str(rdir / "results.json"),
+           "results": str(rdir / "results.json"), "outputs": str(rdir / "y.npy"),
            "cycles_per_vector": build.cycles_per_vector, "latency": build.latency}
     (rdir / "config.json").write_text(json.dumps(cfg, indent=1))
 
@@ -119,6 +133,8 @@ def run_sim(spec, simulator: str = "verilator", vectors: int = 1000, seed: int =
                    wall_seconds=time.perf_counter() - t_start,
                    corrupted_reference=corrupt_reference, wishbone=wishbone, seed=seed)
     (rdir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    if (rdir / "y.npy").exists():
+        summary["outputs"] = np.load(rdir / "y.npy", allow_pickle=False)
     return summary
 
 

@@ -118,6 +118,9 @@ class Scoreboard:
         self.mismatches = 0
         self.dropped = 0
         self.first: Mismatch | None = None
+        #: (vector, row, output word) of every checked transfer, for callers that want the
+        #: hardware's outputs themselves (e.g. accuracy on a test set)
+        self.seen: list[tuple[int, int, int]] = []
 
     def expect(self, vector: int, row: int, weight_set: int, cycle: int) -> None:
         """Vector number ``vector`` (row ``row`` of the model's inputs) entered at ``cycle``
@@ -139,6 +142,7 @@ class Scoreboard:
             return False
         vector, row, s, _ = self.pending.popleft()
         self.checked += 1
+        self.seen.append((vector, row, t.word))
         exp = self.model.word(s, row)
         if exp == t.word:
             return True

@@ -124,3 +124,14 @@ def test_waves(build_root, sim):
     # the second run of the same core reuses the build
     assert runs[1]["build_cached"] and runs[1]["build_seconds"] == 0
     assert runs[1]["build_dir"] == runs[0]["build_dir"]
+
+
+@pytest.mark.parametrize("sim", ["icarus", "verilator"])
+def test_given_inputs_come_back_as_outputs(build_root, sim):
+    """The flow streams a test set and reads the hardware's outputs back (for accuracy)."""
+    net = make_network(seed=2)
+    X = np.random.default_rng(5).integers(net.in_fmt.min_int, net.in_fmt.max_int + 1,
+                                          (30, net.n_in))
+    s = run_sim(net, simulator=sim, inputs=X, scenario="random", build_dir=build_root)
+    assert s["passed"] and s["checked"] == 30, s.get("first_mismatch")
+    np.testing.assert_array_equal(s["outputs"], reference(net, X))
