@@ -135,7 +135,7 @@ def _make_core(core, work: Path, verilog_top: str | None):
 
 def synth_core(core, target: str, clock_mhz: float | None, out_dir, *, dsp: bool = False,
                bitstream: bool = False, seed: int = 1, verilog_top: str | None = None,
-               timeout: float | None = None) -> dict:
+               timeout: float | None = None, place: bool = True) -> dict:
     """Out-of-context synthesis and place-and-route of ``core`` for ``target``.
 
     Parameters
@@ -155,6 +155,9 @@ def synth_core(core, target: str, clock_mhz: float | None, out_dir, *, dsp: bool
     bitstream:
         Also pack a bitstream (``.bin`` / ``.bit``); meaningless on a board, but proves the
         design routes completely.
+    place:
+        Run nextpnr. ``False`` stops after Yosys (cell counts only, ``status: synthesised``,
+        no utilisation or Fmax): a quick area estimate for sweeps.
 
     Returns
     -------
@@ -214,7 +217,13 @@ def synth_core(core, target: str, clock_mhz: float | None, out_dir, *, dsp: bool
     mods = module_cells(stat)
     top_cells = mods.get(TOP, {})
     core_cells = mods.get(core_module, {})
-    total = {c: top_cells.get(c, 0) + core_cells.get(c, 0) for c in {*top_cells, *core_cells}}
+
+    if not place:
+        result = _result(tgt, clock, dsp, seed, mapper, "synthesised", "not placed (place=False)",
+                         wrapper, core_cells, top_cells, {}, None, steps, core_obj,
+                         {"rtlil": f"{TOP}.il", "yosys_script": "synth.ys", "stat": "stat.json"})
+        (work / "synth.json").write_text(json.dumps(result, indent=1) + "\n")
+        return result
 
     pnr_args = [*tgt.nextpnr_args, "--json", "netlist.json", "--report", "report.json",
                 "--freq", f"{clock:g}", "--seed", str(seed), "--log", "nextpnr.log", "--quiet"]
@@ -249,6 +258,15 @@ def synth_core(core, target: str, clock_mhz: float | None, out_dir, *, dsp: bool
             raise ToolFailed(f"{tgt.packer} failed ({pack.tail(1).strip()}); see "
                              f"{work / 'pack.log'}")
 
+    result = _result(tgt, clock, dsp, seed, mapper, status, reason, wrapper, core_cells,
+                     top_cells, report, timing, steps, core_obj, files)
+    (work / "synth.json").write_text(json.dumps(result, indent=1) + "\n")
+    return result
+
+
+def _result(tgt, clock, dsp, seed, mapper, status, reason, wrapper, core_cells, top_cells,
+            report, timing, steps, core_obj, files) -> dict:
+    total = {c: top_cells.get(c, 0) + core_cells.get(c, 0) for c in {*top_cells, *core_cells}}
     util = (report or {}).get("utilization", {})
     total_summary = cell_summary(tgt.family, total)
     if IO_BEL[tgt.family] in util:
@@ -273,7 +291,8 @@ def synth_core(core, target: str, clock_mhz: float | None, out_dir, *, dsp: bool
         },
         "cells_by_type": {"core": core_cells, "wrapper": top_cells},
         "utilisation": util,
-        "timing": timing,
+        "timing": timing if timing is not None else {"clocks": {}, "met": None,
+                                                     "fmax_mhz": None},
         "steps": steps,
         "wall_seconds": round(sum(s["seconds"] for s in steps), 3),
         "files": files,
@@ -281,5 +300,4 @@ def synth_core(core, target: str, clock_mhz: float | None, out_dir, *, dsp: bool
     for attr in ("n_in", "n_out", "in_width", "out_width", "addr_width"):
         if hasattr(core_obj, attr):
             result.setdefault("core", {})[attr] = getattr(core_obj, attr)
-    (work / "synth.json").write_text(json.dumps(result, indent=1) + "\n")
     return result

@@ -57,10 +57,10 @@ def folded_timing(layer) -> tuple[int, int]:
     r = [None] * P
     s2 = [None] * P
     fbusy, fk = [False] * P, [0] * P
-    fa, fa_last, fb, fb_last, fdone, fout, fsat = ([False] * P for _ in range(7))
+    fa, fa_last, fb, fb_last, fdone, fout, fsat, f_start = ([False] * P for _ in range(8))
     t, cycle, draining = 0, 1, False  # cycle 1: the first clock in RUN
     while True:
-        f_any = [fbusy[p] or fa[p] or fb[p] or fdone[p] or fout[p] or fsat[p]
+        f_any = [f_start[p] or fbusy[p] or fa[p] or fb[p] or fdone[p] or fout[p] or fsat[p]
                  for p in range(P)]
         at_last = [s2[p] is not None and lasts[p][s2[p]] for p in range(P)]
         run_en = not any(at_last[p] and f_any[p] for p in range(P))
@@ -69,7 +69,8 @@ def folded_timing(layer) -> tuple[int, int]:
             break
         issue = run_en and not draining
         # the clock edge
-        start = [run_en and at_last[p] for p in range(P)]
+        start = f_start
+        n_f_start = [run_en and at_last[p] for p in range(P)]
         n_fa = [fbusy[p] and not start[p] for p in range(P)]
         n_fa_last = [fbusy[p] and fk[p] == K - 1 for p in range(P)]
         n_fb, n_fb_last = fa[:], [fa[p] and fa_last[p] for p in range(P)]
@@ -81,7 +82,7 @@ def folded_timing(layer) -> tuple[int, int]:
             if start[p]:
                 fbusy[p], fk[p] = True, 0
         fa, fa_last, fb, fb_last = n_fa, n_fa_last, n_fb, n_fb_last
-        fdone, fout, fsat = n_fdone, fdone, fout
+        fdone, fout, fsat, f_start = n_fdone, fdone, fout, n_f_start
         if run_en:
             s2 = r[:]
             r = [s1[p] if s1[p] is not None and s1[p] < len(lasts[p]) else None
@@ -96,10 +97,10 @@ def folded_timing(layer) -> tuple[int, int]:
     return latency, latency + 1
 def finisher_can_stall(layer) -> bool:
     """Whether a factored lane can reach an output's last connection while its finisher still
-    works on the previous output. The finisher is busy ``K + 5`` clocks after it starts, and
+    works on the previous output. The finisher is busy ``K + 6`` clocks after it starts, and
     the next output of a lane starts ``fan-in`` clocks later; when every fan-in is longer (as
     in dense layers) the stall logic, a signal that fans out to every lane, is left out."""
-    return any(f <= layer.spec.K + 5 for f in layer.spec.fanins)
+    return any(f <= layer.spec.K + 6 for f in layer.spec.fanins)
 
 
 def _lane_rom(layer, p: int, depth: int, with_conn: bool):
@@ -344,7 +345,11 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
             maxabs = spec.in_fmt.max_abs_int
             sw_ = signed_width_for(-spec.max_fanin * maxabs, spec.max_fanin * maxabs)
             S = [Signal(signed(sw_), reset_less=True, name=f"l{p}_S{k}") for k in range(spec.K)]
-            nxt = [Mux(f2, 0, S[k]) + Mux(k2 == k, prod, 0) for k in range(spec.K)]
+            # one adder per lane: S[idx] (or 0 on an output's first connection) + the signed
+            # input; on a first connection the other partial sums clear (a synchronous reset
+            # of their flip-flops, no multiplexer)
+            s_sel = Signal(signed(sw_), name=f"l{p}_ssel")
+            m.d.comb += s_sel.eq(Mux(f2, 0, Array(S)[k2] if spec.K > 1 else S[0]) + prod)
             # finisher: y = sum_k level_k * S_k, one multiplier per lane, pipelined in three
             # stages (select B_k and level_k -> multiply -> accumulate); K issue cycles
             B = [Signal(signed(sw_), reset_less=True, name=f"l{p}_B{k}") for k in range(spec.K)]
@@ -364,19 +369,28 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
             fbias = Signal(bias_arr[0].shape(), reset_less=True, name=f"l{p}_fbias")
             fout = Signal(name=f"l{p}_fout")  # fz = fy + bias: activation and rounding
             fsat = Signal(name=f"l{p}_fsat")  # rounded value: saturate into the output
+            f_start = Signal(name=f"l{p}_fstart")  # S holds an output's sums: copy them to B
             f_any = Signal(name=f"l{p}_f_any")
-            m.d.comb += f_any.eq(fbusy | fa | fb | fdone | fout | fsat)
+            m.d.comb += f_any.eq(f_start | fbusy | fa | fb | fdone | fout | fsat)
             if finisher_can_stall(layer):
                 stall = Signal(name=f"l{p}_stall")
                 m.d.comb += stall.eq(v2 & l2 & f_any)
                 stalls.append(stall)
-            start = run_en & v2 & l2
             with m.If(run_en & v2):
-                m.d.sync += [s.eq(n) for s, n in zip(S, nxt)]
+                for k in range(spec.K):
+                    with m.If(k2 == k):
+                        m.d.sync += S[k].eq(s_sel)
+                    with m.Elif(f2):
+                        m.d.sync += S[k].eq(0)
                 with m.If(l2):
-                    m.d.sync += [b.eq(n) for b, n in zip(B, nxt)]
-                    m.d.sync += [fbusy.eq(1), fk.eq(0), fy.eq(0), fslot.eq(s2),
-                                 fbias.eq(bias_arr[s2])]
+                    m.d.sync += [fslot.eq(s2), fbias.eq(bias_arr[s2])]
+            # the clock after an output's last connection S is final (the next output's first
+            # connection clears it only on this same edge): B takes it and the finisher starts
+            m.d.sync += f_start.eq(run_en & v2 & l2)
+            with m.If(f_start):
+                m.d.sync += [b.eq(sk) for b, sk in zip(B, S)]
+                m.d.sync += [fbusy.eq(1), fk.eq(0), fy.eq(0)]
+            start = f_start
             m.d.sync += [fa.eq(fbusy & ~start), fa_last.eq(fbusy & (fk == spec.K - 1)),
                          fb.eq(fa), fb_last.eq(fa & fa_last), fdone.eq(fb & fb_last),
                          fout.eq(fdone), fsat.eq(fout), fz.eq(with_bias(fy, fbias, spec))]

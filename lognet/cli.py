@@ -381,7 +381,7 @@ def cmd_run(args) -> int:
 def cmd_flow(args) -> int:
     from lognet.flow import run_flow
 
-    return run_flow(args.config, out=args.out, force=args.force, skip=args.skip)
+    return run_flow(args.config, out=args.out, force=args.force, skip=args.skip, spec=args.spec)
 
 
 # -- parser --------------------------------------------------------------------------------------
@@ -534,13 +534,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="write the outputs here (.npy); default: stdout")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("flow", help="the whole job: train/load, fit, quantise, generate, "
-                                    "simulate, report")
+    p = sub.add_parser("flow", help="the whole job: train/load, fit, quantise, compare, "
+                                    "generate, simulate, synthesise, report")
     p.add_argument("config", nargs="?", default=None,
                    help="TOML/JSON flow config (default: the shipped digits demo)")
     p.add_argument("-o", "--out", default=None, help="report folder (default from config)")
     p.add_argument("--force", action="store_true")
-    p.add_argument("--skip", action="append", default=[], help="skip a step (repeatable)")
+    p.add_argument("--skip", action="append", default=[],
+                   help="skip a step (repeatable): train, fit, quantise, compare, generate, "
+                        "simulate, synth, report")
+    p.add_argument("--spec", default=None,
+                   help="resume from this NetworkSpec (e.g. a report's network.json) instead "
+                        "of quantising again")
     p.set_defaults(func=cmd_flow)
     return ap
 

@@ -12,7 +12,7 @@ SMALL = {
     "model": {"hidden": [16]},
     "quantise": {"picker": "optimal", "K": 8, "arch": "parallel", "tunable": "levels"},
     "compare": {"pickers": ["optimal", "pow2"], "K": [8]},
-    "simulate": {"vectors": 30},
+    "simulate": {"vectors": 30, "engine": "amaranth"},
 }
 
 
@@ -26,7 +26,7 @@ def test_flow_report(tmp_path, capsys):
     out = tmp_path / "rep"
     assert flow.run_flow(write_cfg(tmp_path), out=out) == 0
     r = json.loads((out / "report.json").read_text())
-    assert r["report_version"] == 1
+    assert r["report_version"] == 2
     assert r["simulate"]["mismatches"] == 0 and r["simulate"]["vectors"] == 30
     assert 0 < r["quantised"]["int_accuracy"] <= 1
     assert {row["picker"] for row in r["compare"]} == {"optimal", "pow2"}
