@@ -129,7 +129,9 @@ def _lane_rom(layer, p: int, depth: int, with_conn: bool):
 
 
 def build_folded(m: Module, layer, levels, bias, block, pending):
-    """Elaborate the folded datapath. Returns ``(swap_ok, busy, conn_read)``."""
+    """Elaborate the folded datapath. Returns ``(swap_ok, busy, mem_reads)``: the commit may
+    land, the datapath holds a vector, and ``(address hit, data)`` of the memories the bus
+    reads back (data one clock after ``r_en``)."""
     spec = layer.spec
     P = spec.arch.lanes
     T = layer.regmap.lane_depth
@@ -161,24 +163,32 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
         with m.If(t == T - 1):
             m.d.sync += state.eq(DRAIN)
 
-    # -- copy shadow -> active (tunable=all) -----------------------------------------------
+    # -- copy shadow -> active --------------------------------------------------------------
+    # Connection words (tunable=all) and biases (whenever writable) live in memories: the bus
+    # writes a shadow memory, and a commit copies it into the active memories the lanes read,
+    # one word per clock, between two vectors. Only then does the commit take effect.
+    bias_mem = bias.writable
+    n_copy = max(T if tunable_conn else 0, spec.n_out if bias_mem else 0)
     copying = Signal()
-    copy_cnt = Signal(max(1, _clog2(T + 2)))
+    copy_cnt = Signal(max(1, _clog2(n_copy + 2)))
     copy_wen = Signal()
     swap_ok = Signal()
-    conn_read = None
-    if tunable_conn:
+    mem_reads = []  # (address hit, read data one clock after r_en) for the read-back mux
+    if n_copy:
         with m.If(pending & (state == IDLE) & ~copying & ~swap_ok):
             m.d.sync += [copying.eq(1), copy_cnt.eq(0)]
         with m.If(copying):
             m.d.sync += copy_cnt.eq(copy_cnt + 1)
-            with m.If(copy_cnt == T):
+            with m.If(copy_cnt == n_copy):
                 m.d.sync += copying.eq(0)
         m.d.comb += copy_wen.eq(copying & (copy_cnt != 0))
         # swap_ok is a one-cycle pulse after the copy finishes
         done = Signal()
-        m.d.sync += done.eq(copying & (copy_cnt == T))
+        m.d.sync += done.eq(copying & (copy_cnt == n_copy))
         m.d.comb += swap_ok.eq(done)
+    else:
+        m.d.comb += swap_ok.eq(state == IDLE)
+    if tunable_conn:
         hit = Signal()
         pb = max(0, _clog2(P))
         region = layer.regmap.region("CONN")
@@ -188,8 +198,40 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
         with m.If(cfg.r_en):
             m.d.sync += rd_lane.eq(cfg.addr[lb:lb + pb] if pb else 0)
         rd_datas = []
-    else:
-        m.d.comb += swap_ok.eq(state == IDLE)
+    if bias_mem:
+        bshape = bias.shape
+        brb = bias.region_bits()
+        bhit = bias.hit(cfg.addr)
+        bsh = Memory(shape=bshape, depth=spec.n_out, init=list(spec.bias))
+        m.submodules.bias_shadow = bsh
+        bw = bsh.write_port()
+        m.d.comb += [bw.addr.eq(cfg.addr[:brb] if brb else 0),
+                     bw.data.eq(cfg.w_data[:len(bw.data)]), bw.en.eq(cfg.w_en & bhit)]
+        br = bsh.read_port()
+        m.d.comb += [br.addr.eq(Mux(copying, copy_cnt, cfg.addr[:brb] if brb else 0)),
+                     br.en.eq(copying | cfg.r_en)]
+        mem_reads.append((bhit, br.data.as_signed() if bshape.signed else br.data))
+        # output j of the copy lands in lane j % P, slot j // P: two counters, one clock behind
+        c_lane = Signal(max(1, _clog2(P)), name="bcopy_lane")
+        c_slot = Signal(max(1, _clog2(-(-spec.n_out // P))), name="bcopy_slot")
+        with m.If(~copying):
+            m.d.sync += [c_lane.eq(0), c_slot.eq(0)]
+        with m.Elif(copy_wen):
+            with m.If(c_lane == P - 1):
+                m.d.sync += [c_lane.eq(0), c_slot.eq(c_slot + 1)]
+            with m.Else():
+                m.d.sync += c_lane.eq(c_lane + 1)
+        b_wen = copy_wen & (copy_cnt <= spec.n_out)
+        bias_active_ports = []
+        for p in range(P):
+            outs = list(range(p, spec.n_out, P))
+            mem = Memory(shape=bshape, depth=max(1, len(outs)),
+                         init=[spec.bias[j] for j in outs] or [0])
+            m.submodules[f"bias_active{p}"] = mem
+            w = mem.write_port()
+            m.d.comb += [w.addr.eq(c_slot), w.data.eq(br.data),
+                         w.en.eq(b_wen & (c_lane == p) if P > 1 else b_wen)]
+            bias_active_ports.append(mem.read_port())
 
     # -- lanes ------------------------------------------------------------------------------
     out_regs = [layer.o_stream.payload[j] for j in range(spec.n_out)]
@@ -259,7 +301,8 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
                          sr.en.eq(copying | cfg.r_en)]
             rd_datas.append(sr.data)
             aw = active.write_port()
-            m.d.comb += [aw.addr.eq(copy_cnt - 1), aw.data.eq(sr.data), aw.en.eq(copy_wen)]
+            m.d.comb += [aw.addr.eq(copy_cnt - 1), aw.data.eq(sr.data),
+                         aw.en.eq(copy_wen & (copy_cnt <= T))]
             ar = active.read_port()
             m.d.comb += [ar.addr.eq(t), ar.en.eq(run_en)]
             word = ar.data
@@ -313,17 +356,22 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
         with m.If(run_en):
             m.d.sync += [prod.eq(pv), v2.eq(vr), f2.eq(fr), l2.eq(lr), s2.eq(sr_), k2.eq(idx)]
         # stage s3: accumulate
-        bias_arr = Array([bias.active[j].as_signed() for j in range(p, spec.n_out, P)] or
-                         [Const(0, signed(2))])
+        if bias_mem:
+            bp = bias_active_ports[p]
+            m.d.comb += [bp.addr.eq(sr_), bp.en.eq(run_en)]
+            b_s2 = bp.data  # the bias of the output whose connection is at stage s2
+        else:
+            b_s2 = Array([bias.active[j].as_signed() for j in range(p, spec.n_out, P)] or
+                         [Const(0, signed(2))])[s2]
         if layer.arith is not Arith.FACTORED:
             acc = Signal(signed(acc_w), reset_less=True, name=f"l{p}_acc")
             v3 = Signal(name=f"l{p}_v3")
             s3 = Signal(slots, reset_less=True, name=f"l{p}_s3")
-            b3 = Signal(bias_arr[0].shape(), reset_less=True, name=f"l{p}_b3")
+            b3 = Signal(b_s2.shape(), reset_less=True, name=f"l{p}_b3")
             with m.If(run_en):
                 with m.If(v2):
                     m.d.sync += acc.eq(Mux(f2, prod, acc + prod))
-                m.d.sync += [v3.eq(v2 & l2), s3.eq(s2), b3.eq(bias_arr[s2])]
+                m.d.sync += [v3.eq(v2 & l2), s3.eq(s2), b3.eq(b_s2)]
             # stage 4: accumulator + bias registered, then activation and rounding
             v4 = Signal(name=f"l{p}_v4")
             s4 = Signal(slots, reset_less=True, name=f"l{p}_s4")
@@ -366,7 +414,7 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
             fslot = Signal(slots, reset_less=True, name=f"l{p}_fslot")
             fdone = Signal(name=f"l{p}_fdone")  # fy is final
             fz = Signal(signed(acc_w), reset_less=True, name=f"l{p}_fz")
-            fbias = Signal(bias_arr[0].shape(), reset_less=True, name=f"l{p}_fbias")
+            fbias = Signal(b_s2.shape(), reset_less=True, name=f"l{p}_fbias")
             fout = Signal(name=f"l{p}_fout")  # fz = fy + bias: activation and rounding
             fsat = Signal(name=f"l{p}_fsat")  # rounded value: saturate into the output
             f_start = Signal(name=f"l{p}_fstart")  # S holds an output's sums: copy them to B
@@ -383,7 +431,7 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
                     with m.Elif(f2):
                         m.d.sync += S[k].eq(0)
                 with m.If(l2):
-                    m.d.sync += [fslot.eq(s2), fbias.eq(bias_arr[s2])]
+                    m.d.sync += [fslot.eq(s2), fbias.eq(b_s2)]
             # the clock after an output's last connection S is final (the next output's first
             # connection clears it only on this same edge): B takes it and the finisher starts
             m.d.sync += f_start.eq(run_en & v2 & l2)
@@ -424,6 +472,5 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
     busy = Signal()
     m.d.comb += busy.eq((state != IDLE) | layer.o_stream.valid)
     if tunable_conn:
-        rd = Array(rd_datas)[rd_lane] if P > 1 else rd_datas[0]
-        conn_read = {"hit": hit, "data": rd}
-    return swap_ok, busy, conn_read
+        mem_reads.append((hit, Array(rd_datas)[rd_lane] if P > 1 else rd_datas[0]))
+    return swap_ok, busy, mem_reads

@@ -173,7 +173,8 @@ class Layer(wiring.Component):
 
         # read-back: header and register regions, one cycle after r_en
         reads = []
-        for arr in (levels, bias):
+        # folded builds keep writable biases in memories (see lognet.hw.folded)
+        for arr in (levels,) if self.folded else (levels, bias):
             if arr.writable:
                 v = Signal(32, name=f"rd_{arr.name}")
                 arr.elaborate_into(m, cfg, swap, v if self.readback else None)
@@ -182,7 +183,7 @@ class Layer(wiring.Component):
         if self.folded:
             from .folded import build_folded
 
-            swap_ok, busy, conn_read = build_folded(m, self, levels, bias, block, pending)
+            swap_ok, busy, mem_reads = build_folded(m, self, levels, bias, block, pending)
         else:
             from .parallel import build_parallel
 
@@ -196,7 +197,7 @@ class Layer(wiring.Component):
                 reads.append((conn.hit(cfg.addr), v))
             weights_busy, busy = build_parallel(m, self, levels, bias, conn, block)
             swap_ok = ~weights_busy
-            conn_read = None
+            mem_reads = []
         m.d.comb += swap.eq(pending & swap_ok)
         m.d.comb += self.busy.eq(busy)
 
@@ -207,12 +208,12 @@ class Layer(wiring.Component):
         r_reg = Signal(32)
         with m.If(cfg.r_en):
             m.d.sync += r_reg.eq(value)
-        if conn_read is not None:
-            # folded: connection words come from a memory read port, valid one cycle later
-            from_mem = Signal()
+        # memories answer one clock after r_en: remember which one the address hit
+        data = r_reg
+        for k, (hit, mem_data) in enumerate(mem_reads):
+            from_mem = Signal(name=f"rd_mem{k}")
             with m.If(cfg.r_en):
-                m.d.sync += from_mem.eq(conn_read["hit"])
-            m.d.comb += cfg.r_data.eq(Mux(from_mem, conn_read["data"], r_reg))
-        else:
-            m.d.comb += cfg.r_data.eq(r_reg)
+                m.d.sync += from_mem.eq(hit)
+            data = Mux(from_mem, mem_data, data)
+        m.d.comb += cfg.r_data.eq(data)
         return m

@@ -340,6 +340,35 @@ def _structure_key(spec) -> str:
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def _areas(specs, target: str, folder: Path, *, dsp: bool, jobs: int | None) -> list[dict]:
+    """Core cell counts from Yosys (no place and route) for each spec; specs that synthesise
+    to the same netlist (:func:`_structure_key`) share one run, and runs go ``jobs`` at a time
+    (default: one per core)."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    from lognet.boards.synth import synth_core
+    from lognet.hw.export import build_core
+    from lognet.hw.regmap import resolve_spec
+
+    keys = [_structure_key(sp) for sp in specs]
+    first = {}
+    for k, sp in zip(keys, specs):
+        first.setdefault(k, sp)
+
+    def one(item):
+        key, sp = item
+        res = synth_core(lambda: build_core(sp), target, None, folder / key, place=False, dsp=dsp)
+        c = res["cells"]["core"]
+        return key, {"target": target, "lut4": c["lut4"], "ff": c["ff"], "carry": c["carry"],
+                     "dsp": c["dsp"], "bram": c["bram"], "mapper": res["mapper"],
+                     "arith": [la.arch.arith.value for la in resolve_spec(sp).layers]}
+
+    with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
+        done = dict(pool.map(one, first.items()))
+    return [done[k] for k in keys]
+
+
 def _with_arch(net, arch_text: str | None, tunable: str | None):
     from lognet.model.spec import Arch, NetworkSpec
 
@@ -480,33 +509,24 @@ def run_flow(config=None, out=None, force=False, skip=(), spec=None) -> int:
         area_target = ccfg.get("area_target", "ice40-up5k")
 
         def compare():
-            from lognet.boards.synth import synth_core
-            from lognet.hw.regmap import resolve_spec
-
-            rows, cache = [], {}
+            rows, specs = [], []
             for p in ccfg.get("pickers", ["lognormal-lloyd", "optimal", "pow2", "uniform"]):
                 for k in ccfg.get("K", [4, 8, 16]):
                     n2, r2 = quantise_network(data["layers"], K=int(k), picker=p, name="cmp",
                                               **qkw)
                     acc = _score(reference(n2, xte), data)
-                    row = {"picker": p, "K": int(k), "int_accuracy": acc,
-                           "sqnr_db": [r["sqnr_rounded_db"] for r in r2]}
-                    if area_on:
-                        key = _structure_key(n2)
-                        if key not in cache:
-                            res = synth_core(lambda n2=n2: build_core(n2), area_target, None,
-                                             build_dir.parent / "flow-area" / key,
-                                             place=False, dsp=bool(ccfg.get("dsp", True)))
-                            c = res["cells"]["core"]
-                            cache[key] = {"target": area_target, "lut4": c["lut4"],
-                                          "ff": c["ff"], "carry": c["carry"], "dsp": c["dsp"],
-                                          "bram": c["bram"], "mapper": res["mapper"],
-                                          "arith": [la.arch.arith.value for la in
-                                                    resolve_spec(n2).layers]}
-                        row["area"] = cache[key]
-                    rows.append(row)
-                    extra = f", {row['area']['lut4']} LUT4" if "area" in row else ""
-                    print(f"  {p:<16} K={int(k):<3} accuracy {acc:.4f}{extra}", flush=True)
+                    rows.append({"picker": p, "K": int(k), "int_accuracy": acc,
+                                 "sqnr_db": [r["sqnr_rounded_db"] for r in r2]})
+                    specs.append(n2)
+                    print(f"  {p:<16} K={int(k):<3} accuracy {acc:.4f}", flush=True)
+            if area_on:
+                areas = _areas(specs, area_target, build_dir.parent / "flow-area",
+                               dsp=bool(ccfg.get("dsp", True)),
+                               jobs=int(ccfg.get("jobs", 0)) or None)
+                for row, a in zip(rows, areas):
+                    row["area"] = a
+                    print(f"  {row['picker']:<16} K={row['K']:<3} {a['lut4']} LUT4, {a['ff']} FF,"
+                          f" {a['dsp']} DSP, {a['bram']} BRAM ({area_target}, Yosys)", flush=True)
             _plot_compare(rows, fa, tmp / "accuracy_vs_K.png")
             if _plot_pareto(rows, fa, tmp / "pareto.png"):
                 for r in _pareto_front([r for r in rows if r.get("area")]):
