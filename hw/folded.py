@@ -266,6 +266,18 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
         with m.If(run_en):
             m.d.sync += [r_first.eq(c_cnt == 0), r_last.eq(c_cnt == F - 1), r_src.eq(src_now),
                          r_slot.eq(s_cnt)]
+    # The input multiplexer in two halves for wide layers with a regular schedule: the first
+    # level (groups of 8 inputs, picked by the low source bits) is registered together with the
+    # source itself, the second level feeds the lanes' input register; no added latency.
+    x_split = None
+    if regular and spec.n_in > 8:
+        groups = [xs[g:g + 8] for g in range(0, spec.n_in, 8)]
+        xg = [Signal(in_shape, reset_less=True, name=f"xg{g}") for g in range(len(groups))]
+        lo = src_now[:3]
+        with m.If(run_en):
+            m.d.sync += [r.eq(Array(grp)[lo] if len(grp) > 1 else grp[0])
+                         for r, grp in zip(xg, groups)]
+        x_split = Array(xg)[r_src[3:]] if len(xg) > 1 else xg[0]
     for p in range(P):
         if regular:
             n_slots = len(range(p, spec.n_out, P))
@@ -326,7 +338,8 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
         wr = Signal(cb, reset_less=True, name=f"l{p}_w")
         with m.If(run_en):
             m.d.sync += [vr.eq(v1 & info[0]), fr.eq(first), lr.eq(last), sr_.eq(slot),
-                         xr.eq(xarr[src] if spec.n_in > 1 else xs[0]), wr.eq(word)]
+                         xr.eq(x_split if x_split is not None else
+                               xarr[src] if spec.n_in > 1 else xs[0]), wr.eq(word)]
         x = xr
         sign = wr[0]
         idx = wr[1:1 + ib]
@@ -393,11 +406,9 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
             maxabs = spec.in_fmt.max_abs_int
             sw_ = signed_width_for(-spec.max_fanin * maxabs, spec.max_fanin * maxabs)
             S = [Signal(signed(sw_), reset_less=True, name=f"l{p}_S{k}") for k in range(spec.K)]
-            # one adder per lane: S[idx] (or 0 on an output's first connection) + the signed
-            # input; on a first connection the other partial sums clear (a synchronous reset
-            # of their flip-flops, no multiplexer)
-            s_sel = Signal(signed(sw_), name=f"l{p}_ssel")
-            m.d.comb += s_sel.eq(Mux(f2, 0, Array(S)[k2] if spec.K > 1 else S[0]) + prod)
+            # one adder per partial sum, no multiplexer in front of it (the index selects which
+            # sum takes the input; a first connection restarts the sums: the selected one from
+            # the input, the others by a synchronous clear), so the loop through S is one adder
             # finisher: y = sum_k level_k * S_k, one multiplier per lane, pipelined in three
             # stages (select B_k and level_k -> multiply -> accumulate); K issue cycles
             B = [Signal(signed(sw_), reset_less=True, name=f"l{p}_B{k}") for k in range(spec.K)]
@@ -427,7 +438,7 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
             with m.If(run_en & v2):
                 for k in range(spec.K):
                     with m.If(k2 == k):
-                        m.d.sync += S[k].eq(s_sel)
+                        m.d.sync += S[k].eq(Mux(f2, 0, S[k]) + prod)
                     with m.Elif(f2):
                         m.d.sync += S[k].eq(0)
                 with m.If(l2):

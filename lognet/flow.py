@@ -520,10 +520,12 @@ def run_flow(config=None, out=None, force=False, skip=(), spec=None) -> int:
                     specs.append(n2)
                     print(f"  {p:<16} K={int(k):<3} accuracy {acc:.4f}", flush=True)
             if area_on:
-                areas = _areas(specs, area_target, build_dir.parent / "flow-area",
-                               dsp=bool(ccfg.get("dsp", True)),
+                which = ccfg.get("area_pickers")
+                idx = [i for i, r in enumerate(rows) if which is None or r["picker"] in which]
+                areas = _areas([specs[i] for i in idx], area_target,
+                               build_dir.parent / "flow-area", dsp=bool(ccfg.get("dsp", True)),
                                jobs=int(ccfg.get("jobs", 0)) or None)
-                for row, a in zip(rows, areas):
+                for row, a in zip([rows[i] for i in idx], areas):
                     row["area"] = a
                     print(f"  {row['picker']:<16} K={row['K']:<3} {a['lut4']} LUT4, {a['ff']} FF,"
                           f" {a['dsp']} DSP, {a['bram']} BRAM ({area_target}, Yosys)", flush=True)

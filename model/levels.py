@@ -6,8 +6,11 @@ SQNR is ``10 log10(mean(w^2) / mean((w - q(w))^2))``.
 
 Pickers (``pick_levels(w, K, picker)``):
 
-- ``lognormal-quantile``: fit LN(mu, sigma) to |w| (MLE on log|w|), levels at the fitted law's
-  quantiles (i + 1/2) / K: equal probability per level.
+- ``lognormal-quantile``: fit LN(mu, sigma) to |w|, levels at the fitted law's quantiles
+  (i + 1/2) / K: equal probability per level. The fit is robust: ``mu`` is the median of
+  log|w| and ``sigma`` its interquartile range / 1.349 (both equal the MLE on lognormal data),
+  so a minority of weights decayed towards zero (e.g. those of inputs that are always 0) cannot
+  stretch the law over many decades; :func:`lognormal_mle` is the plain MLE.
 - ``lognormal-lloyd``: Lloyd-Max on the fitted lognormal *density*, with its closed-form partial
   moments (each iteration is exact), iterated to convergence.
 - ``optimal``: the exact minimum-MSE K levels of the empirical |w| (1-D k-means) by dynamic
@@ -40,6 +43,7 @@ __all__ = [
     "assign",
     "choose_level_format",
     "lognormal_mle",
+    "lognormal_robust",
     "mse_of",
     "pick_levels",
     "round_levels",
@@ -114,20 +118,32 @@ def sqnr_db(w, mse: float) -> float:
     return 10 * np.log10(p / mse)
 
 
-def lognormal_mle(a_sorted: np.ndarray) -> tuple[float, float]:
+def _log_pos(a_sorted: np.ndarray) -> np.ndarray:
     pos = a_sorted[a_sorted > 0]
     if len(pos) < 2:
         raise InputError("too few non-zero weights to fit a lognormal (need at least 2)")
-    lg = np.log(pos)
-    sigma = float(lg.std())
-    return float(lg.mean()), max(sigma, 1e-12)
+    return np.log(pos)
+
+
+def lognormal_mle(a_sorted: np.ndarray) -> tuple[float, float]:
+    """Maximum-likelihood LN(mu, sigma) of the non-zero |w|: mean and std of log|w|."""
+    lg = _log_pos(a_sorted)
+    return float(lg.mean()), max(float(lg.std()), 1e-12)
+
+
+def lognormal_robust(a_sorted: np.ndarray) -> tuple[float, float]:
+    """LN(mu, sigma) from the median and interquartile range of log|w| (IQR / 1.349 is sigma
+    for a normal law): the lognormal pickers' fit, insensitive to a minority of outliers."""
+    lg = _log_pos(a_sorted)
+    q1, med, q3 = np.quantile(lg, [0.25, 0.5, 0.75])
+    return float(med), max(float(q3 - q1) / 1.3489795003921634, 1e-12)
 
 
 # -- pickers --------------------------------------------------------------------------------
 
 
 def _lognormal_quantile(a, K, **_):
-    mu, sigma = lognormal_mle(a)
+    mu, sigma = lognormal_robust(a)
     q = (np.arange(K) + 0.5) / K
     return np.exp(mu + sigma * ndtri(q)), f"LN fit mu={mu:.4g} sigma={sigma:.4g}"
 
@@ -144,7 +160,7 @@ def _ln_partial(mu, sigma, lo, hi):
 
 
 def _lognormal_lloyd(a, K, iters=2000, **_):
-    mu, sigma = lognormal_mle(a)
+    mu, sigma = lognormal_robust(a)
     lv = np.exp(mu + sigma * ndtri((np.arange(K) + 0.5) / K))
     for _ in range(iters):
         b = np.concatenate(([0.0], (lv[1:] + lv[:-1]) / 2, [np.inf]))
