@@ -195,7 +195,7 @@ class LayerSpec:
         object.__setattr__(self, "signs", _tuple2(self.signs))
         object.__setattr__(self, "indices", _tuple2(self.indices))
         object.__setattr__(self, "bias", tuple(int(v) for v in self.bias))
-        object.__setattr__(self, "meta", tuple((str(k), str(v)) for k, v in self.meta))
+        object.__setattr__(self, "meta", tuple(sorted((str(k), str(v)) for k, v in self.meta)))
         try:
             object.__setattr__(self, "activation", Activation(self.activation))
         except ValueError:

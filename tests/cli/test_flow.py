@@ -64,3 +64,89 @@ def test_flow_bad_config(tmp_path):
     with pytest.raises(InputError, match="unknown step"):
         flow.run_flow(write_cfg(tmp_path), out=tmp_path / "y", skip=["nope"])
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def _byo(tmp_path, labels=True):
+    """A two-layer float MLP of our own in an .npz, with test inputs (and labels)."""
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    W1, b1 = rng.lognormal(-2, 0.6, (6, 10)) * rng.choice([-1, 1], (6, 10)), rng.normal(0, .1, 6)
+    W2, b2 = rng.lognormal(-2, 0.6, (3, 6)) * rng.choice([-1, 1], (3, 6)), rng.normal(0, .1, 3)
+    np.savez(tmp_path / "mlp.npz", **{"fc1.weight": W1, "fc1.bias": b1, "fc2.weight": W2,
+                                      "fc2.bias": b2})
+    x = rng.uniform(-1, 1, (40, 10))
+    np.save(tmp_path / "x.npy", x)
+    y = (np.maximum(x @ W1.T + b1, 0) @ W2.T + b2).argmax(1)
+    np.save(tmp_path / "y.npy", y)
+    cfg = {"flow": {"name": "mine"}, "model": {"weights": str(tmp_path / "mlp.npz")},
+           "data": {"x_test": str(tmp_path / "x.npy")},
+           "quantise": {"picker": "lognormal-lloyd", "K": 4, "arch": "folded:2"},
+           "compare": {"pickers": ["optimal"], "K": [4]},
+           "simulate": {"engine": "amaranth"}}
+    if labels:
+        cfg["data"]["y_test"] = str(tmp_path / "y.npy")
+    return cfg
+
+
+def test_flow_bring_your_own_weights(tmp_path):
+    out = tmp_path / "rep"
+    assert flow.run_flow(write_cfg(tmp_path, _byo(tmp_path)), out=out) == 0
+    r = json.loads((out / "report.json").read_text())
+    assert r["model"]["labels"] and "mlp.npz" in r["model"]["source"]
+    assert [la["name"] for la in r["model"]["layers"]] == ["fc1_weight", "fc2_weight"]
+    assert r["float"]["test_accuracy"] == 1.0  # the labels are the float model's own argmax
+    assert r["simulate"]["mismatches"] == 0 and r["simulate"]["vectors"] == 40
+    assert r["simulate"]["rtl_accuracy"] == r["quantised"]["int_accuracy"]
+    # resume from the IR the first run wrote: quantise is not run again, results agree
+    out2 = tmp_path / "rep2"
+    assert flow.run_flow(write_cfg(tmp_path, _byo(tmp_path)), out=out2,
+                         spec=out / "network.json", skip=["fit", "compare"]) == 0
+    r2 = json.loads((out2 / "report.json").read_text())
+    assert r2["quantised"]["given_spec"] == str(out / "network.json")
+    assert r2["quantised"]["int_accuracy"] == r["quantised"]["int_accuracy"]
+    assert (out2 / "network.json").read_text() == (out / "network.json").read_text()
+
+
+def test_flow_bring_your_own_without_labels(tmp_path):
+    out = tmp_path / "rep"
+    assert flow.run_flow(write_cfg(tmp_path, _byo(tmp_path, labels=False)), out=out,
+                         skip=["fit", "compare"]) == 0
+    r = json.loads((out / "report.json").read_text())
+    assert not r["model"]["labels"] and r["float"]["test_accuracy"] is None
+    assert "agreement" in (out / "report.html").read_text()
+
+
+def test_flow_bring_your_own_bad_input(tmp_path):
+    cfg = _byo(tmp_path)
+    del cfg["data"]["x_test"]
+    with pytest.raises(InputError, match="needs test inputs"):
+        flow.run_flow(write_cfg(tmp_path, cfg), out=tmp_path / "a")
+    cfg = _byo(tmp_path)
+    import numpy as np
+
+    np.save(tmp_path / "x.npy", np.zeros((5, 7)))
+    with pytest.raises(InputError, match=r"expected \(N, 10\)"):
+        flow.run_flow(write_cfg(tmp_path, cfg), out=tmp_path / "b")
+    cfg = _byo(tmp_path)
+    cfg["simulate"]["engine"] = "modelsim"
+    with pytest.raises(InputError, match="engine"):
+        flow.run_flow(write_cfg(tmp_path, cfg), out=tmp_path / "c")
+    assert not any((tmp_path / n).exists() for n in "abc")
+
+
+def test_flow_cocotb_engine_and_synthesis(tmp_path):
+    """The RTL step in Icarus through cocotb, and a real out-of-context synthesis step."""
+    cfg = _byo(tmp_path)
+    cfg["simulate"] = {"engine": "icarus", "build_dir": str(tmp_path / "sim")}
+    cfg["synth"] = {"targets": ["ice40-up5k"], "clock": {"ice40-up5k": 12}}
+    cfg["compare"] = {"pickers": ["optimal", "pow2"], "K": [4], "area": True}
+    out = tmp_path / "rep"
+    assert flow.run_flow(write_cfg(tmp_path, cfg), out=out, skip=["fit"]) == 0
+    r = json.loads((out / "report.json").read_text())
+    assert r["simulate"]["engine"] == "icarus" and r["simulate"]["mismatches"] == 0
+    (s,) = r["synth"]
+    assert s["status"] == "ok" and s["timing"]["met"] and s["cells"]["core"]["lut4"] > 0
+    assert all(row["area"]["lut4"] > 0 for row in r["compare"])
+    assert any(row.get("pareto") for row in r["compare"])
+    assert (out / "pareto.png").exists() and (out / "synth.png").exists()
