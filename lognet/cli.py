@@ -66,25 +66,9 @@ def _load_spec(path: str):
 
 
 def _load_int_array(path: str):
-    import numpy as np
+    from lognet.model.files import load_npy
 
-    from lognet.model.errors import InputError
-
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"{p}: no such file")
-    with open(p, "rb") as f:
-        if f.read(6) != b"\x93NUMPY":
-            raise InputError(f"{p}: not a readable .npy file (no NumPy header)")
-    try:
-        x = np.load(p, allow_pickle=False)
-    except ValueError as e:
-        raise InputError(f"{p}: not a plain .npy array ({str(e).splitlines()[0]})") from None
-    except (OSError, EOFError):
-        raise InputError(f"{p}: not a readable .npy file") from None
-    if isinstance(x, np.lib.npyio.NpzFile):
-        raise InputError(f"{p}: is an .npz archive; give one array as .npy")
-    return x
+    return load_npy(path, "the inputs")
 
 
 # -- verbs ---------------------------------------------------------------------------------------

@@ -220,19 +220,6 @@ def _plot_synth(results, path):
     plt.close(fig)
 
 
-def _npy(path, what: str) -> np.ndarray:
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"{p}: no such file (the {what})")
-    with open(p, "rb") as f:
-        if f.read(6) != b"\x93NUMPY":
-            raise InputError(f"{p}: not a .npy file (the {what}); save it with numpy.save")
-    try:
-        return np.load(p, allow_pickle=False)
-    except ValueError as e:
-        raise InputError(f"{p}: not a plain .npy array ({str(e).splitlines()[0]})") from None
-
-
 def _forward(layers, x_real) -> np.ndarray:
     """Float inference of ``(name, W, b, act)`` layers."""
     y = np.asarray(x_real, dtype=np.float64)
@@ -259,6 +246,7 @@ def _load_model(cfg: dict, seed: int) -> dict:
                 "train_accuracy": d["train_accuracy"], "in_fmt": QFormat(0, 8, False)}
 
     from lognet.hw.names import sanitise
+    from lognet.model.files import load_npy
     from lognet.model.weights import load_weights, pair_biases, select_layers
 
     path = Path(mcfg["weights"])
@@ -278,7 +266,7 @@ def _load_model(cfg: dict, seed: int) -> dict:
     n_in = layers[0][1].shape[1]
 
     def inputs(key):
-        x = _npy(dcfg[key], f"[data] {key}")
+        x = load_npy(dcfg[key], f"[data] {key}")
         if x.ndim != 2 or x.shape[1] != n_in:
             raise InputError(f"{dcfg[key]}: shape {x.shape}, expected (N, {n_in}) for "
                              f"{layers[0][0]}")
@@ -300,7 +288,7 @@ def _load_model(cfg: dict, seed: int) -> dict:
         in_fmt = calibrated_format(np.concatenate([x_calib, x_test]), bits, sg, acc_frac=64)
     y_test = None
     if "y_test" in dcfg:
-        y_test = _npy(dcfg["y_test"], "[data] y_test").astype(np.int64).ravel()
+        y_test = load_npy(dcfg["y_test"], "[data] y_test").astype(np.int64).ravel()
         if len(y_test) != len(x_test):
             raise InputError(f"{dcfg['y_test']}: {len(y_test)} labels for {len(x_test)} "
                              f"test inputs")

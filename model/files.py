@@ -19,7 +19,8 @@ from pathlib import Path
 
 from .errors import InputError
 
-__all__ = ["atomic_folder", "atomic_write_bytes", "atomic_write_text", "check_out_folder"]
+__all__ = ["atomic_folder", "atomic_write_bytes", "atomic_write_text", "check_out_folder",
+           "load_npy"]
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -39,6 +40,25 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename: never half-written."""
     atomic_write_bytes(path, text.encode())
+
+
+def load_npy(path: str | os.PathLike, what: str = "array"):
+    """One array from a ``.npy`` file, never unpickled; InputError naming ``what`` (e.g. "the
+    test inputs") when the file is missing, not a .npy file, or holds objects."""
+    import numpy as np
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no such file ({what})")
+    with open(p, "rb") as f:
+        if f.read(6) != b"\x93NUMPY":
+            raise InputError(f"{p}: not a .npy file ({what}); save it with numpy.save")
+    try:
+        return np.load(p, allow_pickle=False)
+    except ValueError as e:
+        raise InputError(f"{p}: not a plain .npy array ({str(e).splitlines()[0]})") from None
+    except (OSError, EOFError):
+        raise InputError(f"{p}: not a readable .npy file ({what})") from None
 
 
 def check_out_folder(out: str | os.PathLike, force: bool) -> Path:

@@ -3,7 +3,6 @@ out-of-context run, a board plan, the host driver against the simulated board to
 errors (exit 2) that leave nothing behind."""
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -11,22 +10,10 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "hw"))
+from clitools import assert_user_error, run
 from lognet.model.reference import reference
 from lognet.model.spec import dump_spec
 from specs import make_network, make_spec
-
-LOGNET = [sys.executable, "-m", "lognet.cli"]
-
-
-def run(*args, cwd=None):
-    return subprocess.run([*LOGNET, *map(str, args)], capture_output=True, text=True, cwd=cwd)
-
-
-def assert_user_error(r, needle):
-    assert r.returncode == 2, r.stderr
-    assert r.stderr.startswith("lognet: error: ") and "Traceback" not in r.stderr, r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
-    assert needle in r.stderr, r.stderr
 
 
 @pytest.fixture
@@ -37,18 +24,24 @@ def small(tmp_path):
 
 
 @pytest.mark.synth
-def test_synth_writes_parsed_report(small, tmp_path):
+@pytest.mark.parametrize("target", ["ice40-up5k", "ecp5-25k"])
+def test_synth_writes_parsed_report(small, tmp_path, target):
+    """A real layer through Yosys and nextpnr for each family."""
     spec, path = small
-    r = run("synth", path, "--target", "ice40-up5k", "--clock", "12", "-o", tmp_path / "s",
+    r = run("synth", path, "--target", target, "--clock", "12", "-o", tmp_path / "s",
             "--json", tmp_path / "s.json")
     assert r.returncode == 0, r.stderr
     res = json.loads((tmp_path / "s" / "synth.json").read_text())
     assert res == json.loads((tmp_path / "s.json").read_text())
     assert res["status"] == "ok" and res["timing"]["met"]
     assert res["cells"]["core"]["lut4"] > 0 and res["timing"]["fmax_mhz"] >= 12
+    assert res["cells"]["core"]["ff"] > 0 and res["target"] == target
+    assert 0 < res["cells"]["total"]["logic_cells"] <= next(
+        v["available"] for k, v in res["utilisation"].items() if k in ("ICESTORM_LC",
+                                                                      "TRELLIS_COMB"))
     assert "lut4" in r.stdout and "Fmax" in r.stdout
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".s.")]  # no leftovers
-    r = run("synth", path, "--target", "ice40-up5k", "-o", tmp_path / "s")
+    r = run("synth", path, "--target", target, "-o", tmp_path / "s")
     assert_user_error(r, "already exists")
 
 

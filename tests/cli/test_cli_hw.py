@@ -11,23 +11,10 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "hw"))
+from clitools import assert_user_error, run
 from lognet.model.reference import reference
 from lognet.model.spec import dump_spec
 from specs import make_network, make_spec
-
-LOGNET = [sys.executable, "-m", "lognet.cli"]
-
-
-def run(*args, cwd=None):
-    return subprocess.run([*LOGNET, *map(str, args)], capture_output=True, text=True, cwd=cwd)
-
-
-def assert_user_error(r, needle):
-    assert r.returncode == 2, r.stderr
-    assert r.stderr.startswith("lognet: error: "), r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
-    assert "Traceback" not in r.stderr
-    assert needle in r.stderr, r.stderr
 
 
 def test_version_and_help():

@@ -2,28 +2,15 @@
 exit code 2, no traceback, no partial output."""
 
 import json
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).parents[1] / "model"))
+from clitools import assert_user_error, run
 from lognet.model.spec import LayerSpec, NetworkSpec, load_spec
 from test_weights import bad_files
-
-LOGNET = [sys.executable, "-m", "lognet.cli"]
-
-
-def run(*args):
-    return subprocess.run([*LOGNET, *map(str, args)], capture_output=True, text=True)
-
-
-def assert_user_error(r, needle=""):
-    assert r.returncode == 2, (r.returncode, r.stderr)
-    assert r.stderr.startswith("lognet: error: "), r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
-    assert needle in r.stderr, r.stderr
 
 
 @pytest.fixture
