@@ -171,7 +171,11 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
     n_copy = max(T if tunable_conn else 0, spec.n_out if bias_mem else 0)
     copying = Signal()
     copy_cnt = Signal(max(1, _clog2(n_copy + 2)))
-    copy_wen = Signal()
+    copy_prev = Signal.like(copy_cnt)  # the address the shadow read of the last clock gave
+    # a shadow word read last clock is written this clock; the enables are registered so that
+    # no counter comparison sits in front of a memory's write enable
+    conn_wen = Signal()
+    bias_wen = Signal()
     swap_ok = Signal()
     mem_reads = []  # (address hit, read data one clock after r_en) for the read-back mux
     if n_copy:
@@ -181,7 +185,9 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
             m.d.sync += copy_cnt.eq(copy_cnt + 1)
             with m.If(copy_cnt == n_copy):
                 m.d.sync += copying.eq(0)
-        m.d.comb += copy_wen.eq(copying & (copy_cnt != 0))
+        m.d.sync += [copy_prev.eq(copy_cnt),
+                     conn_wen.eq(copying & (copy_cnt < T)),
+                     bias_wen.eq(copying & (copy_cnt < spec.n_out))]
         # swap_ok is a one-cycle pulse after the copy finishes
         done = Signal()
         m.d.sync += done.eq(copying & (copy_cnt == n_copy))
@@ -216,12 +222,12 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
         c_slot = Signal(max(1, _clog2(-(-spec.n_out // P))), name="bcopy_slot")
         with m.If(~copying):
             m.d.sync += [c_lane.eq(0), c_slot.eq(0)]
-        with m.Elif(copy_wen):
+        with m.Elif(bias_wen):
             with m.If(c_lane == P - 1):
                 m.d.sync += [c_lane.eq(0), c_slot.eq(c_slot + 1)]
             with m.Else():
                 m.d.sync += c_lane.eq(c_lane + 1)
-        b_wen = copy_wen & (copy_cnt <= spec.n_out)
+        b_wen = bias_wen
         bias_active_ports = []
         for p in range(P):
             outs = list(range(p, spec.n_out, P))
@@ -313,8 +319,7 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
                          sr.en.eq(copying | cfg.r_en)]
             rd_datas.append(sr.data)
             aw = active.write_port()
-            m.d.comb += [aw.addr.eq(copy_cnt - 1), aw.data.eq(sr.data),
-                         aw.en.eq(copy_wen & (copy_cnt <= T))]
+            m.d.comb += [aw.addr.eq(copy_prev), aw.data.eq(sr.data), aw.en.eq(conn_wen)]
             ar = active.read_port()
             m.d.comb += [ar.addr.eq(t), ar.en.eq(run_en)]
             word = ar.data
