@@ -100,3 +100,11 @@ def test_errors(kw, needle):
     args.update(kw)
     with pytest.raises(InputError, match=needle):
         pick_levels(args["w"], args["K"], args["picker"])
+
+
+@pytest.mark.parametrize("picker", ["lognormal-lloyd", "lognormal-quantile"])
+def test_lognormal_pickers_with_one_nonzero_weight(picker):
+    """A lognormal needs two distinct non-zero magnitudes; with one, the exact optimum is used
+    and the note says so."""
+    r = pick_levels(np.array([0.0, 0.0, -0.27, 0.0]), 2, picker)
+    assert 0.27 in np.round(r.levels, 6) and "too few non-zero" in r.note
