@@ -93,6 +93,9 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="16x8 and 64x32 on the UP5K only")
     ap.add_argument("--targets", default="ice40-up5k,ecp5-85k")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--parallel-targets", default="ice40-up5k",
+                    help="targets for the parallel 16x8 layers (a parallel layer is 15-25k "
+                         "LUTs: nextpnr-ecp5 takes many minutes on it)")
     ap.add_argument("--build", default="build/bench-synth")
     ap.add_argument("--out", default="benchmarks/results/synth.json")
     args = ap.parse_args()
@@ -105,7 +108,8 @@ def main() -> int:
     rows = []
     # a parallel layer of the smallest shape, then folded:4 layers of growing size; on the
     # UP5K a mode stops growing once it does not fit
-    jobs = [(t, 16, 8, "parallel", 1, m) for t in targets for m in MODES]
+    ptargets = [t for t in args.parallel_targets.split(",") if t in targets]
+    jobs = [(t, 16, 8, "parallel", 1, m) for t in ptargets for m in MODES]
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         rows += list(pool.map(lambda a: run_one(*a, build), jobs))
         for n_in, n_out in shapes:
