@@ -96,11 +96,17 @@ def main() -> int:
     ap.add_argument("--parallel-targets", default="ice40-up5k",
                     help="targets for the parallel 16x8 layers (a parallel layer is 15-25k "
                          "LUTs: nextpnr-ecp5 takes many minutes on it)")
+    ap.add_argument("--shapes", default=None,
+                    help="folded:4 shapes to run, e.g. 64x32,128x64 (default: all)")
+    ap.add_argument("--modes", default=",".join(MODES), help="arithmetic modes to run")
     ap.add_argument("--build", default="build/bench-synth")
     ap.add_argument("--out", default="benchmarks/results/synth.json")
     args = ap.parse_args()
     targets = args.targets.split(",")
     shapes = ((16, 8), (64, 32)) if args.quick else SHAPES
+    if args.shapes:
+        shapes = tuple(tuple(int(v) for v in sh.split("x")) for sh in args.shapes.split(","))
+    modes = [m for m in args.modes.split(",") if m in MODES]
     if args.quick:
         targets = ["ice40-up5k"]
     build = Path(args.build)
@@ -109,13 +115,14 @@ def main() -> int:
     # a parallel layer of the smallest shape, then folded:4 layers of growing size; on the
     # UP5K a mode stops growing once it does not fit
     ptargets = [t for t in args.parallel_targets.split(",") if t in targets]
-    jobs = [(t, 16, 8, "parallel", 1, m) for t in ptargets for m in MODES]
+    jobs = [(t, 16, 8, "parallel", 1, m) for t in ptargets for m in modes] if not args.shapes \
+        else []
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         rows += list(pool.map(lambda a: run_one(*a, build), jobs))
         for n_in, n_out in shapes:
             batch = []
             for t in targets:
-                for m in MODES:
+                for m in modes:
                     too_big = any(r["target"] == t and r["mode"] == m and r["arch"] == "folded:4"
                                   and r["status"] == "does_not_fit" for r in rows)
                     if not too_big:
