@@ -349,18 +349,10 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
         sign = wr[0]
         idx = wr[1:1 + ib]
         lv = None
-        level_now = lvl_arr[word[1:1 + ib]] if spec.K > 1 else levels.active[0]
-        if layer.arith is Arith.SHARED:
-            # the sign goes into the level here (a short negation), so the product stage is a
-            # bare multiplier (a DSP block where there is one)
-            lw = len(levels.active[0])
-            lv = Signal(signed(lw + 1), reset_less=True, name=f"l{p}_lv")
-            with m.If(run_en):
-                m.d.sync += lv.eq(Mux(word[0], -level_now, level_now))
-        elif layer.arith is Arith.SHIFT:
+        if layer.arith in (Arith.SHARED, Arith.SHIFT):
             lv = Signal(levels.active[0].shape(), reset_less=True, name=f"l{p}_lv")
             with m.If(run_en):
-                m.d.sync += lv.eq(level_now)
+                m.d.sync += lv.eq(lvl_arr[word[1:1 + ib]] if spec.K > 1 else levels.active[0])
         # stage s2: product register
         prod = Signal(signed(acc_w), reset_less=True, name=f"l{p}_prod")
         v2 = Signal(name=f"l{p}_v2")
@@ -375,10 +367,10 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
         elif layer.arith is Arith.SHIFT:
             from .parallel import _shift_product
 
-            # the sign on the input before the shifts: a short negation instead of a long one
-            pv = _shift_product(Mux(sign, -x, x), lv, layer.shift_terms, layer.exp_bits)
-        else:  # SHARED: the signed level looked up last clock, one multiplier per lane
-            pv = x * lv
+            tv = _shift_product(x, lv, layer.shift_terms, layer.exp_bits)
+            pv = Mux(sign, -tv, tv)
+        else:  # SHARED: the level looked up last cycle, one multiplier per lane
+            pv = Mux(sign, -(x * lv), x * lv)
         with m.If(run_en):
             m.d.sync += [prod.eq(pv), v2.eq(vr), f2.eq(fr), l2.eq(lr), s2.eq(sr_), k2.eq(idx)]
         # stage s3: accumulate
