@@ -20,13 +20,12 @@ from amaranth_boards.ulx3s import ULX3S_85F_Platform
 from lognet.model.errors import InputError
 
 from .report import (
-    IO_BEL,
-    LOGIC_BEL,
     cell_summary,
     classify_nextpnr,
     load_json,
     module_cells,
     timing_summary,
+    total_summary,
 )
 from .tools import ToolFailed, find_tool, run_tool
 from .top import BoardTop
@@ -168,20 +167,15 @@ def build_board(core_factory, board: str, out_dir, *, baud: int = 115200, run: b
         if m != core_mod:
             for c, n in cells.items():
                 rest[c] = rest.get(c, 0) + n
-    total = {c: rest.get(c, 0) + core_cells.get(c, 0) for c in {*rest, *core_cells}}
     util = (report or {}).get("utilization", {})
-    total_summary = cell_summary(b.family, total)
-    if IO_BEL[b.family] in util:
-        total_summary["io"] = util[IO_BEL[b.family]]["used"]
-    if LOGIC_BEL[b.family] in util:
-        total_summary["logic_cells"] = util[LOGIC_BEL[b.family]]["used"]
     timing = timing_summary(report, log, b.clock_mhz)
     if status == "ok" and timing["clocks"] and not timing["met"]:
         status = "timing_failed"
     result.update({
         "status": status, "reason": reason,
         "cells": {"core": cell_summary(b.family, core_cells),
-                  "bridge": cell_summary(b.family, rest), "total": total_summary},
+                  "bridge": cell_summary(b.family, rest),
+                  "total": total_summary(b.family, core_cells, rest, report)},
         "cells_by_type": {"core": core_cells, "bridge": rest},
         "utilisation": util,
         "timing": timing,

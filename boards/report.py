@@ -73,6 +73,19 @@ _NOFIT_RE = re.compile(
     re.IGNORECASE)
 
 
+def total_summary(family: str, core: dict[str, int], rest: dict[str, int],
+                  report: dict | None) -> dict[str, int]:
+    """Cell summary of core + the rest, with nextpnr's used IO and logic cells when placed."""
+    total = {c: rest.get(c, 0) + core.get(c, 0) for c in {*rest, *core}}
+    util = (report or {}).get("utilization", {})
+    out = cell_summary(family, total)
+    if IO_BEL[family] in util:
+        out["io"] = util[IO_BEL[family]]["used"]
+    if LOGIC_BEL[family] in util:
+        out["logic_cells"] = util[LOGIC_BEL[family]]["used"]
+    return out
+
+
 def timing_summary(report: dict | None, log: str, clock_mhz: float | None = None) -> dict:
     """Achieved Fmax per clock and pass/fail against the constraint.
 

@@ -22,14 +22,13 @@ from amaranth.back import rtlil
 from lognet.model.errors import InputError
 
 from .report import (
-    IO_BEL,
-    LOGIC_BEL,
     cell_summary,
     classify_nextpnr,
     format_table,
     load_json,
     module_cells,
     timing_summary,
+    total_summary,
 )
 from .tools import ToolFailed, find_tool, run_tool
 from .wrapper import CORE_NAME, OOCWrapper, VerilogCore
@@ -266,13 +265,7 @@ def synth_core(core, target: str, clock_mhz: float | None, out_dir, *, dsp: bool
 
 def _result(tgt, clock, dsp, seed, mapper, status, reason, wrapper, core_cells, top_cells,
             report, timing, steps, core_obj, files) -> dict:
-    total = {c: top_cells.get(c, 0) + core_cells.get(c, 0) for c in {*top_cells, *core_cells}}
     util = (report or {}).get("utilization", {})
-    total_summary = cell_summary(tgt.family, total)
-    if IO_BEL[tgt.family] in util:
-        total_summary["io"] = util[IO_BEL[tgt.family]]["used"]
-    if LOGIC_BEL[tgt.family] in util:
-        total_summary["logic_cells"] = util[LOGIC_BEL[tgt.family]]["used"]
     result = {
         "kind": "synth",
         "target": tgt.name, "family": tgt.family, "device": tgt.device, "package": tgt.package,
@@ -287,7 +280,7 @@ def _result(tgt, clock, dsp, seed, mapper, status, reason, wrapper, core_cells, 
         "cells": {
             "core": cell_summary(tgt.family, core_cells),
             "wrapper": cell_summary(tgt.family, top_cells),
-            "total": total_summary,
+            "total": total_summary(tgt.family, core_cells, top_cells, report),
         },
         "cells_by_type": {"core": core_cells, "wrapper": top_cells},
         "utilisation": util,

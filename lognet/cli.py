@@ -262,38 +262,43 @@ def _tool_verb(args, out: Path, force: bool, run) -> int:
     return 0
 
 
-def cmd_synth(args) -> int:
-    from lognet.boards.synth import TARGETS, synth_core
-    from lognet.boards.tools import find_tool
-    from lognet.hw.export import build_core, top_name
+def _tool_spec_and_out(args, kind: str, name: str, names) -> tuple:
+    """The spec (with any --arch/--arith/--tunable override) and the output folder of a
+    ``synth`` or ``build`` run; a default folder under build/ is replaced freely."""
+    from lognet.hw.export import top_name
 
+    if name not in names:
+        raise CLIError(f"unknown {kind} {name!r}; choose one of {', '.join(names)}")
     spec = _load_spec(args.spec)
     if args.arith or args.tunable or args.arch:
         spec = _override_arch(spec, args)
-    if args.target not in TARGETS:
-        raise CLIError(f"unknown target {args.target!r}; choose one of {', '.join(TARGETS)}")
+    out = Path(args.out or f"build/{'synth' if kind == 'target' else 'board'}/"
+                           f"{top_name(spec)}-{name}")
+    force = args.force or args.out is None
+    check_out_folder(out, force)
+    return spec, out, force
+
+
+def cmd_synth(args) -> int:
+    from lognet.boards.synth import TARGETS, synth_core
+    from lognet.boards.tools import find_tool
+    from lognet.hw.export import build_core
+
+    spec, out, force = _tool_spec_and_out(args, "target", args.target, TARGETS)
     tgt = TARGETS[args.target]
     for tool in ("yosys", tgt.nextpnr) + ((tgt.packer,) if args.bitstream else ()):
         find_tool(tool)
-    out = Path(args.out or f"build/synth/{top_name(spec)}-{args.target}")
-    check_out_folder(out, args.force or args.out is None)
-    return _tool_verb(args, out, args.force or args.out is None, lambda tmp: synth_core(
+    return _tool_verb(args, out, force, lambda tmp: synth_core(
         lambda: build_core(spec), args.target, args.clock, tmp, dsp=args.dsp,
         bitstream=args.bitstream, seed=args.seed))
 
 
 def cmd_build(args) -> int:
     from lognet.boards.build import BOARDS, build_board
-    from lognet.hw.export import build_core, top_name
+    from lognet.hw.export import build_core
 
-    spec = _load_spec(args.spec)
-    if args.arith or args.tunable or args.arch:
-        spec = _override_arch(spec, args)
-    if args.board not in BOARDS:
-        raise CLIError(f"unknown board {args.board!r}; choose one of {', '.join(BOARDS)}")
-    out = Path(args.out or f"build/board/{top_name(spec)}-{args.board}")
-    check_out_folder(out, args.force or args.out is None)
-    return _tool_verb(args, out, args.force or args.out is None, lambda tmp: build_board(
+    spec, out, force = _tool_spec_and_out(args, "board", args.board, BOARDS)
+    return _tool_verb(args, out, force, lambda tmp: build_board(
         lambda: build_core(spec), args.board, tmp, baud=args.baud, run=not args.plan_only,
         dsp=args.dsp, seed=args.seed))
 
