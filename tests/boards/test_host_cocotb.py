@@ -1,5 +1,9 @@
 """The host driver against the board top's Verilog (core + bridge + UART) in Verilator and
-Icarus, through a UART model in cocotb: the protocol end to end on the RTL a board runs."""
+Icarus, through a UART model in cocotb (lognet.boards.cocotb_link): the protocol end to end on
+the RTL a board runs, with the same LognetDevice API as for a board or SimSerial.
+
+Each simulator builds the top once (a module-scoped build root); the runs reuse it. The mutation
+check corrupts one expected output by one and must fail, naming the output."""
 
 import sys
 from pathlib import Path
@@ -10,20 +14,37 @@ from lognet.sim.board import run_board_sim
 sys.path.insert(0, str(Path(__file__).parents[1] / "hw"))
 from specs import make_network  # noqa: E402
 
+pytestmark = pytest.mark.cocotb
+SIMS = ["verilator", "icarus"]
+VECTORS = 3  # per weight set; two sets
+
 
 @pytest.fixture(scope="module")
 def build_root(tmp_path_factory):
+    """One build folder for the module: each simulator's build of the top is made once."""
     return tmp_path_factory.mktemp("board-sim")
 
 
-@pytest.mark.parametrize("sim", ["icarus", "verilator"])
-def test_host_driver_through_uart(sim, build_root):
-    s = run_board_sim(make_network(seed=4), simulator=sim, vectors=3, build_dir=build_root)
+@pytest.fixture(scope="module")
+def spec():
+    """A small two-layer network (fast to build and to drive through a 4-clock-per-bit UART)."""
+    return make_network(seed=4)
+
+
+@pytest.mark.parametrize("sim", SIMS)
+def test_host_driver_through_uart(sim, spec, build_root):
+    s = run_board_sim(spec, simulator=sim, vectors=VECTORS, build_dir=build_root)
     assert s["passed"], s["error"]
-    assert s["vectors"] == 6 and s["words"] > 0 and s["bytes_sent"] > 9 * s["words"]
+    assert s["sets"] == 2 and s["vectors"] == 2 * VECTORS
+    assert s["words"] > 0 and s["framing_errors"] == 0
+    # a WRITE is 9 bytes (command, 32-bit address, 32-bit word), plus ID, READ, COMMIT, SEND
+    assert s["bytes_sent"] > 9 * s["words"] and s["bytes_received"] > 0
 
 
-def test_wrong_reference_fails(build_root):
-    s = run_board_sim(make_network(seed=4), simulator="icarus", vectors=2, build_dir=build_root,
+@pytest.mark.parametrize("sim", SIMS)
+def test_wrong_reference_fails(sim, spec, build_root):
+    s = run_board_sim(spec, simulator=sim, vectors=2, build_dir=build_root,
                       corrupt_reference=True)
-    assert not s["passed"] and "expected" in s["error"], s
+    assert not s["passed"], s
+    assert s["error"].startswith("weight set 0, vector 0, output 0: expected "), s["error"]
+    assert s["sets"] == 0 and s["words"] > 0
