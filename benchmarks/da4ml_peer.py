@@ -135,26 +135,32 @@ def synth_verilog(rtl_dir: Path, work: Path) -> dict:
         return "\n".join([*reads, f"hierarchy -top {DA4ML_TOP}", "proc", "splitnets", cmd,
                           "tee -q -o stat.json stat -json", ""])
 
-    mapper, seconds = "abc9", 0.0
+    mapper, seconds, attempts = "abc9", 0.0, []
     for noabc in (False, True):  # the same fallback as synth_core on iCE40
+        tag = "noabc" if noabc else "abc9"
         cmd = yosys_synth_command(family, DA4ML_TOP, dsp=False, noabc=noabc)
-        (work / "synth.ys").write_text(script(cmd))
+        (work / f"synth-{tag}.ys").write_text(script(cmd))
         (work / "stat.json").unlink(missing_ok=True)
-        y = run_tool("yosys", "yosys", ["-q", "-l", "yosys.log", "-s", "synth.ys"], work)
+        # Step name != the -l log's name: run_tool writes <step>.log with the captured output.
+        y = run_tool(f"run-{tag}", "yosys", ["-q", "-l", f"yosys-{tag}.log", "-s",
+                                              f"synth-{tag}.ys"], work)
         seconds += y.seconds
+        attempts.append({"mapper": tag, "returncode": y.returncode,
+                         "seconds": round(y.seconds, 3), "log": f"yosys-{tag}.log",
+                         "last_line": y.tail(1).strip()})
         if y.returncode == 0:
             break
         mapper = "yosys (-noabc)"
     stat = load_json(work / "stat.json")
     if y.returncode != 0 or stat is None:
         raise ToolFailed(f"yosys failed on da4ml's Verilog ({y.tail(1).strip()}); see "
-                         f"{work / 'yosys.log'}")
+                         f"{work}/yosys-*.log")
     mods = module_cells(stat)
     if set(mods) != {DA4ML_TOP}:
         raise ToolFailed(f"expected one flattened module {DA4ML_TOP}, got {sorted(mods)}")
     cells = mods[DA4ML_TOP]
     return {"cells": cell_summary(family, cells), "cells_by_type": cells, "mapper": mapper,
-            "yosys_seconds": round(seconds, 3), "synth_command": cmd}
+            "yosys_seconds": round(seconds, 3), "synth_command": cmd, "attempts": attempts}
 
 
 # -- lognet ------------------------------------------------------------------------------------
@@ -270,8 +276,8 @@ def main(argv=None) -> int:
                   "activation": layer.activation.value,
                   "auto_arith": resolve_arch(layer).arch.arith.value,
                   "weights_sha256": hashlib.sha256(W.astype("<i8").tobytes()).hexdigest()},
-        "da4ml": {k: v for k, v in da.items()} | {"synth_command": syn["synth_command"],
-                                                   "verified": "CombLogic.predict == Wint @ x"},
+        "da4ml": da | {"synth_command": syn["synth_command"], "yosys_attempts": syn["attempts"],
+                       "verified": "CombLogic.predict == Wint @ x"},
         "rows": rows,
         "target_met": met,
         "verdict": verdict,
