@@ -2,10 +2,13 @@
 
 Output ``j`` is computed by lane ``j % P``, its connections back to back
 (:func:`lognet.hw.regmap.lane_schedule`). All lanes step through positions ``t = 0 .. T-1``
-together, ``T`` the longest lane. Per lane and position a constant ROM holds the source input,
-first/last flags and the output slot; a memory holds the connection word (sign + level index, or
-the signed weight in ``multiply`` mode). With ``tunable=all`` that memory has a shadow twin that
-the bus writes; a commit copies shadow to active in ``T + 1`` clocks between two vectors.
+together, ``T`` the longest lane. Per position a constant ROM holds each lane's source input,
+first/last flags and output slot (dense layers use counters instead); a memory holds the lanes'
+connection words (sign + level index, or the signed weight in ``multiply`` mode), all P lanes
+side by side in one row of ``P`` words, since they read the same position. With
+``tunable=all`` that memory has a shadow twin that the bus writes one lane word at a time (write
+granularity); a commit copies shadow to active, a row per clock, in ``T + 1`` clocks between two
+vectors.
 
 Lane pipeline::
 
@@ -203,7 +206,6 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
         rd_lane = Signal(max(1, pb))
         with m.If(cfg.r_en):
             m.d.sync += rd_lane.eq(cfg.addr[lb:lb + pb] if pb else 0)
-        rd_datas = []
     if bias_mem:
         bshape = bias.shape
         brb = bias.region_bits()
@@ -284,45 +286,66 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
             m.d.sync += [r.eq(Array(grp)[lo] if len(grp) > 1 else grp[0])
                          for r, grp in zip(xg, groups)]
         x_split = Array(xg)[r_src[3:]] if len(xg) > 1 else xg[0]
+    # All lanes step through the same position t, so the per-position words of every lane live
+    # side by side in one wide memory (lane p in bits p*w .. p*w+w-1): one read port, one address
+    # counter, and the synthesiser packs the lanes into as few block RAMs as their total width
+    # needs. The connection words of tunable=all builds are a shadow/active pair of such memories;
+    # the bus writes one lane's word in the shadow through the write port's lane granularity.
+    schedule = layer.regmap.schedule
+
+    def wide_rom(name, lane_words, width):
+        rows = [0] * T
+        for p, words in enumerate(lane_words):
+            for t_, w in enumerate(words):
+                rows[t_] |= w << (p * width)
+        rom = Memory(shape=unsigned(P * width), depth=T, init=rows)
+        m.submodules[name] = rom
+        rp = rom.read_port()
+        m.d.comb += [rp.addr.eq(t), rp.en.eq(run_en)]
+        return [rp.data[p * width:(p + 1) * width] for p in range(P)]
+
+    def conn_words(p):
+        return [layer.conn_init(j, c) & ((1 << cb) - 1) for j, c in schedule[p]]
+
+    if not regular:
+        lane_info = []
+        for p in range(P):
+            words, width, sb, slots, cb = _lane_rom(layer, p, T, not tunable_conn)
+            lane_info.append(words)
+        lane_info = wide_rom("lane_rom", lane_info, width)
+    elif not tunable_conn:
+        lane_conn = wide_rom("conn_rom", [conn_words(p) for p in range(P)], cb)
+    if tunable_conn:
+        rows = [0] * T
+        for p in range(P):
+            for t_, w in enumerate(conn_words(p)):
+                rows[t_] |= w << (p * cb)
+        shadow = Memory(shape=unsigned(P * cb), depth=T, init=rows)
+        active = Memory(shape=unsigned(P * cb), depth=T, init=rows)
+        m.submodules.conn_shadow = shadow
+        m.submodules.conn_active = active
+        sw = shadow.write_port(granularity=cb)
+        lane_sel = (Const(1, 1) << cfg.addr[lb:lb + pb])[:P] if pb else Const(1, 1)
+        m.d.comb += [sw.addr.eq(cfg.addr[:lb]), sw.data.eq(Cat(*[cfg.w_data[:cb]] * P)),
+                     sw.en.eq(Mux(cfg.w_en & hit, lane_sel, 0))]
+        sr = shadow.read_port()
+        m.d.comb += [sr.addr.eq(Mux(copying, copy_cnt, cfg.addr[:lb])),
+                     sr.en.eq(copying | cfg.r_en)]
+        aw = active.write_port()
+        m.d.comb += [aw.addr.eq(copy_prev), aw.data.eq(sr.data), aw.en.eq(conn_wen)]
+        ar = active.read_port()
+        m.d.comb += [ar.addr.eq(t), ar.en.eq(run_en)]
+        rd_conn = sr.data.word_select(rd_lane, cb) if P > 1 else sr.data
     for p in range(P):
         if regular:
             n_slots = len(range(p, spec.n_out, P))
             info = Cat(r_slot < n_slots, r_first, r_last, r_src, r_slot)
             if not tunable_conn:
-                cw = [layer.conn_init(j, c) & ((1 << cb) - 1)
-                      for j, c in layer.regmap.schedule[p]]
-                rom = Memory(shape=unsigned(cb), depth=T, init=cw + [0] * (T - len(cw)))
-                m.submodules[f"rom{p}"] = rom
-                rp = rom.read_port()
-                m.d.comb += [rp.addr.eq(t), rp.en.eq(run_en)]
-                info = Cat(info, rp.data)
+                info = Cat(info, lane_conn[p])
         else:
-            words, width, sb, slots, cb = _lane_rom(layer, p, T, not tunable_conn)
-            rom = Memory(shape=unsigned(width), depth=T, init=words)
-            m.submodules[f"rom{p}"] = rom
-            rp = rom.read_port()
-            m.d.comb += [rp.addr.eq(t), rp.en.eq(run_en)]
-            info = rp.data
+            info = lane_info[p]
         if tunable_conn:
-            init = [layer.conn_init(j, c) & ((1 << cb) - 1) for j, c in layer.regmap.schedule[p]]
-            init += [0] * (T - len(init))
-            shadow = Memory(shape=unsigned(cb), depth=T, init=init)
-            active = Memory(shape=unsigned(cb), depth=T, init=init)
-            m.submodules[f"shadow{p}"] = shadow
-            m.submodules[f"active{p}"] = active
-            sw = shadow.write_port()
-            sel = cfg.addr[lb:lb + pb] == p if pb else Const(1, 1)
-            m.d.comb += [sw.addr.eq(cfg.addr[:lb]), sw.data.eq(cfg.w_data[:cb]),
-                         sw.en.eq(cfg.w_en & hit & sel)]
-            sr = shadow.read_port()
-            m.d.comb += [sr.addr.eq(Mux(copying, copy_cnt, cfg.addr[:lb])),
-                         sr.en.eq(copying | cfg.r_en)]
-            rd_datas.append(sr.data)
-            aw = active.write_port()
-            m.d.comb += [aw.addr.eq(copy_prev), aw.data.eq(sr.data), aw.en.eq(conn_wen)]
-            ar = active.read_port()
-            m.d.comb += [ar.addr.eq(t), ar.en.eq(run_en)]
-            word = ar.data
+            word = ar.data[p * cb:(p + 1) * cb]
         else:
             word = info[3 + sb + slots:3 + sb + slots + cb]
         # stage s1: the memory outputs belong to the position issued last cycle
@@ -488,5 +511,5 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
     busy = Signal()
     m.d.comb += busy.eq((state != IDLE) | layer.o_stream.valid)
     if tunable_conn:
-        mem_reads.append((hit, Array(rd_datas)[rd_lane] if P > 1 else rd_datas[0]))
+        mem_reads.append((hit, rd_conn))
     return swap_ok, busy, mem_reads
