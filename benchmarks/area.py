@@ -80,6 +80,12 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="tunable=all only")
     ap.add_argument("--target", default="ice40", choices=["ice40", "ecp5", "both"])
     ap.add_argument("--dsp", action="store_true", help="let Yosys use DSP blocks")
+    ap.add_argument("--folded-lanes", default="8",
+                    help="comma-separated lane counts of the folded 64x32 layer (default 8); "
+                         "two counts give the cost of one lane by difference")
+    ap.add_argument("--only", default="",
+                    help="comma-separated arch/arith/tunable names; keep the configurations that "
+                         "match all given (e.g. parallel,shift)")
     ap.add_argument("--out", default="benchmarks/results/area.json")
     args = ap.parse_args()
     targets = ["ice40", "ecp5"] if args.target == "both" else [args.target]
@@ -91,10 +97,15 @@ def main() -> int:
     Path("build").mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(dir="build") as tmp:
         k = 0
-        for n_in, n_out, arch, lanes in CONFIGS_PARALLEL + CONFIGS_FOLDED:
+        folded = [(n_in, n_out, arch, int(p)) for n_in, n_out, arch, _ in CONFIGS_FOLDED
+                  for p in args.folded_lanes.split(",") if p]
+        for n_in, n_out, arch, lanes in CONFIGS_PARALLEL + folded:
             for tunable in tunables:
                 for arith in ARITHS:
                     if arith == "multiply" and tunable == "levels":
+                        continue
+                    want = {w for w in args.only.split(",") if w}
+                    if want - {arch, arith, tunable}:
                         continue
                     spec = layer(n_in, n_out, arch, lanes, arith, tunable)
                     for target in targets:
@@ -112,23 +123,37 @@ def main() -> int:
                               flush=True)
     # ratio of the best codebook mode to the baseline, per (arch, tunable, target)
     summary = []
-    for key in sorted({(r["arch"], r["tunable"], r["target"]) for r in rows}):
-        group = [r for r in rows if (r["arch"], r["tunable"], r["target"]) == key]
+    for key in sorted({(r["arch"], r["lanes"], r["tunable"], r["target"]) for r in rows}):
+        group = [r for r in rows if (r["arch"], r["lanes"], r["tunable"], r["target"]) == key]
         base = next((r for r in group if r["arith"] == "multiply"), None)
         best = min((r for r in group if r["arith"] != "multiply"),
                    key=lambda r: r["lut4"] / r["macs_per_clock"], default=None)
         if base and best:
             ratio = ((best["lut4"] / best["macs_per_clock"])
                      / (base["lut4"] / base["macs_per_clock"]))
-            summary.append({"arch": key[0], "tunable": key[1], "target": key[2],
+            summary.append({"arch": key[0], "lanes": key[1], "tunable": key[2], "target": key[3],
                             "best": best["arith"], "lut_ratio_vs_multiply": ratio,
                             "meets_one_third": ratio <= 1 / 3})
-            print(f"{key[0]:<9} {key[1]:<7} {key[2]:<6} best={best['arith']:<9} "
+            print(f"{key[0]}:{key[1]:<4} {key[2]:<7} {key[3]:<6} best={best['arith']:<9} "
                   f"LUT per MAC/clock vs int8 multiply: {ratio:.2f}"
                   f" ({'meets' if ratio <= 1 / 3 else 'misses'} the 1/3 target)")
+    # folded layers at two lane counts: LUTs of one lane and of the rest, by difference
+    lane_cost = []
+    for key in sorted({(r["arith"], r["tunable"], r["target"]) for r in rows
+                       if r["arch"] == "folded"}):
+        pts = sorted((r["lanes"], r["lut4"]) for r in rows
+                     if r["arch"] == "folded" and (r["arith"], r["tunable"], r["target"]) == key)
+        if len(pts) >= 2:
+            (pa, la), (pb, lb) = pts[0], pts[-1]
+            per_lane = (lb - la) / (pb - pa)
+            lane_cost.append({"arith": key[0], "tunable": key[1], "target": key[2],
+                              "lut4_per_lane": per_lane, "lut4_rest": la - pa * per_lane})
+            print(f"folded {key[0]:<9} {key[1]:<7} {key[2]:<6} LUT4 per lane {per_lane:7.1f}, "
+                  f"the rest (input select, outputs, bus, control) {la - pa * per_lane:7.0f}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"benchmark": "area", "rows": rows, "summary": summary},
+    out.write_text(json.dumps({"benchmark": "area", "rows": rows, "summary": summary,
+                               "folded_lane_cost": lane_cost},
                               indent=1) + "\n")
     print(f"wrote {out}")
     return 0

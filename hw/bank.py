@@ -25,9 +25,13 @@ class RegArray:
     ----------
     region:
         The region of the register map, or None when the values are wired in as constants.
+    with_active:
+        False when the datapath keeps its own active copy (filled by a commit walk) and this
+        array is only the bus-side shadow.
     """
 
-    def __init__(self, name: str, shape: Shape, init: list[int], region: Region | None):
+    def __init__(self, name: str, shape: Shape, init: list[int], region: Region | None, *,
+                 with_active: bool = True):
         self.name = name
         self.shape = Shape.cast(shape)
         self.region = region
@@ -39,7 +43,7 @@ class RegArray:
             self.shadow = [Signal(self.shape, init=v, reset_less=True, name=f"{name}_sh{k}")
                            for k, v in enumerate(init)]
             self.active = [Signal(self.shape, init=v, reset_less=True, name=f"{name}_{k}")
-                           for k, v in enumerate(init)]
+                           for k, v in enumerate(init)] if with_active else None
 
     @property
     def writable(self) -> bool:
@@ -67,8 +71,9 @@ class RegArray:
         for k, s in enumerate(self.shadow):
             with m.If(we & (off == k)):
                 m.d.sync += s.eq(cfg.w_data[:len(s)])
-        with m.If(swap):
-            m.d.sync += [a.eq(s) for a, s in zip(self.active, self.shadow)]
+        if self.active is not None:
+            with m.If(swap):
+                m.d.sync += [a.eq(s) for a, s in zip(self.active, self.shadow)]
         if read_value is not None:
             with m.Switch(off):
                 for k, s in enumerate(self.shadow):

@@ -95,6 +95,11 @@ class Layer(wiring.Component):
         self.in_width, self.out_width = spec.in_fmt.width, spec.out_fmt.width
         self.in_signed, self.out_signed = spec.in_fmt.signed, spec.out_fmt.signed
         self.addr_width = self.regmap.addr_width
+        #: parallel shift builds with writable connections keep each connection's level word
+        #: (not its index) in the active registers, looked up by a walk over the connections at
+        #: commit (``n_conn + 2`` clocks): no level lookup per connection in the datapath
+        self.commit_walk = (not self.folded and self.arith is Arith.SHIFT
+                            and self.tunable is Tunable.ALL)
         if self.folded:
             from .folded import folded_timing
 
@@ -194,13 +199,12 @@ class Layer(wiring.Component):
             conn = RegArray(
                 "conn", self.conn_shape(),
                 [self.conn_init(j, c) for j, f in enumerate(spec.fanins) for c in range(f)],
-                rm.region("CONN"))
+                rm.region("CONN"), with_active=not self.commit_walk)
             if conn.writable:
                 v = Signal(32, name="rd_conn")
                 conn.elaborate_into(m, cfg, swap, v if self.readback else None)
                 reads.append((conn.hit(cfg.addr), v))
-            weights_busy, busy = build_parallel(m, self, levels, bias, conn, block)
-            swap_ok = ~weights_busy
+            swap_ok, busy = build_parallel(m, self, levels, bias, conn, block, pending)
             mem_reads = []
         m.d.comb += swap.eq(pending & swap_ok)
         m.d.comb += self.busy.eq(busy)

@@ -7,11 +7,18 @@ Pipeline (one vector per clock when the output is ready; all stages stall togeth
                -> output register
 
 Latency is ``layer.latency`` cycles from the input transfer to ``o_stream.valid``.
+
+A negative connection adds ``~t`` and a carry of 1 (``-t = ~t + 1``): the inversion merges into
+the product's last LUT and the carries ride on the adders of the tree as carry-ins (the one left
+over on the bias adder), so no connection has a negation carry chain. Products and partial sums
+are registered at their own widths (at most the accumulator's). In ``shift`` builds with
+``tunable=all`` the active connection registers hold the level word itself, filled by a walk
+over the connections at commit (:func:`_commit_walk`).
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from lognet.model.qformat import signed_width_for
 from lognet.model.spec import Arith
 
@@ -34,6 +41,12 @@ def _shift_product(x, word, terms: int, ebits: int):
     return t
 
 
+def _sshape(v, cap: int):
+    """The signed shape that holds every value of ``v``, at most ``cap`` bits (the caller knows
+    the values fit in ``cap``)."""
+    return signed(min(cap, len(v) + (0 if v.shape().signed else 1)))
+
+
 def _select(values: list, index):
     """``values[index]`` where ``index`` may be a constant."""
     k = _const(index)
@@ -42,12 +55,58 @@ def _select(values: list, index):
     return Array(values)[index]
 
 
-def build_parallel(m: Module, layer, levels, bias, conn, block):
-    """Elaborate the datapath. Returns ``(weights_busy, busy)``: whether a vector that still needs
-    the weights is inside, and whether anything at all is inside."""
+def _commit_walk(m: Module, layer, levels, conn, pending, weights_busy):
+    """Active connection words ``sign | level word`` of a parallel shift build, refreshed at commit
+    by a walk over the connections: the shadow word of connection ``c`` (sign + index) is read,
+    its index looked up in the shadow level table, and the result written to active word ``c``,
+    one connection per clock, two pipeline stages. The walk starts once no vector inside needs
+    the weights (inputs are held off while the commit is pending) and takes ``n_conn + 2``
+    clocks; returns the active words and the one-clock pulse that ends it (the moment the level
+    table and the biases swap too)."""
+    spec = layer.spec
+    n = spec.n_conn
+    ib = spec.index_bits
+    lvl = layer.level_words()
+    lw = len(levels.shadow[0])
+    words = []
+    for c, w in enumerate(conn.shadow):
+        init = w.init & 1 | lvl[w.init >> 1 & ((1 << ib) - 1)] << 1
+        words.append(Signal(unsigned(1 + lw), init=init, reset_less=True, name=f"cw{c}"))
+    walking = Signal(name="walk")
+    cnt = Signal(range(max(n, 2)), name="walk_cnt")
+    va = Signal(name="walk_va")  # stage a holds the shadow word of connection adr
+    adr = Signal(range(max(n, 2)), name="walk_adr")
+    wa = Signal(conn.shape, reset_less=True, name="walk_word")
+    done = Signal(name="walk_done")
+    with m.If(pending & ~weights_busy & ~walking & ~va & ~done):
+        m.d.sync += [walking.eq(1), cnt.eq(0)]
+    with m.If(walking):
+        m.d.sync += cnt.eq(cnt + 1)
+        with m.If(cnt == n - 1):
+            m.d.sync += walking.eq(0)
+    m.d.sync += [va.eq(walking), adr.eq(cnt), done.eq(va & (adr == n - 1))]
+    m.d.sync += wa.eq(Array(conn.shadow)[cnt] if n > 1 else conn.shadow[0])
+    # stage b: sign | shadow level of the index, into the active word the address names
+    idx = wa[1:1 + ib]
+    word = Cat(wa[0], Array(levels.shadow)[idx] if spec.K > 1 else levels.shadow[0])
+    for c, w in enumerate(words):
+        with m.If(va & (adr == c)):
+            m.d.sync += w.eq(word)
+    return words, done
+
+
+def build_parallel(m: Module, layer, levels, bias, conn, block, pending):
+    """Elaborate the datapath. Returns ``(swap_ok, busy)``: whether a pending commit may swap
+    the weight set now, and whether anything at all is inside."""
     spec = layer.spec
     arith = layer.arith
     ib = spec.index_bits
+    weights_busy = Signal(name="weights_busy")
+    decoded = None
+    if layer.commit_walk:
+        decoded, swap_ok = _commit_walk(m, layer, levels, conn, pending, weights_busy)
+    else:
+        swap_ok = ~weights_busy
     en = Signal(name="pipe_en")
     m.d.comb += en.eq(~layer.o_stream.valid | layer.o_stream.ready)
     m.d.comb += layer.i_stream.ready.eq(en & ~block)
@@ -74,6 +133,7 @@ def build_parallel(m: Module, layer, levels, bias, conn, block):
 
     acc_w = spec.acc_width
     groups: list[list] = [[] for _ in range(spec.n_out)]
+    carries: list[list] = [[] for _ in range(spec.n_out)]
     if arith is Arith.FACTORED:
         # +-x per connection, registered; then K gated trees per output
         maxabs = spec.in_fmt.max_abs_int
@@ -107,24 +167,35 @@ def build_parallel(m: Module, layer, levels, bias, conn, block):
             x = xs[src[c]]
             if arith is Arith.MULTIPLY:
                 p = x * conn_words[c].as_signed()
-            elif arith is Arith.SHARED:
-                sel = Signal(signed(acc_w), name=f"sel{c}")
-                m.d.comb += sel.eq(_select(products_of_input[src[c]], index_of(c)))
-                p = Mux(sign_of(c), -sel, sel)
-            else:  # SHIFT
-                word = _select(levels.active, index_of(c))
-                t = Signal(signed(acc_w), name=f"sh{c}")
-                m.d.comb += t.eq(_shift_product(x, word, layer.shift_terms, layer.exp_bits))
-                p = Mux(sign_of(c), -t, t)
-            groups[out[c]].append(pipe.reg(p, signed(acc_w), name=f"pr{c}"))
+            else:
+                if arith is Arith.SHARED:
+                    t = Signal(_sshape(products_of_input[src[c]][0], acc_w),
+                               name=f"sel{c}")
+                    m.d.comb += t.eq(_select(products_of_input[src[c]], index_of(c)))
+                    sign = sign_of(c)
+                else:  # SHIFT
+                    if decoded is not None:  # sign | level word, looked up at commit
+                        sign, word = decoded[c][0], decoded[c][1:]
+                    else:
+                        sign, word = sign_of(c), _select(levels.active, index_of(c))
+                    tv = _shift_product(x, word, layer.shift_terms, layer.exp_bits)
+                    t = Signal(_sshape(tv, acc_w), name=f"sh{c}")
+                    m.d.comb += t.eq(tv)
+                # -t = ~t + 1: the inversion merges into the product's last LUT, the + 1 is the
+                # carry-in of an adder of the tree (no negation carry chain per connection)
+                p = Mux(sign, ~t, t)
+                carries[out[c]].append(sign if isinstance(sign, Const) else
+                                       pipe.reg(sign, name=f"neg{c}"))
+            groups[out[c]].append(pipe.reg(p, _sshape(p, acc_w), name=f"pr{c}"))
         stages += 1
-    accs, n = adder_tree_levels(pipe, groups, acc_w)
+    accs, n, left = adder_tree_levels(pipe, groups, acc_w, carries=carries)
     stages += n
 
     # bias, activation, requantisation into the output register
     outs = []
     for j in range(spec.n_out):
-        y = requantise(m, accs[j], bias.active[j].as_signed(), spec, name=f"rq{j}")
+        y = requantise(m, accs[j], bias.active[j].as_signed(), spec, name=f"rq{j}",
+                       carries=left[j])
         outs.append(pipe.reg(y, name=f"y{j}"))
     stages += 1
     for j in range(spec.n_out):
@@ -136,9 +207,8 @@ def build_parallel(m: Module, layer, levels, bias, conn, block):
         m.d.sync += [valid[k].eq(valid[k - 1]) for k in range(1, stages)]
     m.d.comb += layer.o_stream.valid.eq(valid[-1])
     assert stages == layer.latency, (stages, layer.latency)
-    weights_busy = Signal(name="weights_busy")
     busy = Signal(name="busy")
     inner = valid[:-1]
     m.d.comb += weights_busy.eq(Cat(*inner).any() if inner else 0)
     m.d.comb += busy.eq(Cat(*valid).any())
-    return weights_busy, busy
+    return swap_ok, busy

@@ -31,6 +31,9 @@ CASES = {
                                          seed=2),
     "parallel-shift-levels": lambda: make_spec(6, 3, 4, 4, arith="shift", pow2=True, seed=3,
                                                rounding="half_up", tunable="levels"),
+    # tunable=all shift: the commit walks the connections (active words hold level words)
+    "parallel-shift-all": lambda: make_spec(5, 3, 4, 4, arith="shift", pow2=True, seed=6,
+                                            activation="relu"),
     "folded-multiply": lambda: make_spec(5, 4, 4, 3, arch="folded", lanes=3, arith="multiply",
                                          seed=4, saturate=False, rounding="floor"),
     "network": lambda: make_network(seed=5),
