@@ -19,26 +19,41 @@ from .bank import RegArray
 from .common import ConfigSignature, fmt_shape, header_read
 from .regmap import RegisterMap, encode_shift_level, exp_bits, shift_terms
 
-__all__ = ["Layer", "choose_arith", "resolve_arch"]
+__all__ = ["SHARED_MIN_FANOUT", "Layer", "choose_arith", "resolve_arch"]
+
+
+#: below this many connections per input, a parallel ``shared`` build's K products per input
+#: cost more than ``factored``'s gated trees (see :func:`choose_arith`)
+SHARED_MIN_FANOUT = 7
 
 
 def choose_arith(spec: LayerSpec) -> Arith:
     """The cheapest arithmetic mode for a spec (``--arith auto``), from measured area.
 
-    ``shift`` when every level is a power of two or a sum of two (no multiplier at all),
-    otherwise ``shared``. Measured with the YoWASP Yosys/nextpnr on an iCE40 UP5K, fully
-    tunable layers, K = 8, DSPs allowed (``python benchmarks/synth.py --quick``): folded:4
-    64x32 takes 1,216 LUT4 and no DSP in ``shift``, 1,247 LUT4 + 4 DSP in ``shared``, 2,533
-    LUT4 + 4 DSP in ``factored``; folded:4 16x8 850 / 887 / 1,979; parallel 16x8 15,526 /
-    18,686 / 25,786. ``factored`` is never the cheapest here (its K partial sums per lane cost
-    more registers and adders than the multiplier they save), so ``auto`` does not pick it; it
-    stays available by name. ``multiply`` stores plain weights, not a codebook, and is the
-    baseline rather than a choice."""
+    ``shift`` whenever every level is a power of two or a sum of two (no multiplier at all).
+    Otherwise ``shared``, except in parallel builds where each input feeds fewer than
+    :data:`SHARED_MIN_FANOUT` connections: ``shared`` forms K products per input, which only pay
+    off when enough connections select from them, and ``factored`` is cheaper there.
+
+    Measured with the YoWASP Yosys (``synth_ice40``, no DSPs, ``python benchmarks/area.py``),
+    K = 8, 8-bit inputs: a 16x4 parallel layer (4 connections per input) takes 5,399 LUT4 in
+    ``shift``, 20,887 in ``factored`` and 28,862 in ``shared`` with ``tunable=all``, 3,417 /
+    7,157 / 10,928 with ``tunable=levels``; ``shared`` costs about 146 LUT4 per connection plus
+    1,270 per input, ``factored`` about 326 per connection, so ``shared`` wins from about 7
+    connections per input. In folded builds (one multiplier per lane, no per-input products)
+    ``shared`` beats ``factored`` (64x32 folded:8: 3,344 against 6,755 LUT4), whose K partial
+    sums per lane cost more registers and adders than the multiplier they save. ``multiply``
+    stores plain weights, not a codebook, and is the baseline rather than a choice."""
     try:
         shift_terms(spec)
         return Arith.SHIFT
     except SpecError:
-        return Arith.SHARED
+        pass
+    if spec.arch.kind is Microarch.PARALLEL:
+        used = len({int(i) for src in spec.sources for i in src})
+        if spec.n_conn < SHARED_MIN_FANOUT * max(used, 1):
+            return Arith.FACTORED
+    return Arith.SHARED
 
 
 def resolve_arch(spec: LayerSpec) -> LayerSpec:

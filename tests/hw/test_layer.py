@@ -165,3 +165,21 @@ def test_folded_timing_model_matches_rtl(arith, shape):
     # stream_through counts the offering clock and the clock that reads the output
     assert core.latency == c1 - 2
     assert core.cycles_per_vector * 8 == c9 - c1
+
+
+def test_auto_picks_the_measured_cheapest_mode():
+    """``--arith auto``: shift for power-of-two levels; for other levels factored in parallel
+    builds with few connections per input, shared where its K products per input are shared
+    by many connections, and in folded builds."""
+    from lognet.hw.layer import SHARED_MIN_FANOUT, choose_arith
+
+    assert choose_arith(make_spec(6, 4, 4, pow2=True, arith="auto")).value == "shift"
+    assert choose_arith(make_spec(6, 4, 4, apot=True, arith="auto")).value == "shift"
+    narrow = make_spec(6, SHARED_MIN_FANOUT - 1, 4, arith="auto", level_bits=7, seed=3)
+    assert any(bin(v).count("1") > 2 for v in narrow.levels)
+    assert choose_arith(narrow).value == "factored"
+    wide = make_spec(6, SHARED_MIN_FANOUT, 4, arith="auto", level_bits=7, seed=3)
+    assert choose_arith(wide).value == "shared"
+    folded = make_spec(6, 2, 4, arch="folded", lanes=2, arith="auto", level_bits=7, seed=3)
+    assert choose_arith(folded).value == "shared"
+    assert resolve_arch(narrow).arch.arith.value == "factored"
