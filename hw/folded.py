@@ -383,17 +383,26 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
         l2 = Signal(name=f"l{p}_last")
         s2 = Signal(slots, reset_less=True, name=f"l{p}_slot")
         k2 = Signal(ib, reset_less=True, name=f"l{p}_idx")
-        if layer.arith is Arith.FACTORED:
-            pv = Mux(sign, -x, x)
-        elif layer.arith is Arith.MULTIPLY:
+        # a negative connection's product is registered as ~t and its + 1 rides on the
+        # accumulating adder as carry-in (-t = ~t + 1): no negation carry chain in the lane
+        n2 = Const(0, 1)
+        if layer.arith is Arith.MULTIPLY:
             pv = x * wr[:cb].as_signed()
-        elif layer.arith is Arith.SHIFT:
-            from .parallel import _shift_product
+        else:
+            if layer.arith is Arith.FACTORED:
+                tv = x
+            elif layer.arith is Arith.SHIFT:
+                from .parallel import _shift_product
 
-            tv = _shift_product(x, lv, layer.shift_terms, layer.exp_bits)
-            pv = Mux(sign, -tv, tv)
-        else:  # SHARED: the level looked up last cycle, one multiplier per lane
-            pv = Mux(sign, -(x * lv), x * lv)
+                tv = _shift_product(x, lv, layer.shift_terms, layer.exp_bits)
+            else:  # SHARED: the level looked up last cycle, one multiplier per lane
+                tv = x * lv
+            tw = Signal(signed(min(acc_w, len(tv) + (not tv.shape().signed))), name=f"l{p}_t")
+            m.d.comb += tw.eq(tv)
+            pv = Mux(sign, ~tw, tw)
+            n2 = Signal(name=f"l{p}_neg")
+            with m.If(run_en):
+                m.d.sync += n2.eq(sign)
         with m.If(run_en):
             m.d.sync += [prod.eq(pv), v2.eq(vr), f2.eq(fr), l2.eq(lr), s2.eq(sr_), k2.eq(idx)]
         # stage s3: accumulate
@@ -411,7 +420,7 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
             b3 = Signal(b_s2.shape(), reset_less=True, name=f"l{p}_b3")
             with m.If(run_en):
                 with m.If(v2):
-                    m.d.sync += acc.eq(Mux(f2, prod, acc + prod))
+                    m.d.sync += acc.eq(Mux(f2, 0, acc) + prod + n2)
                 m.d.sync += [v3.eq(v2 & l2), s3.eq(s2), b3.eq(b_s2)]
             # stage 4: accumulator + bias registered, then activation and rounding
             v4 = Signal(name=f"l{p}_v4")
@@ -466,7 +475,7 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
             with m.If(run_en & v2):
                 for k in range(spec.K):
                     with m.If(k2 == k):
-                        m.d.sync += S[k].eq(Mux(f2, 0, S[k]) + prod)
+                        m.d.sync += S[k].eq(Mux(f2, 0, S[k]) + prod + n2)
                     with m.Elif(f2):
                         m.d.sync += S[k].eq(0)
                 with m.If(l2):
