@@ -41,7 +41,7 @@ def choose_arith(spec: LayerSpec) -> Arith:
     7,157 / 10,928 with ``tunable=levels``; ``shared`` costs about 146 LUT4 per connection plus
     1,270 per input, ``factored`` about 326 per connection, so ``shared`` wins from about 7
     connections per input. In folded builds (one multiplier per lane, no per-input products)
-    ``shared`` beats ``factored`` (64x32 folded:8: 3,344 against 6,755 LUT4), whose K partial
+    ``shared`` beats ``factored`` (64x32 folded:8: 3,239 against 6,734 LUT4), whose K partial
     sums per lane cost more registers and adders than the multiplier they save. ``multiply``
     stores plain weights, not a codebook, and is the baseline rather than a choice."""
     try:
