@@ -414,7 +414,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help=".npz, .npy, .safetensors or .onnx")
     p.add_argument("--layer", action="append", help="name or glob (repeatable; default all)")
     p.add_argument("--bins", type=int, default=100, help="bins of the size-weighted histogram")
-    p.add_argument("--seed", type=int, default=0, help="seed of the Gaussian control and MLE subsample")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the Gaussian control and the MLE subsample")
     p.add_argument("-o", "--out", default="fit", help="output folder (default ./fit)")
     p.add_argument("--force", action="store_true", help="replace an existing output folder")
     p.set_defaults(func=cmd_fit)
