@@ -68,6 +68,7 @@ def manifest(spec: LayerSpec | NetworkSpec, core, clock_mhz: float = 100.0) -> d
             "acc_width": s.acc_width, "index_bits": s.index_bits,
             "latency_cycles": layer.latency, "cycles_per_vector": layer.cycles_per_vector,
             "lane_utilisation": round(layer.utilisation, 6),
+            "lane_schedule_utilisation": round(layer.schedule_utilisation, 6),
         })
     return {
         "lognet_version": __version__,

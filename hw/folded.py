@@ -18,8 +18,9 @@ Lane pipeline::
                -> bias, ReLU, requantise -> output slot register
 
 Each stage is one clock, so no multiplexer, multiplier and adder share a clock. Timing:
-:func:`folded_timing` (``T`` + 8 clocks without ``factored``); the lanes do ``n_conn`` useful
-connection-steps out of ``P * T`` (:attr:`Layer.utilisation`).
+:func:`folded_timing` (``T`` + 9 clocks per vector without ``factored``: the next vector enters
+once the last output is out); the lanes do ``n_conn`` useful connection-steps out of
+``P * cycles_per_vector`` lane-clocks (:attr:`Layer.utilisation`).
 """
 
 from __future__ import annotations

@@ -148,7 +148,18 @@ class Layer(wiring.Component):
 
     @property
     def utilisation(self) -> float:
-        """Fraction of lane-cycles doing a connection (1.0 for parallel builds)."""
+        """Fraction of lane-clocks doing a connection at full rate: ``n_conn`` connection-steps
+        in ``P * cycles_per_vector`` lane-clocks, so the idle positions of short lanes and the
+        pipeline fill and drain between two vectors both count against it (1.0 for parallel
+        builds)."""
+        if not self.folded:
+            return 1.0
+        return self.spec.n_conn / (self.spec.arch.lanes * self.cycles_per_vector)
+
+    @property
+    def schedule_utilisation(self) -> float:
+        """Fraction of the lanes' positions that hold a connection (``n_conn / (P * T)``): the
+        share of :attr:`utilisation` lost to uneven lanes alone."""
         if not self.folded:
             return 1.0
         return self.spec.n_conn / (self.spec.arch.lanes * self.regmap.lane_depth)

@@ -165,6 +165,10 @@ def test_folded_timing_model_matches_rtl(arith, shape):
     # stream_through counts the offering clock and the clock that reads the output
     assert core.latency == c1 - 2
     assert core.cycles_per_vector * 8 == c9 - c1
+    # the reported lane utilisation is the measured one: connections per lane-clock at full rate
+    measured = spec.n_conn * 8 / (P * (c9 - c1))
+    assert core.utilisation == pytest.approx(measured, rel=1e-12)
+    assert core.utilisation < core.schedule_utilisation <= 1.0
 
 
 def test_auto_picks_the_measured_cheapest_mode():
