@@ -22,8 +22,8 @@ from .regmap import RegisterMap, encode_shift_level, exp_bits, shift_terms
 __all__ = ["SHARED_MIN_FANOUT", "Layer", "choose_arith", "resolve_arch"]
 
 
-#: below this many connections per input, a parallel ``shared`` build's K products per input
-#: cost more than ``factored``'s gated trees (see :func:`choose_arith`)
+#: below this many connections per input, a fully tunable parallel ``shared`` build's K
+#: products per input cost more than ``factored``'s gated trees (see :func:`choose_arith`)
 SHARED_MIN_FANOUT = 7
 
 
@@ -31,25 +31,32 @@ def choose_arith(spec: LayerSpec) -> Arith:
     """The cheapest arithmetic mode for a spec (``--arith auto``), from measured area.
 
     ``shift`` whenever every level is a power of two or a sum of two (no multiplier at all).
-    Otherwise ``shared``, except in parallel builds where each input feeds fewer than
-    :data:`SHARED_MIN_FANOUT` connections: ``shared`` forms K products per input, which only pay
-    off when enough connections select from them, and ``factored`` is cheaper there.
+    Otherwise, in parallel builds, ``factored`` (accumulate per level, multiply by the K levels
+    at the end), except with ``tunable=all`` where every input feeds at least
+    :data:`SHARED_MIN_FANOUT` connections: there the K products per input of ``shared`` are
+    shared by enough connections to beat ``factored``'s K gated trees per output. Folded builds
+    use ``shared``.
 
-    Measured with the YoWASP Yosys (``synth_ice40``, no DSPs, ``python benchmarks/area.py``),
-    K = 8, 8-bit inputs: a 16x4 parallel layer (4 connections per input) takes 5,399 LUT4 in
-    ``shift``, 20,887 in ``factored`` and 28,862 in ``shared`` with ``tunable=all``, 3,417 /
-    7,157 / 10,928 with ``tunable=levels``; ``shared`` costs about 146 LUT4 per connection plus
-    1,270 per input, ``factored`` about 326 per connection, so ``shared`` wins from about 7
-    connections per input. In folded builds (one multiplier per lane, no per-input products)
-    ``shared`` beats ``factored`` (64x32 folded:8: 3,239 against 6,734 LUT4), whose K partial
-    sums per lane cost more registers and adders than the multiplier they save. ``multiply``
-    stores plain weights, not a codebook, and is the baseline rather than a choice."""
+    Measured with the YoWASP Yosys (``synth_ice40``, no DSPs, ``python benchmarks/area.py`` and
+    ``benchmarks/da4ml_peer.py``), K = 8, 8-bit inputs. 16x4 parallel (4 connections per input),
+    LUT4 in shift / factored / shared: 5,399 / 20,887 / 28,862 with ``tunable=all``,
+    3,417 / 7,157 / 10,423 with ``levels``, 1,412 / 2,131 / 2,605 with ``none``; the 64x32 digits
+    layer with ``tunable=none``: factored 43,577, shared 64,336 (multiply 77,871). With
+    ``tunable=all``, ``shared`` costs about 146 LUT4 per connection plus 1,270 per input (its K
+    products multiply by writable levels) and ``factored`` about 326 per connection, so
+    ``shared`` wins from about 7 connections per input (16x8 with DSPs allowed: 18,686 against
+    25,786). In folded builds (one multiplier per lane, no per-input products) ``shared`` beats
+    ``factored`` (64x32 folded:8: 3,239 against 6,734 LUT4), whose K partial sums per lane cost
+    more registers and adders than the multiplier they save. ``multiply`` stores plain weights,
+    not a codebook, and is the baseline rather than a choice."""
     try:
         shift_terms(spec)
         return Arith.SHIFT
     except SpecError:
         pass
     if spec.arch.kind is Microarch.PARALLEL:
+        if spec.arch.tunable is not Tunable.ALL:
+            return Arith.FACTORED
         used = len({int(i) for src in spec.sources for i in src})
         if spec.n_conn < SHARED_MIN_FANOUT * max(used, 1):
             return Arith.FACTORED

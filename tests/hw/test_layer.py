@@ -173,8 +173,8 @@ def test_folded_timing_model_matches_rtl(arith, shape):
 
 def test_auto_picks_the_measured_cheapest_mode():
     """``--arith auto``: shift for power-of-two levels; for other levels factored in parallel
-    builds with few connections per input, shared where its K products per input are shared
-    by many connections, and in folded builds."""
+    builds, except fully tunable ones whose K products per input are shared by many
+    connections (shared), and shared in folded builds."""
     from lognet.hw.layer import SHARED_MIN_FANOUT, choose_arith
 
     assert choose_arith(make_spec(6, 4, 4, pow2=True, arith="auto")).value == "shift"
@@ -184,6 +184,10 @@ def test_auto_picks_the_measured_cheapest_mode():
     assert choose_arith(narrow).value == "factored"
     wide = make_spec(6, SHARED_MIN_FANOUT, 4, arith="auto", level_bits=7, seed=3)
     assert choose_arith(wide).value == "shared"
+    for tier in ("levels", "none"):
+        wired = make_spec(6, SHARED_MIN_FANOUT, 4, arith="auto", level_bits=7, seed=3,
+                          tunable=tier)
+        assert choose_arith(wired).value == "factored"
     folded = make_spec(6, 2, 4, arch="folded", lanes=2, arith="auto", level_bits=7, seed=3)
     assert choose_arith(folded).value == "shared"
     assert resolve_arch(narrow).arch.arith.value == "factored"
