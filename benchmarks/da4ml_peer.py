@@ -2,6 +2,7 @@
 
     .venv/bin/pip install -e ".[bench]"        # da4ml 0.6 (the peer; used by this script only)
     .venv/bin/python benchmarks/da4ml_peer.py [--modes shared,factored,shift,multiply]
+                                               [--mapper abc9|noabc]
                                                [--build build/da4ml-peer]
                                                [--out benchmarks/results/da4ml_peer.json]
 
@@ -113,7 +114,7 @@ def da4ml_verilog(W: np.ndarray, rtl_dir: Path) -> dict:
     }
 
 
-def synth_verilog(rtl_dir: Path, work: Path) -> dict:
+def synth_verilog(rtl_dir: Path, work: Path, noabc: bool = False) -> dict:
     """da4ml's Verilog through lognet's Yosys script (no keep_hierarchy: one flat module)."""
     from lognet.boards.report import cell_summary, load_json, module_cells
     from lognet.boards.synth import TARGETS, yosys_synth_command
@@ -135,10 +136,11 @@ def synth_verilog(rtl_dir: Path, work: Path) -> dict:
         return "\n".join([*reads, f"hierarchy -top {DA4ML_TOP}", "proc", "splitnets", cmd,
                           "tee -q -o stat.json stat -json", ""])
 
-    mapper, seconds, attempts = "abc9", 0.0, []
-    for noabc in (False, True):  # the same fallback as synth_core on iCE40
-        tag = "noabc" if noabc else "abc9"
-        cmd = yosys_synth_command(family, DA4ML_TOP, dsp=False, noabc=noabc)
+    mapper, seconds, attempts = ("yosys (-noabc)" if noabc else "abc9"), 0.0, []
+    # the same fallback as synth_core on iCE40 (or -noabc alone when asked)
+    for no in ((True,) if noabc else (False, True)):
+        tag = "noabc" if no else "abc9"
+        cmd = yosys_synth_command(family, DA4ML_TOP, dsp=False, noabc=no)
         (work / f"synth-{tag}.ys").write_text(script(cmd))
         (work / "stat.json").unlink(missing_ok=True)
         # Step name != the -l log's name: run_tool writes <step>.log with the captured output.
@@ -165,7 +167,7 @@ def synth_verilog(rtl_dir: Path, work: Path) -> dict:
 
 # -- lognet ------------------------------------------------------------------------------------
 
-def lognet_row(layer, mode: str, work: Path) -> dict:
+def lognet_row(layer, mode: str, work: Path, noabc: bool = False) -> dict:
     from lognet.boards.synth import synth_core
     from lognet.hw.export import build_core
     from lognet.hw.layer import resolve_arch
@@ -177,7 +179,8 @@ def lognet_row(layer, mode: str, work: Path) -> dict:
     except SpecError as e:
         return {"design": f"lognet {mode}", "status": "skipped", "reason": str(e)}
     t0 = time.perf_counter()
-    r = synth_core(lambda: build_core(spec), TARGET, None, work, place=False, dsp=False)
+    r = synth_core(lambda: build_core(spec), TARGET, None, work, place=False, dsp=False,
+                   noabc=noabc)
     return {"design": f"lognet {mode}", "status": r["status"], **r["cells"]["core"],
             "wall_s": round(time.perf_counter() - t0, 1), "mapper": r["mapper"],
             "cells_by_type": r["cells_by_type"]["core"], "steps": r["steps"]}
@@ -201,6 +204,10 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--modes", default=",".join(MODES),
                     help="lognet arithmetic modes, comma-separated (default: all four)")
+    ap.add_argument("--mapper", default="abc9", choices=["abc9", "noabc"],
+                    help="LUT mapper for both designs: ABC9 (default; Yosys' own mapper as the "
+                         "fallback) or Yosys' own mapper only (-noabc), for when ABC9 takes too "
+                         "long on da4ml's flat combinational netlist")
     ap.add_argument("--build", type=Path, default=ROOT / "build" / "da4ml-peer",
                     help="work folder (not under /tmp: YoWASP cannot use it)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" /
@@ -229,7 +236,8 @@ def main(argv=None) -> int:
     da = da4ml_verilog(W, build / "da4ml_rtl")
     print(f"da4ml: model bit-exact against Wint @ x on {da['checked_vectors']} vectors; "
           f"estimated cost {da['estimated_cost']:.0f}; Verilog in {build / 'da4ml_rtl'}")
-    syn = synth_verilog(build / "da4ml_rtl", build / "da4ml")
+    noabc = args.mapper == "noabc"
+    syn = synth_verilog(build / "da4ml_rtl", build / "da4ml", noabc=noabc)
     rows.append({"design": "da4ml 0.6 (comb)", "status": "synthesised", **syn["cells"],
                  "wall_s": round(time.perf_counter() - t0, 1), "mapper": syn["mapper"],
                  "cells_by_type": syn["cells_by_type"],
@@ -238,7 +246,7 @@ def main(argv=None) -> int:
                            {"step": "yosys", "seconds": syn["yosys_seconds"]}]})
     print(table(rows[-1:]).splitlines()[-1], flush=True)
     for mode in modes:
-        rows.append(lognet_row(layer, mode, build / f"lognet-{mode}"))
+        rows.append(lognet_row(layer, mode, build / f"lognet-{mode}", noabc=noabc))
         print(table(rows[-1:]).splitlines()[-1], flush=True)
 
     built = [r for r in rows[1:] if r["status"] != "skipped"]
@@ -249,7 +257,8 @@ def main(argv=None) -> int:
                f"{best['design']} with {best['lut4']:,} LUT4 vs da4ml {rows[0]['lut4']:,} LUT4 "
                f"({best['lut4'] / rows[0]['lut4']:.2f}x)")
     notes = [
-        "LUT4/carry/FF/DSP: Yosys cells after synth_ice40 (no DSP, not placed).",
+        f"LUT4/carry/FF/DSP: Yosys cells after synth_ice40 (no DSP, not placed), LUTs mapped "
+        f"by {'Yosys -noabc' if noabc else 'ABC9'} for both designs.",
         "lognet counts only its core module (synth_core cells.core); the core also adds the "
         "bias, ReLU and 8-bit requantisation, and includes the stream handshake, input/output "
         "pipeline registers and the configuration bus.",
@@ -269,6 +278,7 @@ def main(argv=None) -> int:
     result = {
         "kind": "da4ml_peer",
         "target": TARGET,
+        "mapper": args.mapper,
         "yosys": ver.log.strip(),
         "da4ml_version": da4ml.__version__,
         "layer": {"name": layer.name, "n_in": layer.n_in, "n_out": layer.n_out, "K": layer.K,

@@ -134,7 +134,7 @@ def _make_core(core, work: Path, verilog_top: str | None):
 
 def synth_core(core, target: str, clock_mhz: float | None, out_dir, *, dsp: bool = False,
                bitstream: bool = False, seed: int = 1, verilog_top: str | None = None,
-               timeout: float | None = None, place: bool = True) -> dict:
+               timeout: float | None = None, place: bool = True, noabc: bool = False) -> dict:
     """Out-of-context synthesis and place-and-route of ``core`` for ``target``.
 
     Parameters
@@ -157,6 +157,9 @@ def synth_core(core, target: str, clock_mhz: float | None, out_dir, *, dsp: bool
     place:
         Run nextpnr. ``False`` stops after Yosys (cell counts only, ``status: synthesised``,
         no utilisation or Fmax): a quick area estimate for sweeps.
+    noabc:
+        iCE40 only: map LUTs with Yosys' own mapper (``-noabc``) from the start, instead of
+        ABC9 with that mapper as the fallback (for designs ABC9 takes too long on).
 
     Returns
     -------
@@ -192,14 +195,15 @@ def synth_core(core, target: str, clock_mhz: float | None, out_dir, *, dsp: bool
     (work / f"{TOP}.il").write_text(rtlil.convert(wrapper, name=TOP, emit_src=False))
     steps.append({"step": "elaborate", "seconds": round(time.perf_counter() - t0, 3)})
 
-    mapper = "abc9"
-    cmd = yosys_synth_command(tgt.family, TOP, dsp=dsp)
+    noabc = noabc and tgt.family == "ice40"
+    mapper = "yosys (-noabc)" if noabc else "abc9"
+    cmd = yosys_synth_command(tgt.family, TOP, dsp=dsp, noabc=noabc)
     (work / "synth.ys").write_text(_yosys_script([*reads, f"read_rtlil {TOP}.il"], core_module,
                                                  cmd))
     y = run_tool("yosys", "yosys", ["-q", "-l", "yosys.log", "-s", "synth.ys"], work,
                  timeout=timeout)
     seconds = y.seconds
-    if y.returncode != 0 and tgt.family == "ice40":
+    if y.returncode != 0 and tgt.family == "ice40" and not noabc:
         # Fall back to Yosys' own LUT mapper and say so in the result.
         mapper = "yosys (-noabc)"
         cmd = yosys_synth_command(tgt.family, TOP, dsp=dsp, noabc=True)

@@ -86,3 +86,13 @@ def test_bad_inputs_fail_before_any_tool(small_core, tmp_path):
     with pytest.raises(InputError, match="no such Verilog"):
         synth_core(tmp_path / "missing.v", "ice40-up5k", 12, tmp_path / "d")
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_noabc_maps_with_yosys_own_mapper(small_core, tmp_path):
+    """``noabc=True`` runs Yosys' own LUT mapper from the start (and says so); the same core
+    then still has LUTs, carries and flip-flops."""
+    r = synth_core(small_core, "ice40-up5k", None, tmp_path, place=False, noabc=True)
+    assert r["mapper"] == "yosys (-noabc)" and r["status"] == "synthesised"
+    assert "-noabc" in (tmp_path / "synth.ys").read_text()
+    core = r["cells"]["core"]
+    assert core["lut4"] > 0 and core["carry"] > 0 and core["ff"] > 0
