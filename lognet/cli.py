@@ -386,6 +386,14 @@ def _arch_options(p, defaults: bool = True):
                    choices=["all", "levels", "none"], help="which weights are writable")
 
 
+def _codebook_options(p):
+    p.add_argument("--levels", "-K", type=int, default=8, help="levels per layer (default 8)")
+    p.add_argument("--picker", default="lognormal-lloyd", choices=PICKERS,
+                   help="how the K levels are picked (default lognormal-lloyd)")
+    p.add_argument("--topology", default="dense",
+                   help="dense, fanin:F[:random:SEED], prune:DENSITY, band:W")
+
+
 def _format_options(p):
     p.add_argument("--in-bits", type=int, default=8, help="input width (default 8)")
     p.add_argument("--unsigned-inputs", dest="in_signed", action="store_false",
@@ -423,11 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("quantise", help="quantise dense layers of a weight file into a spec")
     p.add_argument("file", help=".npz, .npy, .safetensors or .onnx; matrices as (n_out, n_in)")
     p.add_argument("--layer", action="append", help="name or glob (repeatable; default all)")
-    p.add_argument("--levels", "-K", type=int, default=8, help="levels per layer (default 8)")
-    p.add_argument("--picker", default="lognormal-lloyd", choices=PICKERS,
-                   help="how the K levels are picked (default lognormal-lloyd)")
-    p.add_argument("--topology", default="dense",
-                   help="dense, fanin:F[:random:SEED], prune:DENSITY, band:W")
+    _codebook_options(p)
     p.add_argument("--zero-level", action="store_true", help="add a zero level")
     p.add_argument("--activation", default="relu-hidden",
                    choices=["none", "relu", "relu-hidden"],
@@ -444,11 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--outputs", type=int, required=True, help="outputs of the layer")
     p.add_argument("--mu", type=float, default=-3.0, help="mean of log|w| (default -3.0)")
     p.add_argument("--sigma", type=float, default=0.65, help="sd of log|w| (default 0.65)")
-    p.add_argument("--levels", "-K", type=int, default=8, help="levels (default 8)")
-    p.add_argument("--picker", default="lognormal-lloyd", choices=PICKERS,
-                   help="how the K levels are picked (default lognormal-lloyd)")
-    p.add_argument("--topology", default="dense",
-                   help="dense, fanin:F[:random:SEED], prune:DENSITY, band:W")
+    _codebook_options(p)
     p.add_argument("--name", default="layer", help="layer name (sanitised for the HDL)")
     p.add_argument("--seed", type=int, default=0, help="seed of the drawn weights and topology")
     _format_options(p)
