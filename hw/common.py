@@ -17,6 +17,7 @@ __all__ = [
     "Pipe",
     "adder_tree_levels",
     "fmt_shape",
+    "holding_shape",
     "header_read",
     "requantise",
 ]
@@ -61,6 +62,12 @@ class ConfigSignature(wiring.Signature):
 
 def fmt_shape(fmt: QFormat) -> Shape:
     return signed(fmt.width) if fmt.signed else unsigned(fmt.width)
+
+
+def holding_shape(v, cap: int) -> Shape:
+    """The signed shape that holds every value of ``v``, at most ``cap`` bits (the caller knows
+    the values fit in ``cap``)."""
+    return signed(min(cap, len(v) + (0 if v.shape().signed else 1)))
 
 
 class Pipe:
@@ -122,8 +129,7 @@ def adder_tree_levels(pipe: Pipe, groups: list[list], width: int, per_stage: int
         if level % per_stage == 0 and any(len(g) > 1 for g in groups):
             # each partial sum registered at its own width (at most ``width``): no flip-flops
             # and adder bits spent on sign extension
-            groups = [[pipe.reg(v, signed(min(width, len(v) + (not v.shape().signed))))
-                       for v in g] for g in groups]
+            groups = [[pipe.reg(v, holding_shape(v, width)) for v in g] for g in groups]
             cs = reg_carries()
             stages += 1
     sums = [pipe.reg(g[0], shape) for g in groups]

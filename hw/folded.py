@@ -30,7 +30,7 @@ from amaranth.lib.memory import Memory
 from lognet.model.qformat import signed_width_for
 from lognet.model.spec import Arith, Tunable
 
-from .common import requantise_tail, with_bias
+from .common import holding_shape, requantise_tail, with_bias
 
 __all__ = ["build_folded", "folded_timing"]
 
@@ -294,12 +294,16 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
     # the bus writes one lane's word in the shadow through the write port's lane granularity.
     schedule = layer.regmap.schedule
 
-    def wide_rom(name, lane_words, width):
+    def rows_of(lane_words, width):
+        """One memory row per position: lane p's word in bits p*width .. p*width+width-1."""
         rows = [0] * T
         for p, words in enumerate(lane_words):
             for t_, w in enumerate(words):
                 rows[t_] |= w << (p * width)
-        rom = Memory(shape=unsigned(P * width), depth=T, init=rows)
+        return rows
+
+    def wide_rom(name, lane_words, width):
+        rom = Memory(shape=unsigned(P * width), depth=T, init=rows_of(lane_words, width))
         m.submodules[name] = rom
         rp = rom.read_port()
         m.d.comb += [rp.addr.eq(t), rp.en.eq(run_en)]
@@ -317,10 +321,7 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
     elif not tunable_conn:
         lane_conn = wide_rom("conn_rom", [conn_words(p) for p in range(P)], cb)
     if tunable_conn:
-        rows = [0] * T
-        for p in range(P):
-            for t_, w in enumerate(conn_words(p)):
-                rows[t_] |= w << (p * cb)
+        rows = rows_of([conn_words(p) for p in range(P)], cb)
         shadow = Memory(shape=unsigned(P * cb), depth=T, init=rows)
         active = Memory(shape=unsigned(P * cb), depth=T, init=rows)
         m.submodules.conn_shadow = shadow
@@ -398,7 +399,7 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
                 tv = _shift_product(x, lv, layer.shift_terms, layer.exp_bits)
             else:  # SHARED: the level looked up last cycle, one multiplier per lane
                 tv = x * lv
-            tw = Signal(signed(min(acc_w, len(tv) + (not tv.shape().signed))), name=f"l{p}_t")
+            tw = Signal(holding_shape(tv, acc_w), name=f"l{p}_t")
             m.d.comb += tw.eq(tv)
             pv = Mux(sign, ~tw, tw)
             n2 = Signal(name=f"l{p}_neg")

@@ -22,7 +22,7 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigne
 from lognet.model.qformat import signed_width_for
 from lognet.model.spec import Arith
 
-from .common import Pipe, adder_tree_levels, requantise
+from .common import Pipe, adder_tree_levels, holding_shape, requantise
 
 __all__ = ["build_parallel"]
 
@@ -39,12 +39,6 @@ def _shift_product(x, word, terms: int, ebits: int):
         b_en, b = word[1 + ebits], word[2 + ebits:2 + 2 * ebits]
         t = t + Mux(b_en, x << b, 0)
     return t
-
-
-def _sshape(v, cap: int):
-    """The signed shape that holds every value of ``v``, at most ``cap`` bits (the caller knows
-    the values fit in ``cap``)."""
-    return signed(min(cap, len(v) + (0 if v.shape().signed else 1)))
 
 
 def _select(values: list, index):
@@ -169,7 +163,7 @@ def build_parallel(m: Module, layer, levels, bias, conn, block, pending):
                 p = x * conn_words[c].as_signed()
             else:
                 if arith is Arith.SHARED:
-                    t = Signal(_sshape(products_of_input[src[c]][0], acc_w),
+                    t = Signal(holding_shape(products_of_input[src[c]][0], acc_w),
                                name=f"sel{c}")
                     m.d.comb += t.eq(_select(products_of_input[src[c]], index_of(c)))
                     sign = sign_of(c)
@@ -179,14 +173,14 @@ def build_parallel(m: Module, layer, levels, bias, conn, block, pending):
                     else:
                         sign, word = sign_of(c), _select(levels.active, index_of(c))
                     tv = _shift_product(x, word, layer.shift_terms, layer.exp_bits)
-                    t = Signal(_sshape(tv, acc_w), name=f"sh{c}")
+                    t = Signal(holding_shape(tv, acc_w), name=f"sh{c}")
                     m.d.comb += t.eq(tv)
                 # -t = ~t + 1: the inversion merges into the product's last LUT, the + 1 is the
                 # carry-in of an adder of the tree (no negation carry chain per connection)
                 p = Mux(sign, ~t, t)
                 carries[out[c]].append(sign if isinstance(sign, Const) else
                                        pipe.reg(sign, name=f"neg{c}"))
-            groups[out[c]].append(pipe.reg(p, _sshape(p, acc_w), name=f"pr{c}"))
+            groups[out[c]].append(pipe.reg(p, holding_shape(p, acc_w), name=f"pr{c}"))
         stages += 1
     accs, n, left = adder_tree_levels(pipe, groups, acc_w, carries=carries)
     stages += n
