@@ -23,8 +23,9 @@ from pathlib import Path
 import numpy as np
 from lognet.boards.synth import synth_core
 from lognet.hw.export import build_core
+from lognet.model.arch import Arch
 from lognet.model.qformat import QFormat
-from lognet.model.spec import Arch, LayerSpec
+from lognet.model.spec import LayerSpec
 
 ICE40_LUT = "SB_LUT4"
 

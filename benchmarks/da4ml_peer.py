@@ -55,9 +55,9 @@ MODES = ("shared", "factored", "shift", "multiply")
 
 def digits_layer():
     """The 64x32 first layer of the digits MLP at K = 8, tunable=none, and its integer weights."""
+    from lognet.model.arch import Arch
     from lognet.model.qformat import QFormat
     from lognet.model.quantise import quantise_network
-    from lognet.model.spec import Arch
     from lognet.model.train import train_digits_mlp
 
     d = train_digits_mlp(hidden=(32,), seed=0)
@@ -171,7 +171,7 @@ def lognet_row(layer, mode: str, work: Path, noabc: bool = False) -> dict:
     from lognet.boards.synth import synth_core
     from lognet.hw.export import build_core
     from lognet.hw.layer import resolve_arch
-    from lognet.model.spec import Arch, SpecError
+    from lognet.model.arch import Arch, SpecError
 
     spec = layer.with_arch(Arch.parse("parallel", arith=mode, tunable="none"))
     try:

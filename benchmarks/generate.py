@@ -20,7 +20,8 @@ CHILD = r"""
 import json, resource, sys, time
 import numpy as np
 from lognet.model.qformat import QFormat
-from lognet.model.spec import Arch, LayerSpec
+from lognet.model.arch import Arch
+from lognet.model.spec import LayerSpec
 from lognet.hw.export import generate
 n_in, n_out, arch, lanes, arith, out = sys.argv[1:7]
 n_in, n_out, lanes = int(n_in), int(n_out), int(lanes)

@@ -23,8 +23,9 @@ import platform
 import sys
 from pathlib import Path
 
+from lognet.model.arch import Arch
 from lognet.model.quantise import random_layer_spec
-from lognet.model.spec import Arch, dump_spec
+from lognet.model.specjson import dump_spec
 from lognet.sim.runner import run_sim
 
 

@@ -25,8 +25,9 @@ from amaranth.back import verilog
 from lognet.boards.top import UARTTop
 from lognet.hw.export import build_core, generate, to_verilog
 from lognet.hw.wishbone import WishboneCore
+from lognet.model.arch import Arch
 from lognet.model.qformat import QFormat
-from lognet.model.spec import Arch, LayerSpec, NetworkSpec
+from lognet.model.spec import LayerSpec, NetworkSpec
 
 ARCHES = (("parallel", 1), ("folded", 1), ("folded", 3))
 ARITHS = ("shared", "factored", "shift", "multiply", "auto")

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from amaranth_boards.icebreaker import ICEBreakerPlatform
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
-from lognet.model.errors import InputError
+
+from lognet.base.errors import InputError
 
 from .report import (
     cell_summary,

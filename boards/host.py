@@ -12,7 +12,7 @@ when its timeout expires): a ``serial.Serial`` for a real board, or
 
 from __future__ import annotations
 
-from lognet.model.errors import InputError
+from lognet.base.errors import InputError
 
 from . import protocol as P
 

@@ -63,7 +63,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from lognet.model.errors import InputError
+from lognet.base.errors import InputError
 
 __all__ = [
     "ACK",

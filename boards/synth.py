@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from amaranth.back import rtlil
-from lognet.model.errors import InputError
+
+from lognet.base.errors import InputError
 
 from .report import (
     cell_summary,

@@ -4,7 +4,7 @@ bitstream packers, installed from PyPI with the project).
 A tool is looked up next to the running Python first (the virtual environment's ``bin/``), then
 on ``PATH``. An environment variable named as Amaranth names it (``YOSYS``, ``NEXTPNR_ICE40``,
 ...) overrides the search. :func:`tool_env` gives those variables for Amaranth's own board builds.
-A missing tool raises :class:`~lognet.model.errors.InputError` with one line saying how to get it.
+A missing tool raises :class:`~lognet.base.errors.InputError` with one line saying how to get it.
 Tools run with argument lists, never through a shell.
 """
 
@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lognet.model.errors import InputError
+from lognet.base.errors import InputError
 
 __all__ = ["TOOLS", "ToolFailed", "ToolRun", "find_tool", "run_tool", "tool_env"]
 

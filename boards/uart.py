@@ -8,7 +8,8 @@ from amaranth.hdl import Cat, Const, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
-from lognet.model.errors import InputError
+
+from lognet.base.errors import InputError
 
 __all__ = ["UARTRx", "UARTTx", "uart_divisor"]
 

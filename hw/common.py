@@ -7,8 +7,9 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
+from lognet.model.arch import Activation
 from lognet.model.qformat import QFormat, Rounding
-from lognet.model.spec import Activation, LayerSpec
+from lognet.model.spec import LayerSpec
 
 from .regmap import ID_VALUE, REGMAP_VERSION
 

@@ -13,12 +13,14 @@ import os
 
 from amaranth.back import verilog
 from amaranth.hdl import Shape
-from lognet.model.files import atomic_folder, check_out_folder
-from lognet.model.spec import LayerSpec, NetworkSpec, dumps_spec
+from lognet.model.spec import LayerSpec, NetworkSpec
+from lognet.model.specjson import dumps_spec
+
+from lognet.base.files import atomic_folder, check_out_folder
+from lognet.base.names import sanitise
 
 from . import regmap as rmap
 from .layer import Layer
-from .names import sanitise
 from .network import Network
 
 __all__ = ["build_core", "generate", "manifest", "to_verilog", "top_name"]

@@ -13,7 +13,8 @@ import dataclasses
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
-from lognet.model.spec import Arith, LayerSpec, Microarch, SpecError, Tunable
+from lognet.model.arch import Arith, Microarch, SpecError, Tunable
+from lognet.model.spec import LayerSpec
 
 from .bank import RegArray
 from .common import ConfigSignature, fmt_shape, header_read

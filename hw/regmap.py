@@ -34,7 +34,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from lognet.model.spec import Arith, LayerSpec, Microarch, NetworkSpec, SpecError, Tunable
+from lognet.model.arch import Arith, Microarch, SpecError, Tunable
+from lognet.model.spec import LayerSpec, NetworkSpec
 
 __all__ = [
     "ID_VALUE",
@@ -362,7 +363,7 @@ def to_markdown(rm: RegisterMap | NetworkMap) -> str:
 
 
 def _c_ident(s: str) -> str:
-    from lognet.hw.names import sanitise
+    from lognet.base.names import sanitise
 
     return sanitise(s).upper()
 

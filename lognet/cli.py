@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from lognet import __version__
-from lognet.model.files import atomic_folder, atomic_write_bytes, check_out_folder
+from lognet.base.files import atomic_folder, atomic_write_bytes, check_out_folder
 
 EXIT_BAD_INPUT = 2
 
@@ -23,8 +23,8 @@ class CLIError(Exception):
 
 
 def _user_errors():
-    from lognet.model.errors import InputError
-    from lognet.model.spec import SpecError
+    from lognet.base.errors import InputError
+    from lognet.model.arch import SpecError
 
     return (InputError, SpecError, CLIError)
 
@@ -33,7 +33,7 @@ def _user_errors():
 
 
 def _write_json(path: Path, obj) -> None:
-    from lognet.model.spec import atomic_write_text
+    from lognet.base.files import atomic_write_text
 
     atomic_write_text(path, json.dumps(obj, indent=1) + "\n")
 
@@ -60,13 +60,13 @@ def _save_npy(path: Path, array) -> None:
 
 
 def _load_spec(path: str):
-    from lognet.model.spec import load_spec
+    from lognet.model.specjson import load_spec
 
     return load_spec(path)
 
 
 def _load_int_array(path: str):
-    from lognet.model.files import load_npy
+    from lognet.base.files import load_npy
 
     return load_npy(path, "the inputs")
 
@@ -97,7 +97,7 @@ def cmd_fit(args) -> int:
     results = {}
     for name, w in layers.items():
         results[name] = analyse_layer(w, name, bins=args.bins, seed=args.seed)
-    from lognet.hw.names import sanitise
+    from lognet.base.names import sanitise
 
     with atomic_folder(out, force=args.force) as tmp:
         for name, res in results.items():
@@ -119,8 +119,9 @@ def _formats(args):
 
 
 def cmd_quantise(args) -> int:
+    from lognet.model.arch import Arch
     from lognet.model.quantise import quantise_layers_from_file
-    from lognet.model.spec import Arch, dump_spec
+    from lognet.model.specjson import dump_spec
 
     out = _check_out_file(args.output)
     arch = Arch.parse(args.arch, arith=args.arith, tunable=args.tunable)
@@ -137,8 +138,9 @@ def cmd_quantise(args) -> int:
 
 
 def cmd_spec(args) -> int:
+    from lognet.model.arch import Arch
     from lognet.model.quantise import random_layer_spec
-    from lognet.model.spec import Arch, dump_spec
+    from lognet.model.specjson import dump_spec
 
     out = _check_out_file(args.output)
     if args.sigma <= 0:
@@ -161,7 +163,7 @@ def cmd_spec(args) -> int:
 def cmd_infer(args) -> int:
     import numpy as np
 
-    from lognet.model.errors import InputError
+    from lognet.base.errors import InputError
     from lognet.model.reference import reference
 
     spec = _load_spec(args.spec)
@@ -197,7 +199,8 @@ def cmd_generate(args) -> int:
 def _override_arch(spec, args):
     import dataclasses
 
-    from lognet.model.spec import Arch, LayerSpec, NetworkSpec
+    from lognet.model.arch import Arch
+    from lognet.model.spec import LayerSpec, NetworkSpec
 
     def one(layer: LayerSpec) -> LayerSpec:
         a = layer.arch
@@ -307,9 +310,9 @@ def _run_on_device(args, spec, x, transport):
     """Outputs of the board (or simulated top) behind ``transport`` for inputs ``x``."""
     import numpy as np
 
+    from lognet.base.errors import InputError
     from lognet.boards.host import LognetDevice
     from lognet.hw.regmap import config_writes
-    from lognet.model.errors import InputError
 
     with LognetDevice(transport, baud=args.baud, timeout=args.timeout) as dev:
         info = dev.info
@@ -327,8 +330,8 @@ def _run_on_device(args, spec, x, transport):
 def cmd_run(args) -> int:
     import numpy as np
 
+    from lognet.base.errors import InputError
     from lognet.boards.host import DeviceError
-    from lognet.model.errors import InputError
     from lognet.model.reference import check_inputs, reference
 
     spec = _load_spec(args.spec)

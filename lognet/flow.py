@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lognet.model.errors import InputError
+from lognet.base.errors import InputError
 
 __all__ = ["DEFAULT_CONFIG", "STEPS", "run_flow"]
 
@@ -245,8 +245,8 @@ def _load_model(cfg: dict, seed: int) -> dict:
                 "y_test": d["y_test"], "float_accuracy": d["test_accuracy"],
                 "train_accuracy": d["train_accuracy"], "in_fmt": QFormat(0, 8, False)}
 
-    from lognet.hw.names import sanitise
-    from lognet.model.files import load_npy
+    from lognet.base.files import load_npy
+    from lognet.base.names import sanitise
     from lognet.model.weights import load_weights, pair_biases, select_layers
 
     path = Path(mcfg["weights"])
@@ -312,7 +312,7 @@ def _structure_key(spec) -> str:
     """Specs with the same key synthesise to the same netlist: shape, formats, arch and, when
     weights are wired in, their values (writable levels and biases do not change the area)."""
     from lognet.hw.regmap import resolve_spec
-    from lognet.model.spec import dumps_spec
+    from lognet.model.specjson import dumps_spec
 
     d = json.loads(dumps_spec(resolve_spec(spec)))
     for la in d.get("layers", [d]):
@@ -358,7 +358,8 @@ def _areas(specs, target: str, folder: Path, *, dsp: bool, jobs: int | None) -> 
 
 
 def _with_arch(net, arch_text: str | None, tunable: str | None):
-    from lognet.model.spec import Arch, NetworkSpec
+    from lognet.model.arch import Arch
+    from lognet.model.spec import NetworkSpec
 
     if not arch_text and not tunable:
         return net
@@ -383,13 +384,15 @@ def run_flow(config=None, out=None, force=False, skip=(), spec=None) -> int:
     """Run the flow of ``config`` (a TOML/JSON path; None: the shipped digits demo) into the
     report folder ``out``. Returns 0, or 1 when the RTL differs from the integer reference."""
     from lognet import __version__
+    from lognet.base.files import atomic_folder, check_out_folder
     from lognet.boards.synth import TARGETS
     from lognet.hw.export import build_core, generate
-    from lognet.model.files import atomic_folder, check_out_folder
+    from lognet.model.arch import Arch
     from lognet.model.fit import analyse_layer, plot_layer
     from lognet.model.quantise import quantise_network
     from lognet.model.reference import reference
-    from lognet.model.spec import Arch, NetworkSpec, dump_spec, load_spec
+    from lognet.model.spec import NetworkSpec
+    from lognet.model.specjson import dump_spec, load_spec
 
     cfg = load_config(config)
     fcfg = cfg.get("flow", {})

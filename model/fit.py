@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from scipy import optimize, stats
 
-from .errors import InputError
+from lognet.base.errors import InputError
 
 __all__ = [
     "FAMILIES",

@@ -34,7 +34,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from .errors import InputError
+from lognet.base.errors import InputError
+
 from .qformat import QFormat
 
 __all__ = [

@@ -12,11 +12,13 @@ import dataclasses
 
 import numpy as np
 
-from .errors import InputError
+from lognet.base.errors import InputError
+
+from .arch import Activation, Arch
 from .levels import assign, choose_level_format, pick_levels, round_levels
 from .qformat import QFormat, Rounding
 from .reference import reference_layer
-from .spec import Activation, Arch, LayerSpec, NetworkSpec
+from .spec import LayerSpec, NetworkSpec
 from .topology import describe_topology, make_topology
 
 __all__ = [
@@ -185,7 +187,7 @@ def quantise_layers_from_file(path, *, layers=None, K: int, picker: str, topolog
             acts.append("relu" if i < len(pairs) - 1 else "none")
         else:
             acts.append(activation)
-    from lognet.hw.names import sanitise
+    from lognet.base.names import sanitise
 
     items = [(sanitise(n), W, b, a) for (n, W, b), a in zip(pairs, acts)]
     net, reports = quantise_network(items, K=K, picker=picker, topology=topology, in_fmt=in_fmt,

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .arch import Activation
 from .qformat import clamp_or_wrap, shift_round
-from .spec import Activation, LayerSpec, NetworkSpec
+from .spec import LayerSpec, NetworkSpec
 
 __all__ = ["check_inputs", "float_reference", "reference", "reference_acc", "reference_layer"]
 

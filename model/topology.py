@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import InputError
+from lognet.base.errors import InputError
 
 __all__ = ["describe_topology", "make_topology"]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from lognet.base.errors import InputError
 
 __all__ = ["list_layers", "load_weights", "pair_biases", "select_layers"]
 

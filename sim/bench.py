@@ -49,7 +49,7 @@ class TbConfig:
     """What the runner hands to the cocotb tests (a JSON file named by ``LOGNET_TB_CONFIG``)."""
 
     def __init__(self, d: dict):
-        from lognet.model.spec import load_spec
+        from lognet.model.specjson import load_spec
 
         self.raw = d
         self.spec = load_spec(d["spec"])

@@ -16,8 +16,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from lognet.model.errors import InputError
-from lognet.model.spec import LayerSpec, NetworkSpec, dump_spec, dumps_spec
+from lognet.model.spec import LayerSpec, NetworkSpec
+from lognet.model.specjson import dump_spec, dumps_spec
+
+from lognet.base.errors import InputError
 
 from .build import _build_args, _hw_digest, _verilator_env, check_simulator, icarus_time0_fix
 

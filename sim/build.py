@@ -19,8 +19,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from lognet.model.errors import InputError
-from lognet.model.spec import dumps_spec
+from lognet.model.specjson import dumps_spec
+
+from lognet.base.errors import InputError
 
 __all__ = [
     "SIMULATORS",

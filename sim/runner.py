@@ -19,8 +19,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from lognet.model.errors import InputError
-from lognet.model.spec import LayerSpec, NetworkSpec, load_spec
+from lognet.model.spec import LayerSpec, NetworkSpec
+from lognet.model.specjson import load_spec
+
+from lognet.base.errors import InputError
 
 from .build import SIMULATORS, check_simulator, prepare_build
 from .scenarios import SCENARIOS

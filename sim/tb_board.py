@@ -73,7 +73,7 @@ def session(transport, cfg: dict, done: dict) -> None:
     from lognet.boards.host import LognetDevice
     from lognet.hw.regmap import config_writes
     from lognet.model.reference import reference
-    from lognet.model.spec import load_spec
+    from lognet.model.specjson import load_spec
 
     spec = load_spec(cfg["spec"])
     X = np.load(cfg["vectors"], allow_pickle=False)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from lognet.model.spec import Arith, LayerSpec, NetworkSpec, Tunable
+from lognet.model.arch import Arith, Tunable
+from lognet.model.spec import LayerSpec, NetworkSpec
 
 __all__ = ["extreme_inputs", "extreme_sets", "level_pool", "perturbed_weights", "tunable"]
 

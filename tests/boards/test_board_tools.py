@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 from lognet.boards import tools
-from lognet.model.errors import InputError
+
+from lognet.base.errors import InputError
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ import sys
 import pytest
 from lognet.boards.build import BOARDS, board_plan, build_board
 from lognet.boards.report import format_table
-from lognet.model.errors import InputError
+
+from lognet.base.errors import InputError
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ from lognet.boards import protocol as P
 from lognet.boards.host import DeviceError, DeviceTimeout, LognetDevice
 from lognet.boards.simlink import SimSerial
 from lognet.boards.top import UARTTop
-from lognet.model.errors import InputError
+
+from lognet.base.errors import InputError
 
 DIV = 4          # clocks per UART bit: fast simulation
 IDLE = 400       # clocks of silence that drop a half-received command

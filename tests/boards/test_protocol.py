@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from lognet.boards import protocol as P
-from lognet.model.errors import InputError
+
+from lognet.base.errors import InputError
 
 
 @pytest.mark.parametrize("width, nbytes", [(1, 1), (4, 1), (8, 1), (9, 2), (16, 2), (17, 3),

@@ -9,7 +9,8 @@ import json
 import pytest
 from amaranth.back import verilog
 from lognet.boards.synth import TARGETS, synth_core
-from lognet.model.errors import InputError
+
+from lognet.base.errors import InputError
 
 pytestmark = pytest.mark.synth
 

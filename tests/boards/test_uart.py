@@ -6,7 +6,8 @@ import pytest
 from amaranth.hdl import Module
 from amaranth.sim import Simulator
 from lognet.boards.uart import UARTRx, UARTTx, uart_divisor
-from lognet.model.errors import InputError
+
+from lognet.base.errors import InputError
 
 
 def test_divisor():

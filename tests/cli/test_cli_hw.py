@@ -13,7 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[1] / "hw"))
 from clitools import assert_user_error, run
 from lognet.model.reference import reference
-from lognet.model.spec import dump_spec
+from lognet.model.specjson import dump_spec
 from specs import make_network, make_spec
 
 

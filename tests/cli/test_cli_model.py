@@ -9,7 +9,8 @@ import pytest
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).parents[1] / "model"))
 from clitools import assert_user_error, run
-from lognet.model.spec import LayerSpec, NetworkSpec, load_spec
+from lognet.model.spec import LayerSpec, NetworkSpec
+from lognet.model.specjson import load_spec
 from test_weights import bad_files
 
 

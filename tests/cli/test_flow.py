@@ -3,9 +3,9 @@
 import json
 
 import pytest
-from lognet.model.errors import InputError
 
 from lognet import flow
+from lognet.base.errors import InputError
 
 SMALL = {
     "flow": {"name": "digits", "seed": 0},

@@ -6,8 +6,9 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+from lognet.model.arch import Arch
 from lognet.model.qformat import QFormat
-from lognet.model.spec import Arch, LayerSpec
+from lognet.model.spec import LayerSpec
 
 
 def make_spec(n_in=6, n_out=4, K=4, fanin=None, *, in_bits=8, in_signed=True, level_bits=6,

@@ -4,7 +4,6 @@ import itertools
 
 import numpy as np
 import pytest
-from lognet.model.errors import InputError
 from lognet.model.levels import (
     PICKERS,
     assign,
@@ -13,6 +12,8 @@ from lognet.model.levels import (
     pick_levels,
     round_levels,
 )
+
+from lognet.base.errors import InputError
 
 
 def brute_force(a, K):

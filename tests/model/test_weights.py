@@ -3,10 +3,11 @@
 import numpy as np
 import onnx
 import pytest
-from lognet.model.errors import InputError
 from lognet.model.weights import list_layers, load_weights, pair_biases, select_layers
 from onnx import TensorProto, helper, numpy_helper
 from safetensors.numpy import save_file
+
+from lognet.base.errors import InputError
 
 
 def test_npz_npy_safetensors(tmp_path):

@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 from lognet.hw.layer import resolve_arch
 from lognet.hw.regmap import config_writes
-from lognet.model.errors import InputError
 from lognet.model.reference import reference, reference_acc
 from lognet.sim import build as simbuild
 from lognet.sim.runner import _scenarios, run_sim, summary_text
 from lognet.sim.scoreboard import Mismatch, RefModel, Scoreboard, corrupt_levels
 from lognet.sim.stream import Transfer, bursts, gaps, pack, unpack
 from lognet.sim.weightsets import extreme_inputs, extreme_sets, perturbed_weights
+
+from lognet.base.errors import InputError
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "hw"))
 from specs import make_network, make_spec  # noqa: E402

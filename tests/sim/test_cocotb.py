@@ -94,7 +94,7 @@ def test_mutation_is_caught(build_root, case, sim):
     assert not s["passed"]
     assert s["mismatches"] > 0
     X = np.load(Path(s["run_dir"]) / "x.npy")
-    from lognet.model.spec import load_spec
+    from lognet.model.specjson import load_spec
 
     i, j, exp, act = _first_divergence(load_spec(Path(s["run_dir"]) / "spec.json"), X)
     d = s["first_mismatch_detail"]

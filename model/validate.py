@@ -1,0 +1,150 @@
+"""The rules a spec obeys, as lists of one-line problems (empty when the spec is sound).
+
+:class:`~lognet.model.spec.LayerSpec` and :class:`~lognet.model.spec.NetworkSpec` call these on
+construction and raise :class:`~lognet.model.arch.SpecError` with every problem found, so a spec
+that exists is one the generator can build: sizes, formats, the topology, the level table, an
+accumulator that cannot overflow, and the combinations of arithmetic, tunability and levels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .arch import Arith, Microarch, Tunable
+from .qformat import QFormat
+
+__all__ = ["MAX_ACC_WIDTH", "layer_problems", "level_terms", "network_problems"]
+
+#: Widest accumulator the int64 reference (and the generator) supports.
+MAX_ACC_WIDTH = 62
+
+
+def level_terms(v: int) -> list[int]:
+    """The exponents of the powers of two that sum to ``v`` (its set bits), lowest first."""
+    v = int(v)
+    return [b for b in range(v.bit_length()) if v >> b & 1]
+
+
+def layer_problems(s) -> list[str]:
+    """Every rule ``s`` (a LayerSpec) breaks."""
+    p: list[str] = []
+    if not isinstance(s.name, str) or not s.name:
+        p.append("name must be a non-empty string")
+    for attr in ("n_in", "n_out"):
+        v = getattr(s, attr)
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            p.append(f"{attr} must be an integer >= 1 (got {v!r})")
+    for attr in ("in_fmt", "level_fmt", "bias_fmt", "out_fmt"):
+        if not isinstance(getattr(s, attr), QFormat):
+            p.append(f"{attr} must be a QFormat")
+    if p:
+        return p
+    if s.level_fmt.signed:
+        p.append("level format must be unsigned (signs are stored per connection)")
+    if s.K < 1:
+        p.append("the level table is empty; give at least one level")
+    if s.K > 256:
+        p.append(f"{s.K} levels is more than the supported 256")
+    lv = np.asarray(s.levels, dtype=np.int64)
+    if s.K and not s.level_fmt.contains(lv):
+        p.append(
+            f"levels {lv.min()}..{lv.max()} do not fit the level format "
+            f"{s.level_fmt.describe()} (0..{s.level_fmt.max_int}); widen it"
+        )
+    if s.K > 1 and np.any(np.diff(lv) <= 0):
+        p.append("levels must be strictly increasing")
+    if s.bias_shift < 0:
+        p.append(
+            f"bias has {s.bias_fmt.frac_bits} fraction bits, more than the accumulator's "
+            f"{s.acc_frac}; use at most {s.acc_frac}"
+        )
+    if s.shift < 0:
+        p.append(
+            f"output has {s.out_fmt.frac_bits} fraction bits, more than the accumulator's "
+            f"{s.acc_frac}; use at most {s.acc_frac}"
+        )
+    for attr in ("sources", "signs", "indices"):
+        if len(getattr(s, attr)) != s.n_out:
+            p.append(f"{attr} has {len(getattr(s, attr))} rows, expected n_out={s.n_out}")
+    if len(s.bias) != s.n_out:
+        p.append(f"bias has {len(s.bias)} entries, expected n_out={s.n_out}")
+    if p:
+        return p
+    for j, (src, g, k) in enumerate(zip(s.sources, s.signs, s.indices)):
+        if not (len(src) == len(g) == len(k)):
+            p.append(f"output {j}: sources, signs and indices differ in length")
+            break
+        if len(src) == 0:
+            p.append(f"output {j} has no connections (fan-in must be >= 1)")
+            break
+        if len(src) > s.n_in:
+            p.append(f"output {j}: fan-in {len(src)} is larger than the {s.n_in} inputs")
+            break
+    if p:
+        return p
+    f = s.flat
+    if f["src"].min() < 0 or f["src"].max() >= s.n_in:
+        p.append(f"a source index is outside 0..{s.n_in - 1}")
+    else:
+        starts = np.cumsum((0,) + s.fanins[:-1])
+        d = np.diff(f["src"])
+        ok = np.ones(len(d), bool) if len(d) else d
+        if len(d):
+            boundary = np.zeros(len(d), bool)
+            boundary[(starts[1:] - 1)] = True
+            ok = (d > 0) | boundary
+            if not ok.all():
+                j = int(f["out"][1:][~ok][0])
+                p.append(f"output {j}: sources must be strictly increasing (no duplicates)")
+    if not np.isin(f["sign"], (0, 1)).all():
+        p.append("signs must be 0 (positive) or 1 (negative)")
+    if f["index"].min() < 0 or f["index"].max() >= s.K:
+        p.append(f"a level index is outside 0..{s.K - 1}")
+    if not s.bias_fmt.contains(np.asarray(s.bias, dtype=np.int64)):
+        p.append(
+            f"a bias is outside the bias format {s.bias_fmt.describe()} "
+            f"({s.bias_fmt.min_int}..{s.bias_fmt.max_int})"
+        )
+    if not p and s.acc_width > MAX_ACC_WIDTH:
+        p.append(
+            f"the accumulator needs {s.acc_width} bits, more than the supported "
+            f"{MAX_ACC_WIDTH}; narrow the formats or the fan-in"
+        )
+    if s.arch.kind is Microarch.FOLDED and s.arch.lanes > s.n_conn:
+        p.append(
+            f"folded with {s.arch.lanes} lanes but only {s.n_conn} connections; "
+            f"use at most {s.n_conn} lanes"
+        )
+    if s.arch.arith is Arith.MULTIPLY and s.arch.tunable is Tunable.LEVELS:
+        p.append("arith=multiply stores plain weights and has no level table; use --tunable "
+                 "all or none with it")
+    if s.arch.arith is Arith.SHIFT:
+        bad = next((v for v in s.levels if len(level_terms(v)) > 2), None)
+        if bad is not None:
+            p.append(f"level {bad} is not a power of two or a sum of two; arith=shift needs "
+                     f"the pow2 or apot picker")
+    return p
+
+
+def network_problems(n) -> list[str]:
+    """Every rule ``n`` (a NetworkSpec) breaks beyond those of its layers."""
+    p = []
+    if not n.layers:
+        p.append("a network needs at least one layer")
+    names = [layer.name for layer in n.layers]
+    if len(set(names)) != len(names):
+        p.append("layer names must be unique")
+    for a, b in zip(n.layers, n.layers[1:]):
+        if a.n_out != b.n_in:
+            p.append(
+                f"layer {a.name!r} has {a.n_out} outputs but the next layer {b.name!r} "
+                f"has {b.n_in} inputs"
+            )
+        fa = (a.out_fmt.int_bits, a.out_fmt.frac_bits, a.out_fmt.signed)
+        fb = (b.in_fmt.int_bits, b.in_fmt.frac_bits, b.in_fmt.signed)
+        if fa != fb:
+            p.append(
+                f"layer {a.name!r} outputs {a.out_fmt.describe()} but layer {b.name!r} "
+                f"expects {b.in_fmt.describe()}; make the formats equal"
+            )
+    return p
