@@ -38,7 +38,16 @@ from lognet.model.arch import Arith, Microarch, SpecError, Tunable
 from lognet.model.spec import LayerSpec, NetworkSpec
 
 __all__ = [
+    "ADDR_CTRL",
+    "ADDR_ID",
+    "ADDR_PARAMS",
+    "ADDR_SHAPE",
+    "ADDR_STATUS",
+    "ADDR_VERSION",
+    "CTRL_COMMIT",
+    "HEADER_WORDS",
     "ID_VALUE",
+    "STATUS_PENDING",
     "REGMAP_VERSION",
     "NetworkMap",
     "Region",
@@ -53,9 +62,23 @@ __all__ = [
     "to_markdown",
 ]
 
+#: value of the ID register: "LGNT"
 ID_VALUE = 0x4C474E54
+#: register-map version, read from VERSION
 REGMAP_VERSION = 1
+#: words of the header at the start of every layer's and network's address space
 HEADER_WORDS = 8
+#: header word offsets (the only place they are written down)
+ADDR_ID = 0
+ADDR_VERSION = 1
+ADDR_CTRL = 2
+ADDR_STATUS = 3
+ADDR_SHAPE = 4
+ADDR_PARAMS = 5
+#: CTRL bit 0: commit the shadow weight set
+CTRL_COMMIT = 0x1
+#: STATUS bit 0: a commit is pending
+STATUS_PENDING = 0x1
 _ARITH_CODE = {Arith.SHARED: 0, Arith.FACTORED: 1, Arith.SHIFT: 2, Arith.MULTIPLY: 3}
 _KIND_CODE = {Microarch.PARALLEL: 0, Microarch.FOLDED: 1}
 _TUNABLE_CODE = {Tunable.ALL: 0, Tunable.LEVELS: 1, Tunable.NONE: 2}
