@@ -12,10 +12,11 @@ __all__ = ["stream_through"]
 def stream_through(core, X, max_cycles: int | None = None) -> tuple[np.ndarray, int]:
     """Outputs of ``core`` for integer inputs ``X`` (N, n_in), and the clock cycles it took."""
     X = np.asarray(X)
-    n_out = core.n_out
+    n_out = core.info.n_out
     got: list[list[int]] = []
     state = {"cycles": 0}
-    limit = max_cycles or (len(X) + 4) * (core.cycles_per_vector + 2) + core.latency + 100
+    limit = max_cycles or ((len(X) + 4) * (core.info.cycles_per_vector + 2) + core.info.latency
+                           + 100)
 
     async def tb(ctx):
         nxt = 0

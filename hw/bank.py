@@ -11,7 +11,7 @@ their power-on value): a reset clears the datapath and a pending commit, never t
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Shape, Signal, signed, unsigned
+from amaranth.hdl import Const, Module, Shape, Signal
 
 from .regmap import Region
 
@@ -79,7 +79,3 @@ class RegArray:
                 for k, s in enumerate(self.shadow):
                     with m.Case(k):
                         m.d.comb += read_value.eq(s.as_signed() if self.shape.signed else s)
-
-
-def shape_of(bits: int, is_signed: bool = False) -> Shape:
-    return signed(bits) if is_signed else unsigned(bits)

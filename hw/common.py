@@ -5,16 +5,27 @@ registers of a stalling pipeline, adder trees, and requantisation (the hardware 
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, signed, unsigned
-from amaranth.lib import wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from lognet.model.arch import Activation
 from lognet.model.qformat import QFormat, Rounding
-from lognet.model.spec import LayerSpec
+from lognet.model.spec import LayerSpec, NetworkSpec
 
-from .regmap import ID_VALUE, REGMAP_VERSION
+from .regmap import (
+    ADDR_ID,
+    ADDR_PARAMS,
+    ADDR_SHAPE,
+    ADDR_STATUS,
+    ADDR_VERSION,
+    HEADER_WORDS,
+    ID_VALUE,
+    REGMAP_VERSION,
+)
 
 __all__ = [
     "ConfigSignature",
+    "core_members",
+    "tree_stages",
     "Pipe",
     "adder_tree_levels",
     "fmt_shape",
@@ -61,6 +72,16 @@ class ConfigSignature(wiring.Signature):
         return hash(("ConfigSignature", self.addr_width))
 
 
+def core_members(spec: LayerSpec | NetworkSpec, addr_width: int) -> dict:
+    """The signature members every core has: ``i_stream`` (one input vector per transfer),
+    ``o_stream`` (one output vector per transfer) and the configuration bus ``cfg``."""
+    return {
+        "i_stream": In(stream.Signature(data.ArrayLayout(fmt_shape(spec.in_fmt), spec.n_in))),
+        "o_stream": Out(stream.Signature(data.ArrayLayout(fmt_shape(spec.out_fmt), spec.n_out))),
+        "cfg": In(ConfigSignature(addr_width)),
+    }
+
+
 def fmt_shape(fmt: QFormat) -> Shape:
     return signed(fmt.width) if fmt.signed else unsigned(fmt.width)
 
@@ -89,6 +110,12 @@ class Pipe:
         with self.m.If(self.en):
             self.m.d.sync += s.eq(value)
         return s
+
+
+def tree_stages(n: int, per_stage: int = 2) -> int:
+    """Register stages of :func:`adder_tree_levels` for ``n`` leaves (its clock model)."""
+    levels = max(0, (n - 1).bit_length())
+    return 1 + (max(levels - 1, 0) // per_stage)
 
 
 def adder_tree_levels(pipe: Pipe, groups: list[list], width: int, per_stage: int = 2,
@@ -198,10 +225,12 @@ def requantise_tail(m: Module, v, spec: LayerSpec, name: str = "rq", reg_en=None
     return out
 
 
-def header_read(m: Module, offset, shape_word: int, params_word: int, pending):
-    """Read value of the header registers at ``offset`` (0..7)."""
-    return Mux(offset == 0, ID_VALUE,
-               Mux(offset == 1, REGMAP_VERSION,
-                   Mux(offset == 3, Cat(pending, Const(0, 31)),
-                       Mux(offset == 4, shape_word,
-                           Mux(offset == 5, params_word, 0)))))
+def header_read(m: Module, addr, shape_word: int, params_word: int, pending):
+    """Read value of the header registers at ``addr`` (the low bits below
+    :data:`~lognet.hw.regmap.HEADER_WORDS` select the register)."""
+    offset = addr[:(HEADER_WORDS - 1).bit_length()]
+    return Mux(offset == ADDR_ID, ID_VALUE,
+               Mux(offset == ADDR_VERSION, REGMAP_VERSION,
+                   Mux(offset == ADDR_STATUS, Cat(pending, Const(0, 31)),
+                       Mux(offset == ADDR_SHAPE, shape_word,
+                           Mux(offset == ADDR_PARAMS, params_word, 0)))))

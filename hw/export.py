@@ -54,9 +54,19 @@ def _ports(core) -> list[dict]:
             *out]
 
 
-def manifest(spec: LayerSpec | NetworkSpec, core, clock_mhz: float = 100.0) -> dict:
-    """Ports, widths, timing and provenance of a generated core."""
-    from lognet import __version__
+def _installed_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("lognet")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def manifest(spec: LayerSpec | NetworkSpec, core, clock_mhz: float = 100.0, *,
+             version: str | None = None) -> dict:
+    """Ports, widths, timing and provenance of a generated core. ``version`` is the generating
+    tool's version (the CLI passes its own; default: the installed lognet distribution's)."""
 
     layers = [core] if isinstance(core, Layer) else core.layers
     per_layer = []
@@ -68,20 +78,21 @@ def manifest(spec: LayerSpec | NetworkSpec, core, clock_mhz: float = 100.0) -> d
             "formats": {"input": s.in_fmt.describe(), "level": s.level_fmt.describe(),
                         "bias": s.bias_fmt.describe(), "output": s.out_fmt.describe()},
             "acc_width": s.acc_width, "index_bits": s.index_bits,
-            "latency_cycles": layer.latency, "cycles_per_vector": layer.cycles_per_vector,
+            "latency_cycles": layer.info.latency,
+            "cycles_per_vector": layer.info.cycles_per_vector,
             "lane_utilisation": round(layer.utilisation, 6),
             "lane_schedule_utilisation": round(layer.schedule_utilisation, 6),
         })
     return {
-        "lognet_version": __version__,
+        "lognet_version": version if version is not None else _installed_version(),
         "top": top_name(spec),
         "spec_sha256": hashlib.sha256(dumps_spec(spec).encode()).hexdigest(),
         "ports": _ports(core),
-        "addr_width": core.addr_width,
-        "latency_cycles": core.latency,
-        "cycles_per_vector": core.cycles_per_vector,
+        "addr_width": core.info.addr_width,
+        "latency_cycles": core.info.latency,
+        "cycles_per_vector": core.info.cycles_per_vector,
         "clock_mhz": clock_mhz,
-        "throughput_vectors_per_s": clock_mhz * 1e6 / core.cycles_per_vector,
+        "throughput_vectors_per_s": clock_mhz * 1e6 / core.info.cycles_per_vector,
         "layers": per_layer,
         "interface": "docs/interfaces.md (streams: amaranth.lib.stream; cfg: addr/w_data/w_en/"
                      "r_en/r_data, read latency 1)",
@@ -89,7 +100,7 @@ def manifest(spec: LayerSpec | NetworkSpec, core, clock_mhz: float = 100.0) -> d
 
 
 def generate(spec: LayerSpec | NetworkSpec, out_dir: str | os.PathLike, *, force: bool = False,
-             clock_mhz: float = 100.0, readback: bool = True) -> dict:
+             clock_mhz: float = 100.0, readback: bool = True, version: str | None = None) -> dict:
     """Write ``<top>.v``, ``regmap.json``, ``regmap.md``, ``<top>_regs.h``, ``manifest.json``
     and ``spec.json`` into ``out_dir``. Refuses an existing folder unless ``force``."""
     check_out_folder(out_dir, force)
@@ -102,7 +113,7 @@ def generate(spec: LayerSpec | NetworkSpec, out_dir: str | os.PathLike, *, force
         f"{name}_regs.h": rmap.to_c_header(core.regmap, name),
         "spec.json": dumps_spec(core.spec),
     }
-    man = manifest(core.spec, core, clock_mhz)
+    man = manifest(core.spec, core, clock_mhz, version=version)
     man["files"] = sorted(files) + ["manifest.json"]
     files["manifest.json"] = json.dumps(man, indent=1) + "\n"
     with atomic_folder(out_dir, force=force) as tmp:

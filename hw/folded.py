@@ -28,7 +28,6 @@ from __future__ import annotations
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib.memory import Memory
 from lognet.model.arch import Arith, Tunable
-from lognet.model.qformat import signed_width_for
 
 from .common import holding_shape, requantise_tail, with_bias
 
@@ -123,7 +122,7 @@ def _lane_rom(layer, p: int, depth: int, with_conn: bool):
             w = 1 | first << 1 | last << 2 | spec.sources[j][c] << 3 | (j // spec.arch.lanes) << (
                 3 + sb)
             if with_conn:
-                cw = layer.conn_init(j, c) & ((1 << cb) - 1)
+                cw = layer.regmap.conn_word(spec.signs[j][c], spec.indices[j][c])
                 w |= cw << (3 + sb + slots)
         else:
             w = 0
@@ -310,7 +309,8 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
         return [rp.data[p * width:(p + 1) * width] for p in range(P)]
 
     def conn_words(p):
-        return [layer.conn_init(j, c) & ((1 << cb) - 1) for j, c in schedule[p]]
+        return [layer.regmap.conn_word(spec.signs[j][c], spec.indices[j][c])
+                for j, c in schedule[p]]
 
     if not regular:
         lane_info = []
@@ -396,7 +396,7 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
             elif layer.arith is Arith.SHIFT:
                 from .parallel import _shift_product
 
-                tv = _shift_product(x, lv, layer.shift_terms, layer.exp_bits)
+                tv = _shift_product(x, lv, layer.regmap.terms, layer.regmap.ebits)
             else:  # SHARED: the level looked up last cycle, one multiplier per lane
                 tv = x * lv
             tw = Signal(holding_shape(tv, acc_w), name=f"l{p}_t")
@@ -442,8 +442,7 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
                         m.d.sync += out_regs[j].eq(y)
             lane_busy += [v1, vr, v2, v3, v4, v5]
         else:
-            maxabs = spec.in_fmt.max_abs_int
-            sw_ = signed_width_for(-spec.max_fanin * maxabs, spec.max_fanin * maxabs)
+            sw_ = spec.partial_sum_width
             S = [Signal(signed(sw_), reset_less=True, name=f"l{p}_S{k}") for k in range(spec.K)]
             # one adder per partial sum, no multiplexer in front of it (the index selects which
             # sum takes the input; a first connection restarts the sums: the selected one from

@@ -8,82 +8,18 @@ weights inside ``elaborate()`` beyond placing the spec's integers.
 
 from __future__ import annotations
 
-import dataclasses
-
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
-from lognet.model.arch import Arith, Microarch, SpecError, Tunable
+from lognet.model.arch import Arith, Microarch, Tunable
 from lognet.model.spec import LayerSpec
 
+from .arch import CoreInfo, resolve_arch
 from .bank import RegArray
-from .common import ConfigSignature, fmt_shape, header_read
-from .regmap import RegisterMap, encode_shift_level, exp_bits, shift_terms
+from .common import core_members, fmt_shape, header_read, tree_stages
+from .regmap import ADDR_CTRL, CTRL_COMMIT_BIT, HEADER_WORDS, RegisterMap
 
-__all__ = ["SHARED_MIN_FANOUT", "Layer", "choose_arith", "resolve_arch"]
-
-
-#: below this many connections per input, a fully tunable parallel ``shared`` build's K
-#: products per input cost more than ``factored``'s gated trees (see :func:`choose_arith`)
-SHARED_MIN_FANOUT = 7
-
-
-def choose_arith(spec: LayerSpec) -> Arith:
-    """The cheapest arithmetic mode for a spec (``--arith auto``), from measured area.
-
-    ``shift`` whenever every level is a power of two or a sum of two (no multiplier at all).
-    Otherwise, in parallel builds, ``factored`` (accumulate per level, multiply by the K levels
-    at the end), except with ``tunable=all`` where every input feeds at least
-    :data:`SHARED_MIN_FANOUT` connections: there the K products per input of ``shared`` are
-    shared by enough connections to beat ``factored``'s K gated trees per output. Folded builds
-    use ``shared``.
-
-    Measured with the YoWASP Yosys (``synth_ice40``, no DSPs, ``python benchmarks/area.py`` and
-    ``benchmarks/da4ml_peer.py``), K = 8, 8-bit inputs. 16x4 parallel (4 connections per input),
-    LUT4 in shift / factored / shared: 5,399 / 20,887 / 28,862 with ``tunable=all``,
-    3,417 / 7,157 / 10,423 with ``levels``, 1,412 / 2,131 / 2,605 with ``none``; the 64x32 digits
-    layer with ``tunable=none``: factored 43,577, shared 64,336 (multiply 77,871). With
-    ``tunable=all``, ``shared`` costs about 146 LUT4 per connection plus 1,270 per input (its K
-    products multiply by writable levels) and ``factored`` about 326 per connection, so
-    ``shared`` wins from about 7 connections per input (16x8 with DSPs allowed: 18,686 against
-    25,786). In folded builds (one multiplier per lane, no per-input products) ``shared`` beats
-    ``factored`` (64x32 folded:8: 3,239 against 6,734 LUT4), whose K partial sums per lane cost
-    more registers and adders than the multiplier they save. ``multiply`` stores plain weights,
-    not a codebook, and is the baseline rather than a choice."""
-    try:
-        shift_terms(spec)
-        return Arith.SHIFT
-    except SpecError:
-        pass
-    if spec.arch.kind is Microarch.PARALLEL:
-        if spec.arch.tunable is not Tunable.ALL:
-            return Arith.FACTORED
-        used = len({int(i) for src in spec.sources for i in src})
-        if spec.n_conn < SHARED_MIN_FANOUT * max(used, 1):
-            return Arith.FACTORED
-    return Arith.SHARED
-
-
-def resolve_arch(spec: LayerSpec) -> LayerSpec:
-    """Replace ``arith=auto`` by a concrete mode and check the combination is buildable."""
-    a = spec.arch
-    if a.arith is Arith.AUTO:
-        a = dataclasses.replace(a, arith=choose_arith(spec))
-        spec = spec.with_arch(a)
-    if a.arith is Arith.MULTIPLY and a.tunable is Tunable.LEVELS:
-        raise SpecError(
-            f"layer {spec.name!r}: arith=multiply stores plain weights and has no level table; "
-            f"use --tunable all or none with it"
-        )
-    if a.arith is Arith.SHIFT:
-        shift_terms(spec)  # raises with the reason when levels are not shift-compatible
-    return spec
-
-
-def tree_stages(n: int, per_stage: int = 2) -> int:
-    """Register stages of :func:`~lognet.hw.common.adder_tree_levels` for ``n`` leaves."""
-    levels = max(0, (n - 1).bit_length())
-    return 1 + (max(levels - 1, 0) // per_stage)
+__all__ = ["Layer"]
 
 
 class Layer(wiring.Component):
@@ -91,10 +27,12 @@ class Layer(wiring.Component):
 
     Ports: see docs/interfaces.md. ``i_stream`` takes one input vector per transfer,
     ``o_stream`` gives one output vector per transfer, ``cfg`` writes and reads the register map
-    (:attr:`regmap`).
+    (:attr:`regmap`). A layer inside a :class:`~lognet.hw.network.Network` also has the
+    network's hooks: ``ext_commit`` (in: commit now; the network raises it only when the layer
+    is empty), ``busy`` (out: a vector is inside) and ``pending`` (out: a commit is pending).
 
     Latency and throughput: parallel builds accept one vector per clock and answer after
-    :attr:`latency` clocks; folded builds take :attr:`cycles_per_vector` clocks per vector.
+    ``info.latency`` clocks; folded builds take ``info.cycles_per_vector`` clocks per vector.
 
     Parameters
     ----------
@@ -102,9 +40,14 @@ class Layer(wiring.Component):
         The layer. ``arith=auto`` is resolved here.
     readback:
         When False the weight registers read back as 0 (saves the read multiplexers).
+    base:
+        The layer's base address in a network's address space.
+    networked:
+        Add the network hooks to the signature.
     """
 
-    def __init__(self, spec: LayerSpec, *, readback: bool = True, base: int = 0):
+    def __init__(self, spec: LayerSpec, *, readback: bool = True, base: int = 0,
+                 networked: bool = False):
         spec = resolve_arch(spec)
         self.spec = spec
         self.arith = spec.arch.arith
@@ -112,12 +55,6 @@ class Layer(wiring.Component):
         self.folded = spec.arch.kind is Microarch.FOLDED
         self.readback = readback
         self.regmap = RegisterMap(spec, base=base)
-        self.shift_terms = shift_terms(spec) if self.arith is Arith.SHIFT else 0
-        self.exp_bits = exp_bits(spec) if self.arith is Arith.SHIFT else 0
-        self.n_in, self.n_out = spec.n_in, spec.n_out
-        self.in_width, self.out_width = spec.in_fmt.width, spec.out_fmt.width
-        self.in_signed, self.out_signed = spec.in_fmt.signed, spec.out_fmt.signed
-        self.addr_width = self.regmap.addr_width
         #: parallel shift builds with writable connections keep each connection's level word
         #: (not its index) in the active registers, looked up by a walk over the connections at
         #: commit (``n_conn + 2`` clocks): no level lookup per connection in the datapath
@@ -126,21 +63,16 @@ class Layer(wiring.Component):
         if self.folded:
             from .folded import folded_timing
 
-            self.latency, self.cycles_per_vector = folded_timing(self)
+            latency, cycles = folded_timing(self)
         else:
-            self.cycles_per_vector = 1
-            self.latency = self._parallel_latency()
-        super().__init__({
-            "i_stream": In(stream.Signature(data.ArrayLayout(fmt_shape(spec.in_fmt), spec.n_in))),
-            "o_stream": Out(stream.Signature(
-                data.ArrayLayout(fmt_shape(spec.out_fmt), spec.n_out))),
-            "cfg": In(ConfigSignature(self.addr_width)),
-        })
-        #: network hooks: request a commit (the network raises it only when the layer is empty),
-        #: whether any vector is inside, whether a commit is pending
-        self.ext_commit = Signal()
-        self.busy = Signal()
-        self.pending = Signal()
+            latency, cycles = self._parallel_latency(), 1
+        #: sizes, formats and timing (:class:`~lognet.hw.common.CoreInfo`)
+        self.info = CoreInfo.of(spec, self.regmap.addr_width, latency, cycles)
+        members = core_members(spec, self.regmap.addr_width)
+        if networked:
+            members.update(ext_commit=In(1), busy=Out(1), pending=Out(1))
+        super().__init__(members)
+        self.networked = networked
 
     def _parallel_latency(self) -> int:
         s = self.spec
@@ -162,7 +94,7 @@ class Layer(wiring.Component):
         builds)."""
         if not self.folded:
             return 1.0
-        return self.spec.n_conn / (self.spec.arch.lanes * self.cycles_per_vector)
+        return self.spec.n_conn / (self.spec.arch.lanes * self.info.cycles_per_vector)
 
     @property
     def schedule_utilisation(self) -> float:
@@ -172,44 +104,28 @@ class Layer(wiring.Component):
             return 1.0
         return self.spec.n_conn / (self.spec.arch.lanes * self.regmap.lane_depth)
 
-    # -- register arrays --------------------------------------------------------------------
-
-    def level_words(self) -> list[int]:
-        if self.arith is Arith.SHIFT:
-            return [encode_shift_level(v, self.shift_terms, self.exp_bits)
-                    for v in self.spec.levels]
-        return list(self.spec.levels)
-
     def conn_shape(self):
-        if self.arith is Arith.MULTIPLY:
-            return signed(self.spec.weight_width)
-        return unsigned(1 + self.spec.index_bits)
-
-    def conn_init(self, j: int, c: int) -> int:
-        s = self.spec
-        if self.arith is Arith.MULTIPLY:
-            v = s.levels[s.indices[j][c]]
-            return -v if s.signs[j][c] else v
-        return s.signs[j][c] | s.indices[j][c] << 1
+        """Shape of a connection register (see :class:`~lognet.hw.regmap.RegisterMap`)."""
+        rm = self.regmap
+        return signed(rm.conn_bits) if rm.conn_signed else unsigned(rm.conn_bits)
 
     def elaborate(self, platform):
         m = Module()
         spec, rm = self.spec, self.regmap
-        lv = rm.region("LEVELS")
-        if self.arith is Arith.SHIFT:
-            level_bits = 1 + self.exp_bits if self.shift_terms == 1 else 2 + 2 * self.exp_bits
-        else:
-            level_bits = spec.level_fmt.width
-        levels = RegArray("level", unsigned(level_bits), self.level_words(), lv)
+        levels = RegArray("level", unsigned(rm.level_bits), rm.level_words(),
+                          rm.region("LEVELS"))
         bias = RegArray("bias", fmt_shape(spec.bias_fmt), list(spec.bias), rm.region("BIAS"))
 
         pending = Signal()
         swap = Signal()
         block = Signal()
         m.d.comb += block.eq(pending)
-        m.d.comb += self.pending.eq(pending)
         cfg = self.cfg
-        with m.If((cfg.w_en & (cfg.addr == 2) & cfg.w_data[0]) | self.ext_commit):
+        commit = cfg.w_en & (cfg.addr == ADDR_CTRL) & cfg.w_data[CTRL_COMMIT_BIT]
+        if self.networked:
+            m.d.comb += self.pending.eq(pending)
+            commit = commit | self.ext_commit
+        with m.If(commit):
             m.d.sync += pending.eq(1)
         with m.If(swap):
             m.d.sync += pending.eq(0)
@@ -230,10 +146,8 @@ class Layer(wiring.Component):
         else:
             from .parallel import build_parallel
 
-            conn = RegArray(
-                "conn", self.conn_shape(),
-                [self.conn_init(j, c) for j, f in enumerate(spec.fanins) for c in range(f)],
-                rm.region("CONN"), with_active=not self.commit_walk)
+            conn = RegArray("conn", self.conn_shape(), rm.conn_values(), rm.region("CONN"),
+                            with_active=not self.commit_walk)
             if conn.writable:
                 v = Signal(32, name="rd_conn")
                 conn.elaborate_into(m, cfg, swap, v if self.readback else None)
@@ -241,10 +155,11 @@ class Layer(wiring.Component):
             swap_ok, busy = build_parallel(m, self, levels, bias, conn, block, pending)
             mem_reads = []
         m.d.comb += swap.eq(pending & swap_ok)
-        m.d.comb += self.busy.eq(busy)
+        if self.networked:
+            m.d.comb += self.busy.eq(busy)
 
-        hdr = header_read(m, cfg.addr[:3], rm.shape_word(), rm.params_word(), pending)
-        value = Mux(cfg.addr < 8, hdr, 0)
+        hdr = header_read(m, cfg.addr, rm.shape_word(), rm.params_word(), pending)
+        value = Mux(cfg.addr < HEADER_WORDS, hdr, 0)
         for hit, v in reads:
             value = Mux(hit, v, value)
         r_reg = Signal(32)

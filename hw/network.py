@@ -13,13 +13,22 @@ Latency is the sum of the layers' latencies; throughput is that of the slowest l
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
-from amaranth.lib import data, stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import wiring
 from lognet.model.spec import NetworkSpec
 
-from .common import ConfigSignature, fmt_shape
-from .layer import Layer, resolve_arch
-from .regmap import ID_VALUE, REGMAP_VERSION, NetworkMap
+from .arch import CoreInfo, resolve_spec
+from .common import core_members
+from .layer import Layer
+from .regmap import (
+    ADDR_CTRL,
+    ADDR_ID,
+    ADDR_STATUS,
+    ADDR_VERSION,
+    CTRL_COMMIT_BIT,
+    ID_VALUE,
+    REGMAP_VERSION,
+    NetworkMap,
+)
 
 __all__ = ["Network"]
 
@@ -28,23 +37,16 @@ class Network(wiring.Component):
     """Layers of a :class:`~lognet.model.spec.NetworkSpec` in a chain, one configuration bus."""
 
     def __init__(self, spec: NetworkSpec, *, readback: bool = True):
-        spec = NetworkSpec(spec.name, tuple(resolve_arch(layer) for layer in spec.layers))
+        spec = resolve_spec(spec)
         self.spec = spec
         self.regmap = NetworkMap(spec)
-        self.layers = [Layer(layer, readback=readback, base=m.base)
+        self.layers = [Layer(layer, readback=readback, base=m.base, networked=True)
                        for layer, m in zip(spec.layers, self.regmap.layers)]
-        self.n_in, self.n_out = spec.n_in, spec.n_out
-        self.in_width, self.out_width = spec.in_fmt.width, spec.out_fmt.width
-        self.in_signed, self.out_signed = spec.in_fmt.signed, spec.out_fmt.signed
-        self.addr_width = self.regmap.addr_width
-        self.latency = sum(layer.latency for layer in self.layers)
-        self.cycles_per_vector = max(layer.cycles_per_vector for layer in self.layers)
-        super().__init__({
-            "i_stream": In(stream.Signature(data.ArrayLayout(fmt_shape(spec.in_fmt), spec.n_in))),
-            "o_stream": Out(stream.Signature(
-                data.ArrayLayout(fmt_shape(spec.out_fmt), spec.n_out))),
-            "cfg": In(ConfigSignature(self.addr_width)),
-        })
+        #: sizes, formats and timing: latency adds up, the slowest layer sets the rate
+        self.info = CoreInfo.of(spec, self.regmap.addr_width,
+                                sum(la.info.latency for la in self.layers),
+                                max(la.info.cycles_per_vector for la in self.layers))
+        super().__init__(core_members(spec, self.regmap.addr_width))
 
     def elaborate(self, platform):
         m = Module()
@@ -69,7 +71,8 @@ class Network(wiring.Component):
         wiring.connect(m, last.o_stream, wiring.flipped(self.o_stream))
         any_busy = Cat(*[layer.busy for layer in self.layers]).any()
         any_pending = Cat(*[layer.pending for layer in self.layers]).any()
-        with m.If((state == 0) & cfg.w_en & (cfg.addr == 2) & cfg.w_data[0]):
+        with m.If((state == 0) & cfg.w_en & (cfg.addr == ADDR_CTRL)
+                  & cfg.w_data[CTRL_COMMIT_BIT]):
             m.d.sync += state.eq(WAIT)
         with m.If((state == WAIT) & ~any_busy & ~any_pending):
             m.d.comb += [layer.ext_commit.eq(1) for layer in self.layers]
@@ -82,7 +85,7 @@ class Network(wiring.Component):
         for i, layer in enumerate(self.layers):
             hit = sel == i + 1
             m.d.comb += [
-                layer.cfg.addr.eq(cfg.addr[:layer.addr_width]),
+                layer.cfg.addr.eq(cfg.addr[:layer.info.addr_width]),
                 layer.cfg.w_data.eq(cfg.w_data),
                 layer.cfg.w_en.eq(cfg.w_en & hit),
                 layer.cfg.r_en.eq(cfg.r_en & hit),
@@ -91,11 +94,12 @@ class Network(wiring.Component):
         hdr = Signal(32)
         with m.If(cfg.r_en):
             m.d.sync += rsel.eq(sel)
+            # the network header has four words (ID, VERSION, CTRL, STATUS)
             off = cfg.addr[:2]
             m.d.sync += hdr.eq(Mux(cfg.addr[2:] != 0, 0,
-                               Mux(off == 0, ID_VALUE,
-                                   Mux(off == 1, REGMAP_VERSION,
-                                       Mux(off == 3, Cat(hold, Const(0, 31)), 0)))))
+                               Mux(off == ADDR_ID, ID_VALUE,
+                                   Mux(off == ADDR_VERSION, REGMAP_VERSION,
+                                       Mux(off == ADDR_STATUS, Cat(hold, Const(0, 31)), 0)))))
         value = hdr
         for i, layer in enumerate(self.layers):
             value = Mux(rsel == i + 1, layer.cfg.r_data, value)

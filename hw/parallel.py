@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from lognet.model.arch import Arith
-from lognet.model.qformat import signed_width_for
 
 from .common import Pipe, adder_tree_levels, holding_shape, requantise
 
@@ -60,7 +59,7 @@ def _commit_walk(m: Module, layer, levels, conn, pending, weights_busy):
     spec = layer.spec
     n = spec.n_conn
     ib = spec.index_bits
-    lvl = layer.level_words()
+    lvl = layer.regmap.level_words()
     lw = len(levels.shadow[0])
     words = []
     for c, w in enumerate(conn.shadow):
@@ -130,8 +129,7 @@ def build_parallel(m: Module, layer, levels, bias, conn, block, pending):
     carries: list[list] = [[] for _ in range(spec.n_out)]
     if arith is Arith.FACTORED:
         # +-x per connection, registered; then K gated trees per output
-        maxabs = spec.in_fmt.max_abs_int
-        sw = signed_width_for(-spec.max_fanin * maxabs, spec.max_fanin * maxabs)
+        sw = spec.partial_sum_width
         tx = [pipe.reg(Mux(sign_of(c), -xs[src[c]], xs[src[c]]), signed(spec.in_fmt.width + 1),
                        name=f"t{c}") for c in range(spec.n_conn)]
         stages += 1
@@ -172,7 +170,7 @@ def build_parallel(m: Module, layer, levels, bias, conn, block, pending):
                         sign, word = decoded[c][0], decoded[c][1:]
                     else:
                         sign, word = sign_of(c), _select(levels.active, index_of(c))
-                    tv = _shift_product(x, word, layer.shift_terms, layer.exp_bits)
+                    tv = _shift_product(x, word, layer.regmap.terms, layer.regmap.ebits)
                     t = Signal(holding_shape(tv, acc_w), name=f"sh{c}")
                     m.d.comb += t.eq(tv)
                 # -t = ~t + 1: the inversion merges into the product's last LUT, the + 1 is the
@@ -200,7 +198,7 @@ def build_parallel(m: Module, layer, levels, bias, conn, block, pending):
         m.d.sync += valid[0].eq(layer.i_stream.valid & ~block)
         m.d.sync += [valid[k].eq(valid[k - 1]) for k in range(1, stages)]
     m.d.comb += layer.o_stream.valid.eq(valid[-1])
-    assert stages == layer.latency, (stages, layer.latency)
+    assert stages == layer.info.latency, (stages, layer.info.latency)
     busy = Signal(name="busy")
     inner = valid[:-1]
     m.d.comb += weights_busy.eq(Cat(*inner).any() if inner else 0)

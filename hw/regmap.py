@@ -36,6 +36,11 @@ from dataclasses import dataclass
 
 from lognet.model.arch import Arith, Microarch, SpecError, Tunable
 from lognet.model.spec import LayerSpec, NetworkSpec
+from lognet.model.validate import level_terms
+
+from lognet.base.names import sanitise
+
+from .arch import lane_schedule, resolve_spec, shift_terms
 
 __all__ = [
     "ADDR_CTRL",
@@ -45,19 +50,19 @@ __all__ = [
     "ADDR_STATUS",
     "ADDR_VERSION",
     "CTRL_COMMIT",
+    "CTRL_COMMIT_BIT",
     "HEADER_WORDS",
     "ID_VALUE",
     "STATUS_PENDING",
+    "STATUS_PENDING_BIT",
     "REGMAP_VERSION",
     "NetworkMap",
     "Region",
     "RegisterMap",
     "config_writes",
-    "decode_shift_level",
     "encode_shift_level",
-    "lane_schedule",
+    "exp_bits",
     "register_map",
-    "shift_terms",
     "to_c_header",
     "to_markdown",
 ]
@@ -76,9 +81,11 @@ ADDR_STATUS = 3
 ADDR_SHAPE = 4
 ADDR_PARAMS = 5
 #: CTRL bit 0: commit the shadow weight set
-CTRL_COMMIT = 0x1
+CTRL_COMMIT_BIT = 0
+CTRL_COMMIT = 1 << CTRL_COMMIT_BIT
 #: STATUS bit 0: a commit is pending
-STATUS_PENDING = 0x1
+STATUS_PENDING_BIT = 0
+STATUS_PENDING = 1 << STATUS_PENDING_BIT
 _ARITH_CODE = {Arith.SHARED: 0, Arith.FACTORED: 1, Arith.SHIFT: 2, Arith.MULTIPLY: 3}
 _KIND_CODE = {Microarch.PARALLEL: 0, Microarch.FOLDED: 1}
 _TUNABLE_CODE = {Tunable.ALL: 0, Tunable.LEVELS: 1, Tunable.NONE: 2}
@@ -91,29 +98,14 @@ def _clog2(n: int) -> int:
 # -- shift-mode level encoding -----------------------------------------------------------------
 
 
-def _terms(v: int) -> list[int]:
-    return [b for b in range(v.bit_length()) if v >> b & 1]
-
-
-def shift_terms(spec: LayerSpec) -> int:
-    """1 when every level is 0 or a power of two, 2 when some are a sum of two; else error."""
-    n = max(len(_terms(v)) for v in spec.levels)
-    if n > 2:
-        bad = next(v for v in spec.levels if len(_terms(v)) > 2)
-        raise SpecError(
-            f"layer {spec.name!r}: level {bad} is not a power of two or a sum of two; "
-            f"arith=shift needs the pow2 or apot picker"
-        )
-    return max(n, 1)
-
-
 def exp_bits(spec: LayerSpec) -> int:
     """Bits of one exponent field: enough for ``level_fmt.width - 1``."""
     return max(1, (spec.level_fmt.width - 1).bit_length())
 
 
 def encode_shift_level(v: int, terms: int, ebits: int) -> int:
-    t = sorted(_terms(int(v)), reverse=True)
+    """The LEVELS word of level ``v`` in a shift build (see the module docstring)."""
+    t = sorted(level_terms(v), reverse=True)
     if len(t) > terms:
         raise SpecError(f"level {v} needs {len(t)} shift terms, this build has {terms}")
     word = 0
@@ -122,28 +114,6 @@ def encode_shift_level(v: int, terms: int, ebits: int) -> int:
     if len(t) == 2:
         word |= 1 << (1 + ebits) | t[1] << (2 + ebits)
     return word
-
-
-def decode_shift_level(word: int, terms: int, ebits: int) -> int:
-    m = (1 << ebits) - 1
-    v = (1 << (word >> 1 & m)) if word & 1 else 0
-    if terms == 2 and word >> (1 + ebits) & 1:
-        v += 1 << (word >> (2 + ebits) & m)
-    return v
-
-
-# -- folded schedule ------------------------------------------------------------------------------
-
-
-def lane_schedule(spec: LayerSpec) -> list[list[tuple[int, int]]]:
-    """Assignment of connections to lanes in a folded build: output ``j`` goes to lane
-    ``j % P`` and its connections run back to back there. Returns, per lane, the list of
-    ``(output, connection)`` in execution order."""
-    p = spec.arch.lanes if spec.arch.kind is Microarch.FOLDED else 1
-    lanes: list[list[tuple[int, int]]] = [[] for _ in range(p)]
-    for j, f in enumerate(spec.fanins):
-        lanes[j % p].extend((j, c) for c in range(f))
-    return lanes
 
 
 # -- the map ------------------------------------------------------------------------------------
@@ -177,25 +147,31 @@ class RegisterMap:
             self.schedule = lane_schedule(spec)
             self.lane_depth = max(len(s) for s in self.schedule)
             self.lane_bits = _clog2(self.lane_depth)
+        #: bits of a LEVELS word (a shift-level word in shift builds, else the magnitude)
+        if self.arith is Arith.SHIFT:
+            self.level_bits = 1 + self.ebits if self.terms == 1 else 2 + 2 * self.ebits
+            level_doc = "shift-level encoding: a_en | a<<1 | b_en<<(1+E) | b<<(2+E)"
+        else:
+            self.level_bits = spec.level_fmt.width
+            level_doc = f"level magnitude, {spec.level_fmt.describe()} integer"
+        #: bits of a CONN word, and whether it is a signed value (the multiply baseline's
+        #: weight) rather than a sign | index << 1 code
+        self.conn_signed = self.arith is Arith.MULTIPLY
+        if self.conn_signed:
+            self.conn_bits = spec.weight_width
+            conn_doc = "signed weight +-level, two's complement"
+        else:
+            self.conn_bits = 1 + spec.index_bits
+            conn_doc = "bit 0 sign (1 negative), bits 1.. level index"
         regions: list[tuple[str, int, int, str]] = []
         if self.tunable is not Tunable.NONE:
             if self.arith is not Arith.MULTIPLY:
-                if self.arith is Arith.SHIFT:
-                    lbits = 1 + self.ebits if self.terms == 1 else 2 + 2 * self.ebits
-                    doc = "shift-level encoding: a_en | a<<1 | b_en<<(1+E) | b<<(2+E)"
-                else:
-                    lbits = spec.level_fmt.width
-                    doc = f"level magnitude, {spec.level_fmt.describe()} integer"
-                regions.append(("LEVELS", spec.K, lbits, doc))
+                regions.append(("LEVELS", spec.K, self.level_bits, level_doc))
             regions.append(("BIAS", spec.n_out, spec.bias_fmt.width,
                             f"bias, {spec.bias_fmt.describe()} integer, two's complement"))
         if self.tunable is Tunable.ALL:
-            if self.arith is Arith.MULTIPLY:
-                cbits, doc = spec.weight_width, "signed weight +-level, two's complement"
-            else:
-                cbits, doc = 1 + spec.index_bits, "bit 0 sign (1 negative), bits 1.. level index"
             count = (len(self.schedule) << self.lane_bits) if self.folded else spec.n_conn
-            regions.append(("CONN", count, cbits, doc))
+            regions.append(("CONN", count, self.conn_bits, conn_doc))
         # smallest first, each aligned to the power of two that covers it
         placed: dict[str, Region] = {}
         cursor = HEADER_WORDS
@@ -237,16 +213,32 @@ class RegisterMap:
         return (self.spec.n_in & 0xFFFF) | (self.spec.n_out & 0xFFFF) << 16
 
     def level_word(self, v: int) -> int:
+        """The LEVELS word of level magnitude ``v``."""
         if self.arith is Arith.SHIFT:
             return encode_shift_level(v, self.terms, self.ebits)
         return int(v)
 
-    def conn_word(self, sign: int, index: int, levels=None) -> int:
-        if self.arith is Arith.MULTIPLY:
+    def level_words(self, levels=None) -> list[int]:
+        """The LEVELS words of a level table (default: the spec's)."""
+        return [self.level_word(v) for v in (self.spec.levels if levels is None else levels)]
+
+    def conn_value(self, sign: int, index: int, levels=None) -> int:
+        """The value a connection register holds: the signed weight ``+-level`` in multiply
+        builds (``levels`` default: the spec's), else ``sign | index << 1``."""
+        if self.conn_signed:
             lv = self.spec.levels if levels is None else levels
-            w = -lv[index] if sign else lv[index]
-            return w & ((1 << self.spec.weight_width) - 1)
+            return -int(lv[index]) if sign else int(lv[index])
         return int(sign) | int(index) << 1
+
+    def conn_word(self, sign: int, index: int, levels=None) -> int:
+        """:meth:`conn_value` as a CONN word (two's complement in :attr:`conn_bits` bits)."""
+        return self.conn_value(sign, index, levels) & ((1 << self.conn_bits) - 1)
+
+    def conn_values(self) -> list[int]:
+        """:meth:`conn_value` of every connection of the spec, output-major."""
+        s = self.spec
+        return [self.conn_value(s.signs[j][c], s.indices[j][c])
+                for j, f in enumerate(s.fanins) for c in range(f)]
 
     def writes(self, spec: LayerSpec | None = None) -> list[tuple[int, int]]:
         """``(address, word)`` pairs that load ``spec``'s weights (default: this map's spec).
@@ -282,12 +274,15 @@ class RegisterMap:
             "addr_width": self.addr_width,
             "words": self.words,
             "header": [
-                {"name": "ID", "offset": 0, "access": "R", "value": ID_VALUE},
-                {"name": "VERSION", "offset": 1, "access": "R", "value": REGMAP_VERSION},
-                {"name": "CTRL", "offset": 2, "access": "W", "doc": "bit 0: commit"},
-                {"name": "STATUS", "offset": 3, "access": "R", "doc": "bit 0: commit pending"},
-                {"name": "SHAPE", "offset": 4, "access": "R", "value": self.shape_word()},
-                {"name": "PARAMS", "offset": 5, "access": "R", "value": self.params_word()},
+                {"name": "ID", "offset": ADDR_ID, "access": "R", "value": ID_VALUE},
+                {"name": "VERSION", "offset": ADDR_VERSION, "access": "R",
+                 "value": REGMAP_VERSION},
+                {"name": "CTRL", "offset": ADDR_CTRL, "access": "W", "doc": "bit 0: commit"},
+                {"name": "STATUS", "offset": ADDR_STATUS, "access": "R",
+                 "doc": "bit 0: commit pending"},
+                {"name": "SHAPE", "offset": ADDR_SHAPE, "access": "R", "value": self.shape_word()},
+                {"name": "PARAMS", "offset": ADDR_PARAMS, "access": "R",
+                 "value": self.params_word()},
             ],
             "regions": [
                 {"name": r.name, "offset": r.base, "count": r.count, "bits": r.bits,
@@ -324,24 +319,16 @@ class NetworkMap:
             "network": self.spec.name,
             "addr_width": self.addr_width,
             "header": [
-                {"name": "ID", "offset": 0, "access": "R", "value": ID_VALUE},
-                {"name": "VERSION", "offset": 1, "access": "R", "value": REGMAP_VERSION},
-                {"name": "CTRL", "offset": 2, "access": "W",
+                {"name": "ID", "offset": ADDR_ID, "access": "R", "value": ID_VALUE},
+                {"name": "VERSION", "offset": ADDR_VERSION, "access": "R",
+                 "value": REGMAP_VERSION},
+                {"name": "CTRL", "offset": ADDR_CTRL, "access": "W",
                  "doc": "bit 0: commit every layer at once, between two vectors"},
-                {"name": "STATUS", "offset": 3, "access": "R", "doc": "bit 0: commit pending"},
+                {"name": "STATUS", "offset": ADDR_STATUS, "access": "R",
+                 "doc": "bit 0: commit pending"},
             ],
             "layers": [m.to_json() for m in self.layers],
         }
-
-
-def resolve_spec(spec: LayerSpec | NetworkSpec) -> LayerSpec | NetworkSpec:
-    """``spec`` with every ``arith=auto`` replaced by the mode the generator would build (the
-    register encoding depends on it)."""
-    from .layer import resolve_arch  # the generator's choice, kept in one place
-
-    if isinstance(spec, LayerSpec):
-        return resolve_arch(spec)
-    return NetworkSpec(spec.name, tuple(resolve_arch(la) for la in spec.layers))
 
 
 def register_map(spec: LayerSpec | NetworkSpec) -> RegisterMap | NetworkMap:
@@ -376,18 +363,16 @@ def to_markdown(rm: RegisterMap | NetworkMap) -> str:
         return "\n".join([f"# Register map of layer `{rm.spec.name}`", "", *head,
                           *_layer_rows(rm), ""])
     lines = [f"# Register map of network `{rm.spec.name}`", "", *head,
-             f"| `0x0` | ID | R | 1 | `0x{ID_VALUE:08X}` |",
-             f"| `0x1` | VERSION | R | 1 | `0x{REGMAP_VERSION:08X}` |",
-             "| `0x2` | CTRL | W | 1 | bit 0: commit all layers |",
-             "| `0x3` | STATUS | R | 1 | bit 0: commit pending |"]
+             f"| `0x{ADDR_ID:X}` | ID | R | 1 | `0x{ID_VALUE:08X}` |",
+             f"| `0x{ADDR_VERSION:X}` | VERSION | R | 1 | `0x{REGMAP_VERSION:08X}` |",
+             f"| `0x{ADDR_CTRL:X}` | CTRL | W | 1 | bit 0: commit all layers |",
+             f"| `0x{ADDR_STATUS:X}` | STATUS | R | 1 | bit 0: commit pending |"]
     for m in rm.layers:
         lines += [f"| | **layer `{m.spec.name}`** | | | base `0x{m.base:X}` |", *_layer_rows(m)]
     return "\n".join(lines + [""])
 
 
 def _c_ident(s: str) -> str:
-    from lognet.base.names import sanitise
-
     return sanitise(s).upper()
 
 
@@ -397,9 +382,9 @@ def to_c_header(rm: RegisterMap | NetworkMap, top: str) -> str:
              f"#ifndef {guard}", f"#define {guard}", "",
              f"#define {_c_ident(top)}_ID 0x{ID_VALUE:08X}u",
              f"#define {_c_ident(top)}_REGMAP_VERSION {REGMAP_VERSION}u",
-             f"#define {_c_ident(top)}_CTRL 0x2u",
-             f"#define {_c_ident(top)}_STATUS 0x3u",
-             f"#define {_c_ident(top)}_CTRL_COMMIT 0x1u"]
+             f"#define {_c_ident(top)}_CTRL 0x{ADDR_CTRL:X}u",
+             f"#define {_c_ident(top)}_STATUS 0x{ADDR_STATUS:X}u",
+             f"#define {_c_ident(top)}_CTRL_COMMIT 0x{CTRL_COMMIT:X}u"]
     maps = [rm] if isinstance(rm, RegisterMap) else rm.layers
     for m in maps:
         p = _c_ident(f"{top}_{m.spec.name}") if isinstance(rm, NetworkMap) else _c_ident(top)

@@ -42,14 +42,12 @@ class WishboneCore(wiring.Component):
         self.core = core
         self.spec = core.spec
         self.regmap = core.regmap
-        self.latency, self.cycles_per_vector = core.latency, core.cycles_per_vector
-        self.addr_width = core.addr_width
-        for attr in ("n_in", "n_out", "in_width", "out_width", "in_signed", "out_signed"):
-            setattr(self, attr, getattr(core, attr))
+        #: the wrapped core's record: same streams, same address space (:class:`CoreInfo`)
+        self.info = core.info
         members = {
             "i_stream": core.signature.members["i_stream"],
             "o_stream": core.signature.members["o_stream"],
-            "wb": In(WishboneSignature(core.addr_width)),
+            "wb": In(WishboneSignature(core.info.addr_width)),
         }
         super().__init__(members)
 

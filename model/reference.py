@@ -65,8 +65,6 @@ def reference(spec: LayerSpec | NetworkSpec, x) -> np.ndarray:
     """Bit-exact integer outputs of a layer or a network for integer inputs ``x``.
 
     ``x`` has shape ``(n_in,)`` or ``(N, n_in)``; the result has shape ``(N, n_out)``."""
-    if isinstance(spec, LayerSpec):
-        return reference_layer(spec, x)
     y = check_inputs(spec, x)
     for layer in spec.layers:
         y = reference_layer(layer, y)
@@ -77,9 +75,8 @@ def float_reference(spec: LayerSpec | NetworkSpec, x_real) -> np.ndarray:
     """Real-valued outputs with the spec's weights but no rounding or saturation anywhere
     (except that each layer's input is taken as given): what the quantised weights would
     compute in exact arithmetic. Shape (N, n_out), float64."""
-    layers = (spec,) if isinstance(spec, LayerSpec) else spec.layers
     y = np.atleast_2d(np.asarray(x_real, dtype=np.float64))
-    for layer in layers:
+    for layer in spec.layers:
         w = layer.weight_matrix().astype(np.float64) * layer.level_fmt.step
         b = layer.bias_fmt.to_real(layer.bias)
         y = y @ w.T + b[None, :]

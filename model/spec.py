@@ -28,7 +28,7 @@ from .arch import Activation, Arch, SpecError
 from .qformat import QFormat, signed_width_for
 from .validate import layer_problems, network_problems
 
-__all__ = ["LayerSpec", "NetworkSpec"]
+__all__ = ["LayerSpec", "NetworkSpec", "with_arch_overrides"]
 
 
 def _tuple2(rows) -> tuple[tuple[int, ...], ...]:
@@ -168,6 +168,13 @@ class LayerSpec:
         return signed_width_for(*self.acc_range)
 
     @property
+    def partial_sum_width(self) -> int:
+        """Two's-complement bits of a ``factored`` partial sum ``S_k``: a sum of ``+-x`` over at
+        most :attr:`max_fanin` connections, so ``|S_k| <= max_fanin * max|x|``."""
+        bound = self.max_fanin * self.in_fmt.max_abs_int
+        return signed_width_for(-bound, bound)
+
+    @property
     def weight_width(self) -> int:
         """Bits of a signed integer weight ``+-level`` (the ``multiply`` baseline's register)."""
         return self.level_fmt.width + 1
@@ -231,3 +238,22 @@ class NetworkSpec:
         return self.layers[-1].out_fmt
 
 
+def with_arch_overrides(spec: LayerSpec | NetworkSpec, arch: str | None = None,
+                        arith: str | None = None,
+                        tunable: str | None = None) -> LayerSpec | NetworkSpec:
+    """``spec`` (a layer or a network, the same kind back) with every layer's microarchitecture
+    overridden: ``arch`` (``parallel`` or ``folded:P``) replaces the kind and lanes, ``arith``
+    and ``tunable`` replace theirs; what is not given stays as each layer has it. Bad values
+    raise :class:`SpecError`."""
+    if not (arch or arith or tunable):
+        return spec
+
+    def one(layer: LayerSpec) -> LayerSpec:
+        a = layer.arch
+        if arch:
+            a = Arch.parse(arch, arith=a.arith, tunable=a.tunable)
+        return layer.with_arch(Arch(a.kind, a.lanes, arith or a.arith, tunable or a.tunable))
+
+    if isinstance(spec, LayerSpec):
+        return one(spec)
+    return NetworkSpec(spec.name, tuple(one(layer) for layer in spec.layers))
