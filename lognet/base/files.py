@@ -7,14 +7,19 @@ folder built beside its final place and renamed into it.
 
 Every verb that writes a folder (``lognet fit``, ``generate``, ``synth``, ``build``, ``flow``)
 goes through :func:`atomic_folder`, so an interrupted or failed run never leaves half a folder.
+Each such folder carries a :data:`MARKER` file, and ``--force`` replaces only a folder that has
+one (or is empty): a folder of the user's own files is refused, never deleted. Temporaries are
+named after the process that writes them, so the next run removes those of a killed one.
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
 import shutil
 import tempfile
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from .errors import InputError
@@ -23,13 +28,73 @@ __all__ = ["atomic_folder", "atomic_write_bytes", "atomic_write_text", "check_ou
            "load_npy"]
 
 
+#: a file in every folder :func:`atomic_folder` writes: ``--force`` replaces only such folders
+MARKER = ".lognet"
+#: part of the name of every temporary file or folder, followed by the writer's process id, so
+#: a later run can remove what a killed one left (:func:`_clean_stale`)
+_TMP_TAG = ".lognet-tmp-"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _clean_stale(parent: Path, name: str) -> None:
+    """Remove temporaries of ``name`` in ``parent`` whose writing process is gone (a run killed
+    with SIGKILL cannot clean up after itself)."""
+    prefix = f".{name}{_TMP_TAG}"
+    try:
+        entries = list(parent.iterdir())
+    except OSError:
+        return
+    for p in entries:
+        if not p.name.startswith(prefix):
+            continue
+        pid = p.name[len(prefix):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                with suppress(OSError):
+                    p.unlink()
+
+
+def _tmp_prefix(name: str) -> str:
+    return f".{name}{_TMP_TAG}{os.getpid()}-"
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename: never half-written."""
+    """Write ``data`` to ``path`` through a temporary file and a rename: never half-written.
+    The file gets the usual mode (0666 less the umask)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.absolute().parent)
+    parent = path.absolute().parent
+    _clean_stale(parent, path.name)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(path.name), dir=parent)
+    except FileNotFoundError:
+        raise InputError(f"{path}: its folder does not exist; create it first") from None
+    except NotADirectoryError:
+        raise InputError(f"{path}: a file stands where its folder should be") from None
+    except PermissionError:
+        raise InputError(f"{path}: cannot write in {parent} (permission denied)") from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600
+        if path.is_dir():
+            raise InputError(f"{path} is a folder; give a file name")
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -61,35 +126,93 @@ def load_npy(path: str | os.PathLike, what: str = "array"):
         raise InputError(f"{p}: not a readable .npy file ({what})") from None
 
 
+def _written_by_lognet(folder: Path) -> bool:
+    """An empty folder, or one that carries lognet's :data:`MARKER` (or, from lognet versions
+    before the marker, a manifest or report that names lognet's version)."""
+    try:
+        if not any(folder.iterdir()):
+            return True
+    except OSError:
+        return False
+    if (folder / MARKER).is_file():
+        return True
+    for name in ("manifest.json", "report.json"):
+        f = folder / name
+        if f.is_file() and f.stat().st_size < 1 << 20 and '"lognet_version"' in f.read_text(
+                errors="replace"):
+            return True
+    return False
+
+
 def check_out_folder(out: str | os.PathLike, force: bool) -> Path:
-    """``out`` as a Path, or InputError when it exists (and ``force`` is not given) or is a
-    file. Call it before any long work so a run does not fail at its very end."""
+    """``out`` as a Path, or InputError when it exists (and ``force`` is not given), is a file,
+    or holds anything but lognet's own output (``--force`` never replaces a folder of the
+    user's). Call it before any long work so a run does not fail at its very end."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out} exists and is not a folder; choose another output folder")
     if out.exists() and not force:
         raise InputError(f"{out} already exists; choose another folder or pass --force")
+    if out.exists() and not _written_by_lognet(out):
+        raise InputError(f"{out} holds files lognet did not write; --force replaces only "
+                         f"lognet's own output folders: choose another folder")
+    for p in out.absolute().parents:
+        if p.exists() and not p.is_dir():
+            raise InputError(f"{out}: {p} is a file, not a folder; choose another output folder")
     return out
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux ``renameat2(RENAME_EXCHANGE)``); False where the
+    system cannot."""
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
 
 
 @contextmanager
 def atomic_folder(out: str | os.PathLike, *, force: bool = False):
     """Yield a fresh temporary folder beside ``out``; when the block ends normally it replaces
-    ``out`` (which must not exist unless ``force``), when it raises it is removed."""
-    out = check_out_folder(out, force)
-    parent = out.absolute().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; give the folder the usual mode
+    ``out`` (which must not exist unless ``force``, and then only if lognet wrote it), when it
+    raises it is removed. The swap is one atomic exchange where the system has one, so a kill
+    at any moment leaves the old folder or the new, never neither."""
+    shown = check_out_folder(out, force)
+    out = Path(os.path.abspath(shown))  # "." and ".." resolved: the folder has a real name
+    parent = out.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise InputError(f"{shown}: a file stands where its folder should be") from None
+    except PermissionError:
+        raise InputError(f"{shown}: cannot create {parent} (permission denied)") from None
+    _clean_stale(parent, out.name)
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=_tmp_prefix(out.name), dir=parent))
+    except PermissionError:
+        raise InputError(f"{shown}: cannot write in {parent} (permission denied)") from None
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; give the folder the usual mode
     try:
         yield tmp
+        (tmp / MARKER).write_text("written by lognet; `--force` may replace this folder\n")
         if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=parent))
-            os.replace(out, old / "x")
-            os.replace(tmp, out)
-            shutil.rmtree(old)
+            check_out_folder(out, force)  # still lognet's (it may have changed meanwhile)
+            if _exchange(tmp, out):
+                shutil.rmtree(tmp)  # now the old output
+                return
+            old = Path(tempfile.mkdtemp(prefix=_tmp_prefix(out.name), dir=parent))
+            try:
+                os.replace(out, old / "x")
+                os.replace(tmp, out)
+            finally:
+                shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, out)
     except BaseException:
