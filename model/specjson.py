@@ -231,6 +231,8 @@ def load_spec(path: str | os.PathLike) -> LayerSpec | NetworkSpec:
         raise SpecError(f"{path}: not valid JSON (line {e.lineno}: {e.msg})") from None
     except RecursionError:
         raise SpecError(f"{path}: JSON nested too deeply to be a spec") from None
+    except ValueError as e:  # e.g. an integer of thousands of digits
+        raise SpecError(f"{path}: not a valid spec ({str(e).split(';')[0]})") from None
     try:
         return spec_from_json(d)
     except SpecError as e:

@@ -13,10 +13,28 @@ import numpy as np
 from .arch import Arith, Microarch, Tunable
 from .qformat import QFormat
 
-__all__ = ["MAX_ACC_WIDTH", "layer_problems", "level_terms", "network_problems"]
+__all__ = ["MAX_ACC_WIDTH", "MAX_CONNECTIONS", "MAX_IO", "layer_problems", "level_terms",
+           "network_problems", "size_problems"]
 
 #: Widest accumulator the int64 reference (and the generator) supports.
 MAX_ACC_WIDTH = 62
+#: Most inputs or outputs of a layer: the SHAPE register holds each count in 16 bits.
+MAX_IO = 65535
+#: Most connections of a layer (16.8 M): about 20 minutes of Verilog generation folded, far
+#: beyond any FPGA lognet targets, and small enough that a spec is refused before it is built.
+MAX_CONNECTIONS = 1 << 24
+
+
+def size_problems(n_in, n_out, n_conn=None) -> list[str]:
+    """The size limits alone, cheap enough to check before anything is allocated."""
+    p = []
+    for name, v in (("n_in", n_in), ("n_out", n_out)):
+        if isinstance(v, int) and not isinstance(v, bool) and v > MAX_IO:
+            p.append(f"{name} = {v} is more than the supported {MAX_IO}")
+    if n_conn is not None and n_conn > MAX_CONNECTIONS:
+        p.append(f"{n_conn} connections is more than the supported {MAX_CONNECTIONS}; prune "
+                 f"the layer (--topology) or split it")
+    return p
 
 
 def level_terms(v: int) -> list[int]:
@@ -37,6 +55,13 @@ def layer_problems(s) -> list[str]:
     for attr in ("in_fmt", "level_fmt", "bias_fmt", "out_fmt"):
         if not isinstance(getattr(s, attr), QFormat):
             p.append(f"{attr} must be a QFormat")
+    if p:
+        return p
+    p += size_problems(s.n_in, s.n_out, sum(len(r) for r in s.sources))
+    for attr in ("levels", "bias"):
+        big = next((v for v in getattr(s, attr) if abs(v) >= 1 << 62), None)
+        if big is not None:
+            p.append(f"{attr} hold {big}, too large for any format")
     if p:
         return p
     if s.level_fmt.signed:
@@ -82,7 +107,10 @@ def layer_problems(s) -> list[str]:
             break
     if p:
         return p
-    f = s.flat
+    try:
+        f = s.flat
+    except OverflowError:
+        return ["sources, signs or indices hold a value too large for 64 bits"]
     if f["src"].min() < 0 or f["src"].max() >= s.n_in:
         p.append(f"a source index is outside 0..{s.n_in - 1}")
     else:

@@ -1,0 +1,52 @@
+"""Hostile spec files: sizes and values beyond any format are one SpecError line, found before
+anything large is built."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from lognet.model.arch import SpecError
+from lognet.model.specjson import dumps_spec, load_spec
+from lognet.model.validate import MAX_CONNECTIONS, MAX_IO, size_problems
+from support.specs import make_spec
+
+
+def _load(tmp_path, text):
+    p = tmp_path / "s.json"
+    p.write_text(text)
+    return load_spec(p)
+
+
+@pytest.mark.parametrize("where,value,message", [
+    (("levels", 0), 10**30, f"levels hold {10**30}, too large for any format"),
+    (("bias", 0), -10**30, f"bias hold {-10**30}, too large for any format"),
+    (("n_in",), 10**9, f"n_in = 1000000000 is more than the supported {MAX_IO}"),
+    (("sources", 0, 0), 10**30, "sources, signs or indices hold a value too large for 64 bits"),
+])
+def test_values_beyond_any_format(tmp_path, where, value, message):
+    d = json.loads(dumps_spec(make_spec(6, 4, 4)))
+    node = d
+    for k in where[:-1]:
+        node = node[k]
+    node[where[-1]] = value
+    with pytest.raises(SpecError) as e:
+        _load(tmp_path, json.dumps(d))
+    assert str(e.value) == f"{tmp_path / 's.json'}: layer 'layer': {message}"
+
+
+def test_deep_nesting_and_giant_integers(tmp_path):
+    with pytest.raises(SpecError, match="nested too deeply"):
+        _load(tmp_path, "[" * 100_000 + "]" * 100_000)
+    text = dumps_spec(make_spec(6, 4, 4)).replace('"n_in":6', '"n_in":1' + "0" * 5000)
+    with pytest.raises(SpecError, match="not a valid spec"):
+        _load(tmp_path, text)
+
+
+def test_size_limits():
+    assert size_problems(MAX_IO, MAX_IO, MAX_CONNECTIONS) == []
+    assert size_problems(MAX_IO + 1, 1) == [f"n_in = {MAX_IO + 1} is more than the supported "
+                                            f"{MAX_IO}"]
+    assert size_problems(1, 1, MAX_CONNECTIONS + 1) == [
+        f"{MAX_CONNECTIONS + 1} connections is more than the supported {MAX_CONNECTIONS}; prune "
+        f"the layer (--topology) or split it"]
