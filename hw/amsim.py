@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from amaranth.sim import Simulator
 
-__all__ = ["stream_through"]
+__all__ = ["stream_through", "transfer_latency"]
 
 
 def stream_through(core, X, max_cycles: int | None = None) -> tuple[np.ndarray, int]:
@@ -43,3 +43,65 @@ def stream_through(core, X, max_cycles: int | None = None) -> tuple[np.ndarray, 
     sim.add_testbench(tb)
     sim.run()
     return np.asarray(got, dtype=np.int64).reshape(-1, n_out), state["cycles"]
+
+
+def transfer_latency(core, x, max_cycles: int = 100_000) -> int:
+    """Rising edges from the one that transfers input vector ``x`` into an idle ``core`` to the
+    one that transfers its output, with ``o_stream.ready`` held high: the measured counterpart
+    of ``core.info.latency``."""
+    edges: dict[str, int] = {}
+
+    async def tb(ctx):
+        ctx.set(core.o_stream.ready, 1)
+        ctx.set(core.i_stream.valid, 1)
+        for i, v in enumerate(x):
+            ctx.set(core.i_stream.payload[i], int(v))
+        for edge in range(1, max_cycles + 1):  # values seen just before rising edge ``edge``
+            if "in" not in edges and ctx.get(core.i_stream.ready):
+                edges["in"] = edge
+            elif "in" in edges and ctx.get(core.o_stream.valid):
+                edges["out"] = edge
+                return
+            await ctx.tick()
+            if "in" in edges:
+                ctx.set(core.i_stream.valid, 0)
+
+    sim = Simulator(core)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    if "out" not in edges:
+        raise RuntimeError(f"no output within {max_cycles} clocks")
+    return edges["out"] - edges["in"]
+
+
+def commit_clocks(core, max_cycles: int = 1_000_000) -> int:
+    """Rising edges from the one that writes CTRL's commit bit into an idle ``core`` to the
+    first one after which STATUS reads 0 again (the commit has taken effect)."""
+    from .regmap import ADDR_CTRL, ADDR_STATUS, CTRL_COMMIT, STATUS_PENDING
+
+    result: dict[str, int] = {}
+
+    async def tb(ctx):
+        cfg = core.cfg
+        ctx.set(core.o_stream.ready, 1)
+        ctx.set(cfg.addr, ADDR_CTRL)
+        ctx.set(cfg.w_data, CTRL_COMMIT)
+        ctx.set(cfg.w_en, 1)
+        await ctx.tick()  # edge 1 writes the commit
+        ctx.set(cfg.w_en, 0)
+        ctx.set(cfg.addr, ADDR_STATUS)
+        ctx.set(cfg.r_en, 1)
+        for edge in range(2, max_cycles + 2):
+            await ctx.tick()  # edge ``edge`` samples STATUS; r_data shows it after the edge
+            if not ctx.get(cfg.r_data) & STATUS_PENDING:
+                result["done"] = edge - 1  # STATUS was 0 just after edge ``edge - 1``
+                return
+
+    sim = Simulator(core)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    if "done" not in result:
+        raise RuntimeError(f"the commit did not finish within {max_cycles} clocks")
+    return result["done"] - 1

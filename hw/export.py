@@ -20,6 +20,7 @@ from lognet.base.files import atomic_folder, check_out_folder
 from lognet.base.names import sanitise
 
 from . import regmap as rmap
+from .datasheet import connections_csv, datasheet
 from .layer import Layer
 from .network import Network
 
@@ -101,8 +102,9 @@ def manifest(spec: LayerSpec | NetworkSpec, core, clock_mhz: float = 100.0, *,
 
 def generate(spec: LayerSpec | NetworkSpec, out_dir: str | os.PathLike, *, force: bool = False,
              clock_mhz: float = 100.0, readback: bool = True, version: str | None = None) -> dict:
-    """Write ``<top>.v``, ``regmap.json``, ``regmap.md``, ``<top>_regs.h``, ``manifest.json``
-    and ``spec.json`` into ``out_dir``. Refuses an existing folder unless ``force``."""
+    """Write ``<top>.v``, ``regmap.json``, ``regmap.md``, ``<top>_regs.h``, ``datasheet.md``,
+    ``connections.csv``, ``manifest.json`` and ``spec.json`` into ``out_dir``. Refuses an
+    existing folder unless ``force`` (and then replaces only a folder lognet wrote)."""
     check_out_folder(out_dir, force)
     core = build_core(spec, readback=readback)
     name = top_name(spec)
@@ -114,6 +116,9 @@ def generate(spec: LayerSpec | NetworkSpec, out_dir: str | os.PathLike, *, force
         "spec.json": dumps_spec(core.spec),
     }
     man = manifest(core.spec, core, clock_mhz, version=version)
+    files["datasheet.md"] = datasheet(core, name, version=man["lognet_version"],
+                                      spec_sha256=man["spec_sha256"], clock_mhz=clock_mhz)
+    files["connections.csv"] = connections_csv(core)
     man["files"] = sorted(files) + ["manifest.json"]
     files["manifest.json"] = json.dumps(man, indent=1) + "\n"
     with atomic_folder(out_dir, force=force) as tmp:

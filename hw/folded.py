@@ -39,18 +39,20 @@ def _clog2(n: int) -> int:
 
 
 def folded_timing(layer) -> tuple[int, int]:
-    """``(latency, cycles_per_vector)`` of a folded layer: clocks from the input transfer to the
-    output becoming valid, and between two accepted vectors at full rate.
+    """``(latency, cycles_per_vector)`` of a folded layer: rising edges from the one that
+    transfers an input vector to the one that transfers its output (``o_stream.ready`` high),
+    the definition parallel builds use too, and clocks between two accepted vectors at full rate.
 
     Without ``factored`` arithmetic the lanes never stall: ``T`` issue clocks, six pipeline
-    stages, the output register and the hand-over. With it, a lane whose next output reaches
-    its last connection while the finisher still works on the previous one stalls every lane,
-    so the count comes from a clock-by-clock model of the lane control (checked against the
-    simulated RTL in tests/hw)."""
+    stages, the output register, the hand-over and the output transfer. With it, a lane whose
+    next output reaches its last connection while the finisher still works on the previous one
+    stalls every lane, so the count comes from a clock-by-clock model of the lane control
+    (checked against the simulated RTL in tests/hw)."""
     T = layer.regmap.lane_depth
     if layer.arith is not Arith.FACTORED:
-        latency = 1 + T + 6 + 1
-        return latency, latency + 1  # the next vector enters on the clock after the output
+        valid = 1 + T + 6 + 1  # edges until o_stream.valid is high
+        # the output transfers on the next edge, and the next vector enters on that edge too
+        return valid + 1, valid + 1
     spec = layer.spec
     lasts = [[c == spec.fanins[j] - 1 for j, c in lane] for lane in layer.regmap.schedule]
     K = spec.K
@@ -95,9 +97,10 @@ def folded_timing(layer) -> tuple[int, int]:
                 t += 1
                 draining = t == T
         cycle += 1
-    # ``cycle`` is the clock in DRAIN that sees every lane idle: OUT on the next, valid after
-    latency = cycle + 1
-    return latency, latency + 1
+    # ``cycle`` is the clock in DRAIN that sees every lane idle: OUT on the next, valid after,
+    # the output transfer and the next vector's entry on the edge after that
+    valid = cycle + 1
+    return valid + 1, valid + 1
 def finisher_can_stall(layer) -> bool:
     """Whether a factored lane can reach an output's last connection while its finisher still
     works on the previous output. The finisher is busy ``K + 6`` clocks after it starts, and

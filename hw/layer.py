@@ -104,6 +104,22 @@ class Layer(wiring.Component):
             return 1.0
         return self.spec.n_conn / (self.spec.arch.lanes * self.regmap.lane_depth)
 
+    @property
+    def commit_clocks(self) -> int:
+        """Rising edges from the one that writes CTRL's commit bit into an idle layer to the
+        first one after which STATUS reads 0 (the new set is active from then on). One for
+        parallel builds, ``n_conn + 3`` for parallel shift builds with writable connections
+        (the commit walk), and ``C + 3`` for folded builds that copy ``C`` rows of shadow
+        memory (``C = max(T, n_out)`` with ``tunable=all``, ``n_out`` with ``levels``: the
+        biases; checked against the RTL in tests/hw)."""
+        if self.commit_walk:
+            return self.spec.n_conn + 3
+        if not self.folded or self.tunable is Tunable.NONE:
+            return 1
+        rows = max(self.regmap.lane_depth if self.tunable is Tunable.ALL else 0,
+                   self.spec.n_out)
+        return rows + 3
+
     def conn_shape(self):
         """Shape of a connection register (see :class:`~lognet.hw.regmap.RegisterMap`)."""
         rm = self.regmap

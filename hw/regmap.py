@@ -63,6 +63,7 @@ __all__ = [
     "encode_shift_level",
     "exp_bits",
     "register_map",
+    "cell",
     "to_c_header",
     "to_markdown",
 ]
@@ -346,6 +347,11 @@ def config_writes(spec: LayerSpec | NetworkSpec, new=None) -> list[tuple[int, in
 # -- documents ----------------------------------------------------------------------------------
 
 
+def cell(text: str) -> str:
+    """``text`` safe in a Markdown table cell (no column breaks, no line breaks)."""
+    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
 def _layer_rows(m: RegisterMap) -> list[str]:
     rows = []
     for h in m.to_json()["header"]:
@@ -353,7 +359,7 @@ def _layer_rows(m: RegisterMap) -> list[str]:
         rows.append(f"| `0x{m.base + h['offset']:X}` | {h['name']} | {h['access']} | 1 | {val} |")
     for r in sorted(m.regions.values(), key=lambda r: r.base):
         rows.append(f"| `0x{m.base + r.base:X}` | {r.name} | RW | {r.count} | "
-                    f"{r.bits} bits: {r.doc} |")
+                    f"{r.bits} bits: {cell(r.doc)} |")
     return rows
 
 

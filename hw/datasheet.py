@@ -1,0 +1,270 @@
+"""The datasheet of one generated core: everything an integrator needs to drive it, written from
+the spec, the register map and the core's timing, so it is true for that core and no other.
+
+``lognet generate`` writes it as ``datasheet.md`` beside the Verilog, with ``connections.csv``
+(which connection every CONN address holds). Pure Python: it reads the Component's records
+(:class:`~lognet.hw.arch.CoreInfo`, :class:`~lognet.hw.regmap.RegisterMap`), never its netlist.
+"""
+
+from __future__ import annotations
+
+from lognet.model.arch import Activation, Arith, Microarch, Tunable
+from lognet.model.qformat import QFormat, Rounding
+
+from lognet.base.names import sanitise
+
+from .regmap import (
+    ADDR_CTRL,
+    ADDR_ID,
+    ADDR_PARAMS,
+    ADDR_SHAPE,
+    ADDR_STATUS,
+    ADDR_VERSION,
+    ID_VALUE,
+    REGMAP_VERSION,
+    RegisterMap,
+    cell,
+)
+
+__all__ = ["connection_rows", "connections_csv", "datasheet"]
+
+#: connections listed in the datasheet itself; larger layers point to connections.csv
+TABLE_LIMIT = 512
+
+
+def _md(text: str) -> str:
+    """A name safe inside Markdown (names are sanitised identifiers already; this is belt and
+    braces for anything else that reaches a table)."""
+    return sanitise(text)
+
+
+def _layer_maps(core) -> list[tuple[object, RegisterMap]]:
+    layers = getattr(core, "layers", None) or [core]
+    return [(la, la.regmap) for la in layers]
+
+
+def connection_rows(core) -> list[tuple[str, int, int, int, int, int, int]]:
+    """``(layer, address, output, connection, input, sign, index)`` for every writable
+    connection word, in address order (the spec's initial sign and index)."""
+    rows = []
+    for la, rm in _layer_maps(core):
+        if "CONN" not in rm.regions:
+            continue
+        s = la.spec
+        for addr, j, c in sorted(rm.conn_addresses()):
+            rows.append((s.name, rm.base + addr, j, c, s.sources[j][c], s.signs[j][c],
+                         s.indices[j][c]))
+    return rows
+
+
+def connections_csv(core) -> str:
+    lines = ["layer,address,output,connection,input,sign,index"]
+    lines += [",".join(str(v) for v in r) for r in connection_rows(core)]
+    return "\n".join(lines) + "\n"
+
+
+def _q(fmt: QFormat) -> str:
+    return f"`{fmt.describe()}`"
+
+
+def _fmt_row(what: str, fmt: QFormat) -> str:
+    sign = "signed (two's complement)" if fmt.signed else "unsigned"
+    rnd = {Rounding.FLOOR: "floor", Rounding.HALF_UP: "half up",
+           Rounding.HALF_EVEN: "half to even"}[fmt.rounding]
+    sat = "saturate" if fmt.saturate else "wrap"
+    return (f"| {what} | {_q(fmt)} | {fmt.width} | {sign} | {fmt.min_int} .. {fmt.max_int} | "
+            f"2^-{fmt.frac_bits} | {rnd}, {sat} |")
+
+
+def _rounding_text(s) -> str:
+    sh = s.shift
+    if sh == 0:
+        return "`q = a` (no fraction bits to drop)"
+    if s.out_fmt.rounding is Rounding.FLOOR:
+        return f"`q = a >> {sh}` (floor: toward minus infinity)"
+    if s.out_fmt.rounding is Rounding.HALF_UP:
+        return f"`q = (a + {1 << (sh - 1)}) >> {sh}` (nearest, ties toward plus infinity)"
+    return (f"`q = (a >> {sh}) + up`, `up = 1` when the dropped bits `a mod {1 << sh}` exceed "
+            f"{1 << (sh - 1)}, or equal it and `a >> {sh}` is odd (nearest, ties to even)")
+
+
+def _layer_section(la, rm: RegisterMap) -> list[str]:
+    s = la.spec
+    a = s.arch
+    o = s.out_fmt
+    out = [f"## Layer `{_md(s.name)}`", "",
+           f"{s.n_in} inputs, {s.n_out} outputs, {s.n_conn} connections (fan-in "
+           f"{min(s.fanins)}..{s.max_fanin}), K = {s.K} levels; `{a.kind.value}`"
+           + (f" with {a.lanes} lanes" if a.kind is Microarch.FOLDED else "")
+           + f", `{a.arith.value}` arithmetic, `tunable={a.tunable.value}`.", "",
+           "### Number formats", "",
+           "| quantity | format | bits | kind | integers | step (real = integer x step) | "
+           "into this format |", "|---|---|---|---|---|---|---|",
+           _fmt_row("input", s.in_fmt), _fmt_row("level magnitude", s.level_fmt),
+           _fmt_row("bias", s.bias_fmt), _fmt_row("output", o), "",
+           "### Arithmetic (bit-exact)", "",
+           "For output `j`, with `x` the input integers and every sum exact:", "",
+           "```",
+           "w[j,c] = (sign[j][c] ? -1 : +1) * levels[index[j][c]]",
+           f"a      = sum over c of w[j,c] * x[sources[j][c]]  +  bias[j] << {s.bias_shift}",
+           ]
+    if s.activation is Activation.RELU:
+        out.append("a      = max(a, 0)                                   (ReLU, before rounding)")
+    out += ["```", "",
+            f"`a` has {s.acc_frac} fraction bits (input {s.in_fmt.frac_bits} + level "
+            f"{s.level_fmt.frac_bits}); the bias is shifted left by {s.bias_shift} to align it. "
+            f"`a` always fits {s.acc_width} signed bits: |a| <= max fan-in x max|x| x max level "
+            f"+ the largest bias, for any weight set the registers can hold, so nothing "
+            f"overflows. Then one rounding step, {_rounding_text(s)}, and "
+            + (f"saturation to {o.min_int} .. {o.max_int}." if o.saturate else
+               f"wrapping to the low {o.width} bits (two's complement)."),
+            "", "### Registers", ""]
+    out += ["| word address | name | access | words | bits | content |",
+            "|---|---|---|---|---|---|",
+            f"| `0x{rm.base + ADDR_ID:X}` | ID | R | 1 | 32 | `0x{ID_VALUE:08X}` |",
+            f"| `0x{rm.base + ADDR_VERSION:X}` | VERSION | R | 1 | 32 | {REGMAP_VERSION} |",
+            f"| `0x{rm.base + ADDR_CTRL:X}` | CTRL | W | 1 | 1 | bit 0: commit the shadow set |",
+            f"| `0x{rm.base + ADDR_STATUS:X}` | STATUS | R | 1 | 1 | bit 0: a commit is pending |",
+            f"| `0x{rm.base + ADDR_SHAPE:X}` | SHAPE | R | 1 | 32 | `0x{rm.shape_word():08X}`: "
+            f"n_in bits 0-15, n_out bits 16-31 |",
+            f"| `0x{rm.base + ADDR_PARAMS:X}` | PARAMS | R | 1 | 32 | `0x{rm.params_word():08X}`: "
+            f"K bits 0-7, index bits 8-15, arith bits 16-19 (0 shared, 1 factored, 2 shift, "
+            f"3 multiply), kind bits 20-23 (0 parallel, 1 folded), tunable bits 24-27 (0 all, "
+            f"1 levels, 2 none) |"]
+    for r in sorted(rm.regions.values(), key=lambda r: r.base):
+        out.append(f"| `0x{rm.base + r.base:X}` | {r.name} | RW | {r.count} | {r.bits} | "
+                   f"{cell(r.doc)} |")
+    out += ["", "Encodings:", ""]
+    if "LEVELS" in rm.regions:
+        if a.arith is Arith.SHIFT:
+            e = rm.ebits
+            out.append(f"- LEVELS word `k`: level `k` as shifts. With E = {e} exponent bits: "
+                       f"bit 0 `a_en`, bits 1..{e} `a`"
+                       + (f", bit {1 + e} `b_en`, bits {2 + e}..{1 + 2 * e} `b`"
+                          if rm.terms == 2 else "")
+                       + "; level = a_en x 2^a" + (" + b_en x 2^b" if rm.terms == 2 else "")
+                       + " (0 when no term is enabled).")
+        else:
+            out.append(f"- LEVELS word `k`: the magnitude of level `k`, a {_q(s.level_fmt)} "
+                       f"integer (levels need not be sorted once written).")
+    if "BIAS" in rm.regions:
+        out.append(f"- BIAS word `j`: output `j`'s bias, a {_q(s.bias_fmt)} integer. Writes use "
+                   f"the low {s.bias_fmt.width} bits (two's complement; higher bits are "
+                   f"ignored); reads return it sign-extended to 32 bits.")
+    if "CONN" in rm.regions:
+        if rm.conn_signed:
+            out.append(f"- CONN word: the signed weight `+-level` in {rm.conn_bits} bits (two's "
+                       f"complement; higher bits ignored).")
+        else:
+            out.append(f"- CONN word: bit 0 the sign (1 negative), bits 1..{s.index_bits} the "
+                       f"level index.")
+        if a.kind is Microarch.FOLDED:
+            out.append(f"- CONN address of output `j`'s connection `c`: "
+                       f"`0x{rm.base + rm.regions['CONN'].base:X} + (j mod {a.lanes}) * "
+                       f"{1 << rm.lane_bits} + t`, where lane `j mod {a.lanes}` runs its outputs "
+                       f"in increasing `j`, each output's connections back to back, and `t` is "
+                       f"the position of `(j, c)` in that order (lane depth {rm.lane_depth}).")
+        else:
+            out.append(f"- CONN address of output `j`'s connection `c`: "
+                       f"`0x{rm.base + rm.regions['CONN'].base:X} + (fan-in of outputs 0..j-1)"
+                       f" + c` (output-major, connections in the order of `sources[j]`).")
+    if a.tunable is Tunable.NONE:
+        out.append("- Nothing is writable: the weights are wired in (`tunable=none`).")
+    elif a.tunable is Tunable.LEVELS:
+        out.append("- Signs, indices and the connection pattern are wired in "
+                   "(`tunable=levels`); the level table and the biases are writable.")
+    out += ["", "### Timing", "",
+            f"- Latency {la.info.latency} clocks: the rising edge that transfers an input "
+            f"vector and the one that transfers its output are {la.info.latency} edges apart "
+            f"(with `o_stream.ready` high).",
+            f"- One vector every {la.info.cycles_per_vector} clock(s) at full rate.",
+            f"- Commit: {la.commit_clocks} clock(s) from the CTRL write into an idle layer until "
+            f"STATUS bit 0 reads 0; a vector accepted on or before the edge of the CTRL write is "
+            f"computed with the old set, the layer takes no vector while the commit is pending, "
+            f"and every later vector sees the new set.", ""]
+    return out
+
+
+def datasheet(core, top: str, *, version: str, spec_sha256: str,
+              clock_mhz: float = 100.0) -> str:
+    """Markdown datasheet of ``core`` (a Layer or a Network) exported as module ``top``."""
+    info = core.info
+    rows = connection_rows(core)
+    lines = [f"# `{_md(top)}` datasheet", "",
+             f"Generated by lognet {version} from the spec with SHA-256 `{spec_sha256}`; true for "
+             f"this core only. The files beside it: `{_md(top)}.v` (Verilog), `regmap.json`, "
+             f"`regmap.md`, `{_md(top)}_regs.h` (C header), `connections.csv`, `manifest.json`, "
+             f"`spec.json`.", "",
+             "## Ports", "",
+             "| port | dir | bits | meaning |", "|---|---|---|---|",
+             "| `clk` | in | 1 | clock: everything happens on its rising edge |",
+             "| `rst` | in | 1 | synchronous reset, active high: clears the datapath and a pending "
+             "commit, keeps every weight |",
+             f"| `i_stream__payload` | in | {info.n_in * info.in_width} | one input vector: "
+             f"element `i` is bits `[{info.in_width}*i +: {info.in_width}]`"
+             + (", two's complement" if info.in_signed else ", unsigned") + " |",
+             "| `i_stream__valid`, `i_stream__ready` | in, out | 1 | the vector transfers on a "
+             "rising edge where both are high; hold valid and payload until then |",
+             f"| `o_stream__payload` | out | {info.n_out * info.out_width} | one output vector, "
+             f"element `j` at bits `[{info.out_width}*j +: {info.out_width}]`"
+             + (", two's complement" if info.out_signed else ", unsigned") + " |",
+             "| `o_stream__valid`, `o_stream__ready` | out, in | 1 | as above; the payload holds "
+             "while valid is high and ready low |",
+             f"| `cfg__addr` | in | {info.addr_width} | configuration word address |",
+             "| `cfg__w_data`, `cfg__w_en` | in | 32, 1 | a write: one word per clock, always "
+             "accepted |",
+             "| `cfg__r_en` | in | 1 | a read strobe |",
+             "| `cfg__r_data` | out | 32 | read data, valid the clock after `r_en`, held until "
+             "the next `r_en` |", "",
+             f"Throughput at {clock_mhz:g} MHz: {clock_mhz * 1e6 / info.cycles_per_vector:,.0f} "
+             f"vectors/s; latency {info.latency} clocks.", "",
+             "## Number formats in Q notation", "",
+             "`sQi.f` is a signed two's-complement number with `i` integer bits besides the sign "
+             "and `f` fraction bits (`1 + i + f` bits); `uQi.f` is unsigned (`i + f` bits). The "
+             "stored integer `n` stands for the real `n x 2^-f`. `i` may be negative: `uQ-1.9` "
+             "has 8 bits whose real values lie below 2^-1. Rounding and saturation say how a "
+             "wider value is brought into the format: floor, half up or half to even; clip to "
+             "the range (saturate) or keep the low bits (wrap).", "",
+             "## Configuration", "",
+             "Writes land in shadow registers and memories. Writing 1 to CTRL bit 0 commits: the "
+             "core stops taking vectors, lets those inside finish with the old set, then swaps "
+             "the whole shadow set in at once, so every vector is computed with one complete "
+             "weight set. Wait until STATUS bit 0 reads 0 before writing the next set. At "
+             "power-on the registers hold the weights the core was generated with; a reset keeps "
+             "them (a reset during a commit's copy leaves the active set partly updated: commit "
+             "again). Reading a connection word or bias of a folded core during a commit's copy "
+             "returns undefined data."]
+    if hasattr(core, "layers"):
+        lines += ["", f"This is a network of {len(core.layers)} layers chained output to input. "
+                  f"Its own CTRL (address 0x{ADDR_CTRL:X}) commits every layer at once, between "
+                  f"two vectors: the network stops taking input, waits until no vector is inside, "
+                  f"then commits each layer as described in its section. A layer's own CTRL "
+                  f"commits that layer alone.", "",
+                  "| layer | base address |", "|---|---|"]
+        lines += [f"| `{_md(la.spec.name)}` | `0x{rm.base:X}` |" for la, rm in _layer_maps(core)]
+    lines.append("")
+    for la, rm in _layer_maps(core):
+        lines += _layer_section(la, rm)
+    lines += ["## Connection addresses", ""]
+    if not rows:
+        lines.append("No connection word is writable in this core.")
+    elif len(rows) > TABLE_LIMIT:
+        lines.append(f"{len(rows)} connection words: see `connections.csv` (columns: layer, "
+                     f"address, output, connection, input, sign, index).")
+    else:
+        lines += ["`connections.csv` holds the same table.", "",
+                  "| layer | address | output | connection | input | sign | index |",
+                  "|---|---|---|---|---|---|---|"]
+        lines += [f"| `{_md(r[0])}` | `0x{r[1]:X}` | {r[2]} | {r[3]} | {r[4]} | {r[5]} | {r[6]} |"
+                  for r in rows]
+    lines += ["", "## Driving it from C", "", "```c",
+              "#include <stdint.h>",
+              f'#include "{_md(top)}_regs.h"',
+              "",
+              "static void load_and_commit(volatile uint32_t *base, const uint32_t *addr,",
+              "                            const uint32_t *word, unsigned n) {",
+              "    for (unsigned i = 0; i < n; i++) base[addr[i]] = word[i];  /* shadow set */",
+              f"    base[{_md(top).upper()}_CTRL] = {_md(top).upper()}_CTRL_COMMIT;",
+              f"    while (base[{_md(top).upper()}_STATUS] & 1u) {{}}  /* wait for the swap */",
+              "}", "```", ""]
+    return "\n".join(lines)
