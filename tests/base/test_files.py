@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+
 from lognet.base.errors import InputError
 from lognet.base.files import MARKER, atomic_folder, atomic_write_text, check_out_folder
 

@@ -4,22 +4,21 @@ and one-line errors with exit code 2 and nothing half-written."""
 import json
 import os
 import subprocess
-import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "hw"))
-from clitools import assert_user_error, run
+from lognet.hw.network import Network
 from lognet.model.reference import reference
 from lognet.model.specjson import dump_spec
-from specs import make_network, make_spec
+from support.clitools import assert_user_error, run
+from support.specs import make_network, make_spec
 
 
 def test_version_and_help():
     r = run("--version")
-    assert r.returncode == 0 and r.stdout.startswith("lognet ")
+    assert r.returncode == 0 and r.stdout == f"lognet {version('lognet')}\n"
     for verb in ["layers", "fit", "quantise", "spec", "infer", "generate", "sim", "synth", "build",
                  "run", "flow"]:
         r = run(verb, "--help")
@@ -42,8 +41,10 @@ def test_generate_is_deterministic(tmp_path, arch):
         assert (a / f).read_bytes() == (b / f).read_bytes(), f
     man = json.loads((a / "manifest.json").read_text())
     assert man["top"] == "lognet_my_layer"
-    assert {p["name"] for p in man["ports"]} >= {"i_stream__payload", "o_stream__valid",
-                                                  "cfg__addr", "cfg__r_data"}
+    assert {p["name"] for p in man["ports"]} == {
+        "clk", "rst", "i_stream__payload", "i_stream__valid", "i_stream__ready",
+        "o_stream__payload", "o_stream__valid", "o_stream__ready",
+        "cfg__addr", "cfg__w_data", "cfg__w_en", "cfg__r_en", "cfg__r_data"}
     assert "module lognet_my_layer" in (a / "lognet_my_layer.v").read_text()
     assert "#define LOGNET_MY_LAYER_CTRL" in (a / "lognet_my_layer_regs.h").read_text()
 
@@ -56,16 +57,27 @@ def test_generate_refuses_existing_folder(tmp_path):
     (out / "keep.txt").write_text("mine")
     assert_user_error(run("generate", tmp_path / "s.json", "-o", out), "already exists")
     assert (out / "keep.txt").read_text() == "mine"
-    assert run("generate", tmp_path / "s.json", "-o", out, "--force").returncode == 0
-    assert not (out / "keep.txt").exists()
+    # --force never deletes a folder of the user's own files
+    assert_user_error(run("generate", tmp_path / "s.json", "-o", out, "--force"),
+                      "holds files lognet did not write")
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+    # it replaces lognet's own output
+    gen = tmp_path / "gen"
+    assert run("generate", tmp_path / "s.json", "-o", gen).returncode == 0
+    (gen / "stale.txt").write_text("from the old run")
+    assert run("generate", tmp_path / "s.json", "-o", gen, "--force").returncode == 0
+    assert not (gen / "stale.txt").exists() and (gen / "datasheet.md").is_file()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp leftovers
 
 
 def test_generate_network(tmp_path):
-    dump_spec(make_network(), tmp_path / "n.json")
+    net = make_network()
+    dump_spec(net, tmp_path / "n.json")
     assert run("generate", tmp_path / "n.json", "-o", tmp_path / "o").returncode == 0
     rm = json.loads((tmp_path / "o" / "regmap.json").read_text())
-    assert len(rm["layers"]) == 2
+    # one window per layer, at the bases the network's decoder uses
+    bases = [m.base for m in Network(net).regmap.layers]
+    assert [(la["layer"], la["base"]) for la in rm["layers"]] == list(zip(["fc0", "fc1"], bases))
 
 
 def test_generate_override_arch_errors(tmp_path):
@@ -86,6 +98,7 @@ def test_infer(tmp_path):
     assert r.returncode == 0, r.stderr
     np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), reference(spec, x))
     r = run("infer", tmp_path / "s.json", tmp_path / "x.npy")
+    assert r.returncode == 0, r.stderr
     np.testing.assert_array_equal(np.loadtxt(r.stdout.splitlines(), dtype=np.int64).reshape(7, 3),
                                   reference(spec, x))
 
