@@ -48,7 +48,7 @@ def test_optimal_is_lowest(dist):
     for p in PICKERS:
         r = pick_levels(w, 6, p)
         assert r.mse >= opt.mse * (1 - 1e-9), p
-        assert len(r.levels) <= 6 and np.all(np.diff(r.levels) > 0)
+        assert len(r.levels) == 6 and np.all(np.diff(r.levels) > 0), p
 
 
 def test_lloyd_fixed_point():
@@ -86,11 +86,12 @@ def test_zero_level_and_assign():
 def test_rounding_and_format():
     lv = np.array([0.011, 0.02, 0.05])
     fmt = choose_level_format(lv, 8)
-    assert fmt.width == 8 and not fmt.signed
-    assert round(lv[-1] / fmt.step) <= fmt.max_int < 2 * round(lv[-1] / fmt.step) + 2
+    # the finest step that holds the largest level in 8 bits: 0.05 * 2**12 = 204.8 <= 255,
+    # 0.05 * 2**13 would not fit
+    assert (fmt.width, fmt.int_bits, fmt.frac_bits, fmt.signed) == (8, -4, 12, False)
     w = np.random.default_rng(0).normal(0, 0.02, 1000)
     q, sqnr, _ = round_levels(w, lv, fmt)
-    assert np.all(np.diff(q) > 0)
+    np.testing.assert_array_equal(q, [45, 82, 205])  # round(lv * 2**12)
     assert np.isclose(sqnr, 10 * np.log10(np.mean(w**2) / mse_of(w, q * fmt.step)))
 
 
@@ -108,4 +109,16 @@ def test_lognormal_pickers_with_one_nonzero_weight(picker):
     """A lognormal needs two distinct non-zero magnitudes; with one, the exact optimum is used
     and the note says so."""
     r = pick_levels(np.array([0.0, 0.0, -0.27, 0.0]), 2, picker)
-    assert 0.27 in np.round(r.levels, 6) and "too few non-zero" in r.note
+    assert len(r.levels) == 2 and r.levels[-1] == 0.27
+    assert r.note.startswith("too few non-zero weights to fit a lognormal; exact optimum used")
+
+
+@pytest.mark.xfail(strict=True, reason="model/levels.py clips the exact optimum (0, 0.27) to the "
+                   "non-zero |w| range and re-splits it: levels (0.135, 0.27), MSE > 0")
+@pytest.mark.parametrize("picker", ["lognormal-lloyd", "lognormal-quantile"])
+def test_lognormal_pickers_with_one_nonzero_weight_keep_the_exact_optimum(picker):
+    """What the note promises: the levels and the error of the exact optimum."""
+    w = np.array([0.0, 0.0, -0.27, 0.0])
+    r, exact = pick_levels(w, 2, picker), pick_levels(w, 2, "optimal")
+    np.testing.assert_array_equal(r.levels, exact.levels)
+    assert r.mse == exact.mse == 0.0

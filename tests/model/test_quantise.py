@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lognet.model.qformat import QFormat
 from lognet.model.quantise import quantise_layer, quantise_network, random_layer_spec
-from lognet.model.reference import reference, reference_acc
+from lognet.model.reference import reference, reference_acc, reference_layer
 from lognet.model.topology import make_topology
 
 from lognet.base.errors import InputError
@@ -21,7 +21,10 @@ def test_topologies():
         assert set(s) == set(np.argsort(-np.abs(W[j]))[:3])
     assert all(len(s) == 2 for s in make_topology(W, "fanin:2:random:7"))
     p = make_topology(W, "prune:0.25")
-    assert sum(map(len, p)) >= 10 and all(len(s) >= 1 for s in p)
+    # a quarter of the 40 weights, the largest magnitudes, and at least one input per output
+    largest = {divmod(int(k), 8) for k in np.argsort(-np.abs(W), axis=None)[:10]}
+    assert {(j, int(i)) for j, s in enumerate(p) for i in s} == largest
+    assert all(len(s) >= 1 for s in p)
     b = make_topology(W, "band:3")
     assert all(len(s) == 3 and np.all(np.diff(s) == 1) for s in b)
     for text, needle in [("fanin:9", "larger than"), ("band:9", "larger than"),
@@ -63,7 +66,16 @@ def test_network_formats_chain():
     layers = [("a", rng.normal(0, 0.3, (6, 8)), rng.normal(0, .1, 6), "relu"),
               ("b", rng.normal(0, 0.3, (3, 6)), rng.normal(0, .1, 3), "none")]
     net, reps = quantise_network(layers, K=8, picker="optimal", in_fmt=QFormat(0, 8, False))
-    assert net.layers[0].out_fmt.int_bits == net.layers[1].in_fmt.int_bits
+    # NetworkSpec already demands equal widths; the chain also hands on rounding and saturation
+    assert net.layers[1].in_fmt == net.layers[0].out_fmt
+    # each layer is calibrated on the previous layer's integer outputs (default calibration:
+    # 512 random inputs of seed 0; layer i quantised with seed i)
+    x0 = np.random.default_rng(0).integers(0, 256, (512, 8))
+    a, _ = quantise_layer(*layers[0][1:3], name="a", K=8, picker="optimal", activation="relu",
+                          in_fmt=QFormat(0, 8, False), calib_x=x0, seed=0)
+    b, _ = quantise_layer(*layers[1][1:3], name="b", K=8, picker="optimal", activation="none",
+                          in_fmt=a.out_fmt, calib_x=reference_layer(a, x0), seed=1)
+    assert net.layers == (a, b)
     assert not net.layers[0].out_fmt.signed  # ReLU outputs are unsigned
     assert len(reps) == 2 and all(r["sqnr_rounded_db"] > 10 for r in reps)
 
@@ -73,3 +85,7 @@ def test_random_layer_spec():
     assert (s.n_in, s.n_out, s.K, s.max_fanin) == (32, 8, 8, 4)
     x = np.random.default_rng(0).integers(-128, 128, (10, 32))
     assert reference(s, x).shape == (10, 8)
+    # inputs in [-1, 1), no bias: the accumulators are x times the dense integer weights
+    assert s.in_fmt == QFormat(0, 7, True) and s.bias == (0,) * 8
+    assert [len(src) for src in s.sources] == [4] * 8
+    np.testing.assert_array_equal(reference_acc(s, x), x @ s.weight_matrix().T)

@@ -6,6 +6,7 @@ import pytest
 from lognet.model.weights import list_layers, load_weights, pair_biases, select_layers
 from onnx import TensorProto, helper, numpy_helper
 from safetensors.numpy import save_file
+from support.weightfiles import bad_files
 
 from lognet.base.errors import InputError
 
@@ -23,8 +24,9 @@ def test_npz_npy_safetensors(tmp_path):
         assert name == "fc.weight"
         np.testing.assert_array_equal(b2, b)
     assert list(load_weights(tmp_path / "single.npy")) == ["single"]
-    assert list_layers(tmp_path / "m.npz")[0] == {"name": "fc.weight", "shape": [3, 4],
-                                                  "dtype": "float32"}
+    assert list_layers(tmp_path / "m.npz") == [
+        {"name": "fc.weight", "shape": [3, 4], "dtype": "float32"},
+        {"name": "fc.bias", "shape": [3], "dtype": "float32"}]
 
 
 def test_onnx_gemm_and_matmul(tmp_path):
@@ -60,24 +62,6 @@ def test_select_by_glob(tmp_path):
         select_layers(d, ["zzz"])
     with pytest.raises(InputError, match="2-D"):
         select_layers({"v": np.ones(3)}, None)
-
-
-def bad_files(tmp_path):
-    (tmp_path / "text.npz").write_text("not a zip")
-    (tmp_path / "text.npy").write_text("not numpy")
-    (tmp_path / "text.safetensors").write_text("nope")
-    (tmp_path / "text.onnx").write_bytes(b"\x00\xffgarbage")
-    np.save(tmp_path / "obj.npy", np.array([{"x": 1}], dtype=object), allow_pickle=True)
-    np.savez(tmp_path / "nan.npz", w=np.array([[1.0, np.nan]]))
-    np.savez(tmp_path / "empty.npz", w=np.zeros((0, 3)))
-    np.save(tmp_path / "strs.npy", np.array(["a", "b"]))
-    (tmp_path / "w.txt").write_text("1 2 3")
-    return {
-        "text.npz": "not a readable .npz", "text.npy": "not a readable .npy",
-        "text.safetensors": "not a readable .safetensors", "text.onnx": "not a readable ONNX",
-        "obj.npy": "pickled", "nan.npz": "NaN/inf", "empty.npz": "empty",
-        "strs.npy": "not numbers", "w.txt": "unknown file type", "missing.npz": "no such file",
-    }
 
 
 def test_bad_files(tmp_path):
