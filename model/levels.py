@@ -371,14 +371,16 @@ def pick_levels(w, K: int, picker: str, zero_level: bool = False, **opts) -> Lev
     src = a[a > 0] if zero_level else a
     if src.size == 0 or a[-1] == 0:
         raise InputError("all weights are zero; there is nothing to quantise")
-    if picker.startswith("lognormal") and np.count_nonzero(src) < 2:
+    fitted = picker.startswith("lognormal")
+    if fitted and np.count_nonzero(src) < 2:
         # one non-zero magnitude cannot define a lognormal; its best levels are exact anyway
         lv, note = _PICKERS["optimal"](src, nz)
         note = f"too few non-zero weights to fit a lognormal; exact optimum used ({note})"
+        fitted = False  # the exact optimum is kept as it is
     else:
         lv, note = _PICKERS[picker](src, nz, **opts)
     lv = np.asarray(lv, dtype=np.float64)
-    if picker.startswith("lognormal"):
+    if fitted:
         # a poorly fitting lognormal can put levels far outside the data: keep them in range
         clipped = np.clip(lv, src[src > 0][0], src[-1])
         if not np.array_equal(clipped, lv):

@@ -113,8 +113,6 @@ def test_lognormal_pickers_with_one_nonzero_weight(picker):
     assert r.note.startswith("too few non-zero weights to fit a lognormal; exact optimum used")
 
 
-@pytest.mark.xfail(strict=True, reason="model/levels.py clips the exact optimum (0, 0.27) to the "
-                   "non-zero |w| range and re-splits it: levels (0.135, 0.27), MSE > 0")
 @pytest.mark.parametrize("picker", ["lognormal-lloyd", "lognormal-quantile"])
 def test_lognormal_pickers_with_one_nonzero_weight_keep_the_exact_optimum(picker):
     """What the note promises: the levels and the error of the exact optimum."""
