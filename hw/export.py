@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 
 from amaranth.back import verilog
@@ -16,6 +17,7 @@ from amaranth.hdl import Shape
 from lognet.model.spec import LayerSpec, NetworkSpec
 from lognet.model.specjson import dumps_spec
 
+from lognet.base.errors import InputError
 from lognet.base.files import atomic_folder, check_out_folder
 from lognet.base.names import sanitise
 
@@ -105,6 +107,8 @@ def generate(spec: LayerSpec | NetworkSpec, out_dir: str | os.PathLike, *, force
     """Write ``<top>.v``, ``regmap.json``, ``regmap.md``, ``<top>_regs.h``, ``datasheet.md``,
     ``connections.csv``, ``manifest.json`` and ``spec.json`` into ``out_dir``. Refuses an
     existing folder unless ``force`` (and then replaces only a folder lognet wrote)."""
+    if not (isinstance(clock_mhz, (int, float)) and math.isfinite(clock_mhz) and clock_mhz > 0):
+        raise InputError(f"clock {clock_mhz!r} MHz: give a positive number of MHz")
     check_out_folder(out_dir, force)
     core = build_core(spec, readback=readback)
     name = top_name(spec)

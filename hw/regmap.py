@@ -366,15 +366,16 @@ def _layer_rows(m: RegisterMap) -> list[str]:
 def to_markdown(rm: RegisterMap | NetworkMap) -> str:
     head = ["| address | name | access | words | content |", "|---|---|---|---|---|"]
     if isinstance(rm, RegisterMap):
-        return "\n".join([f"# Register map of layer `{rm.spec.name}`", "", *head,
+        return "\n".join([f"# Register map of layer `{sanitise(rm.spec.name)}`", "", *head,
                           *_layer_rows(rm), ""])
-    lines = [f"# Register map of network `{rm.spec.name}`", "", *head,
+    lines = [f"# Register map of network `{sanitise(rm.spec.name)}`", "", *head,
              f"| `0x{ADDR_ID:X}` | ID | R | 1 | `0x{ID_VALUE:08X}` |",
              f"| `0x{ADDR_VERSION:X}` | VERSION | R | 1 | `0x{REGMAP_VERSION:08X}` |",
              f"| `0x{ADDR_CTRL:X}` | CTRL | W | 1 | bit 0: commit all layers |",
              f"| `0x{ADDR_STATUS:X}` | STATUS | R | 1 | bit 0: commit pending |"]
     for m in rm.layers:
-        lines += [f"| | **layer `{m.spec.name}`** | | | base `0x{m.base:X}` |", *_layer_rows(m)]
+        lines += [f"| | **layer `{sanitise(m.spec.name)}`** | | | base `0x{m.base:X}` |",
+                  *_layer_rows(m)]
     return "\n".join(lines + [""])
 
 

@@ -20,13 +20,18 @@ def check_inputs(spec: LayerSpec | NetworkSpec, x) -> np.ndarray:
     """``x`` as an int64 array of shape ``(N, n_in)``; raises ValueError naming the problem."""
     x = np.asarray(x)
     if x.dtype.kind not in "iu":
-        if x.dtype.kind == "f" and np.all(np.isfinite(x)) and np.all(x == np.round(x)):
+        if (x.dtype.kind == "f" and np.all(np.isfinite(x)) and np.all(x == np.round(x))
+                and np.all(np.abs(x) < 2.0**62)):
             x = x.astype(np.int64)
         else:
             raise ValueError(
                 f"inputs must be integers in the input format (got dtype {x.dtype}); "
                 f"quantise them first"
             )
+    if x.dtype == np.uint64 and x.size and x.max() > np.iinfo(np.int64).max:
+        fmt = spec.in_fmt
+        raise ValueError(f"inputs reach {x.max()}, outside the input format {fmt.describe()} "
+                         f"({fmt.min_int}..{fmt.max_int})")
     x = x.astype(np.int64)
     if x.ndim == 1:
         x = x[None, :]

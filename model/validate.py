@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from lognet.base.names import sanitise
+
 from .arch import Arith, Microarch, Tunable
 from .qformat import QFormat
 
@@ -162,6 +164,13 @@ def network_problems(n) -> list[str]:
     names = [layer.name for layer in n.layers]
     if len(set(names)) != len(names):
         p.append("layer names must be unique")
+    else:
+        seen: dict[str, str] = {}
+        for name in names:  # names reach HDL, C macros and file names sanitised
+            other = seen.setdefault(sanitise(name), name)
+            if other != name:
+                p.append(f"layer names {other!r} and {name!r} both become {sanitise(name)!r} "
+                         f"in HDL and C; rename one")
     for a, b in zip(n.layers, n.layers[1:]):
         if a.n_out != b.n_in:
             p.append(

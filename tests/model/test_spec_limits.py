@@ -3,6 +3,7 @@ anything large is built."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -50,3 +51,24 @@ def test_size_limits():
     assert size_problems(1, 1, MAX_CONNECTIONS + 1) == [
         f"{MAX_CONNECTIONS + 1} connections is more than the supported {MAX_CONNECTIONS}; prune "
         f"the layer (--topology) or split it"]
+
+
+def test_layer_names_that_sanitise_alike_are_refused():
+    from lognet.model.spec import NetworkSpec
+    from support.specs import make_network
+
+    net = make_network()
+    a, b = net.layers
+    with pytest.raises(SpecError, match="'fc-0' and 'fc 0' both become 'fc_0'"):
+        NetworkSpec("n", (dataclasses.replace(a, name="fc-0"), dataclasses.replace(b, name="fc 0")))
+
+
+def test_inputs_beyond_64_bits_are_refused_not_wrapped():
+    import numpy as np
+    from lognet.model.reference import reference
+
+    spec = make_spec(6, 4, 4)
+    with pytest.raises(ValueError, match="outside the input format"):
+        reference(spec, np.full((1, 6), 2**64 - 1, dtype=np.uint64))
+    with pytest.raises(ValueError, match="must be integers"):
+        reference(spec, np.full((1, 6), 1e30))
