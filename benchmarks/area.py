@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from lognet.boards.synth import synth_core
 from lognet.hw.export import build_core
 from lognet.model.arch import Arch
@@ -60,14 +61,14 @@ def synth(spec: LayerSpec, target: str, dsp: bool, workdir: Path) -> dict:
     core = build_core(spec, readback=True)
     t0 = time.perf_counter()
     r = synth_core(lambda: core, TARGETS[target], None, workdir, dsp=dsp, place=False)
-    c = r["cells"]["core"]
-    lut = c["lut4"] + 2 * r["cells_by_type"]["core"].get("TRELLIS_DPR16X4", 0)  # LUT RAM
-    macs_per_clock = spec.n_conn / core.cycles_per_vector
-    return {"lut4": lut, "ff": c["ff"], "carry": c["carry"], "dsp": c["dsp"], "bram": c["bram"],
-            "cycles_per_vector": core.cycles_per_vector, "macs_per_clock": macs_per_clock,
+    c = r.cells.core
+    lut = c.lut4 + 2 * r.cells_by_type["core"].get("TRELLIS_DPR16X4", 0)  # LUT RAM
+    macs_per_clock = spec.n_conn / core.info.cycles_per_vector
+    return {"lut4": lut, "ff": c.ff, "carry": c.carry, "dsp": c.dsp, "bram": c.bram,
+            "cycles_per_vector": core.info.cycles_per_vector, "macs_per_clock": macs_per_clock,
             "macs_per_clock_per_klut": 1000 * macs_per_clock / max(lut, 1),
-            "synth_s": time.perf_counter() - t0, "mapper": r["mapper"],
-            "cells": r["cells_by_type"]["core"]}
+            "synth_s": time.perf_counter() - t0, "mapper": r.mapper,
+            "cells": r.cells_by_type["core"]}
 
 
 CONFIGS_PARALLEL = [(16, 4, "parallel", 1)]

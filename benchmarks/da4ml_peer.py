@@ -169,8 +169,8 @@ def synth_verilog(rtl_dir: Path, work: Path, noabc: bool = False) -> dict:
 
 def lognet_row(layer, mode: str, work: Path, noabc: bool = False) -> dict:
     from lognet.boards.synth import synth_core
+    from lognet.hw.arch import resolve_arch
     from lognet.hw.export import build_core
-    from lognet.hw.layer import resolve_arch
     from lognet.model.arch import Arch, SpecError
 
     spec = layer.with_arch(Arch.parse("parallel", arith=mode, tunable="none"))
@@ -181,9 +181,9 @@ def lognet_row(layer, mode: str, work: Path, noabc: bool = False) -> dict:
     t0 = time.perf_counter()
     r = synth_core(lambda: build_core(spec), TARGET, None, work, place=False, dsp=False,
                    noabc=noabc)
-    return {"design": f"lognet {mode}", "status": r["status"], **r["cells"]["core"],
-            "wall_s": round(time.perf_counter() - t0, 1), "mapper": r["mapper"],
-            "cells_by_type": r["cells_by_type"]["core"], "steps": r["steps"]}
+    return {"design": f"lognet {mode}", "status": r.status, **r.cells.core.to_json(),
+            "wall_s": round(time.perf_counter() - t0, 1), "mapper": r.mapper,
+            "cells_by_type": r.cells_by_type["core"], "steps": [s.to_json() for s in r.steps]}
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -223,7 +223,7 @@ def main(argv=None) -> int:
         print("da4ml is not installed: .venv/bin/pip install -e '.[bench]'", file=sys.stderr)
         return 2
     from lognet.boards.tools import run_tool
-    from lognet.hw.layer import resolve_arch
+    from lognet.hw.arch import resolve_arch
 
     build = args.build.resolve()
     build.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
 from lognet.model.levels import PICKERS, pick_levels
 from lognet.model.train import train_digits_mlp
 

@@ -53,17 +53,17 @@ def main() -> int:
     for sim in [s.strip() for s in args.simulators.split(",") if s.strip()]:
         s = run_sim(spec, simulator=sim, vectors=args.vectors, seed=0, build_dir=build,
                     scenario="reprogram")
-        build_s = s["build_seconds"]
-        if s["build_cached"]:
-            build_s = json.loads((Path(s["build_dir"]) / "build.json").read_text())[
+        build_s = s.build_seconds
+        if s.build_cached:
+            build_s = json.loads((Path(s.build_dir) / "build.json").read_text())[
                 "build_seconds"]
         row = {
-            "simulator": sim, "vectors": args.vectors, "checked": s["checked"],
-            "mismatches": s["mismatches"], "passed": s["passed"],
-            "vectors_per_second": s["vectors_per_second"], "cycles": s["cycles"],
-            "sim_seconds": s["sim_seconds"], "run_seconds": s["run_seconds"],
-            "build_seconds": build_s, "build_cached": s["build_cached"],
-            "commits": s["commits"], "error": s["error"],
+            "simulator": sim, "vectors": args.vectors, "checked": s.checked,
+            "mismatches": s.mismatches, "passed": s.passed,
+            "vectors_per_second": s.vectors_per_second, "cycles": s.cycles,
+            "sim_seconds": s.sim_seconds, "run_seconds": s.run_seconds,
+            "build_seconds": build_s, "build_cached": s.build_cached,
+            "commits": s.commits, "error": s.error,
             "command": f"lognet sim {spec_path} --simulator {sim} --vectors {args.vectors}",
         }
         rows.append(row)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from area import layer  # noqa: E402  (the benchmarks' shared layer maker)
+
 from lognet.boards.synth import TARGETS, synth_core  # noqa: E402
 from lognet.hw.export import build_core  # noqa: E402
 
@@ -43,16 +44,17 @@ def run_one(target, n_in, n_out, arch, lanes, mode, build: Path) -> dict:
         return {"target": target, "shape": f"{n_in}x{n_out}", "arch": f"{arch}:{lanes}",
                 "mode": mode, "status": "error", "reason": str(e).splitlines()[0],
                 "wall_s": round(time.perf_counter() - t0, 1)}
-    c, tot = r["cells"]["core"], r["cells"]["total"]
-    util = r["utilisation"].get("ICESTORM_LC" if target.startswith("ice40") else
-                                "TRELLIS_COMB", {})
+    c, tot = r.cells.core, r.cells.total
+    util = (r.utilisation or {}).get("ICESTORM_LC" if target.startswith("ice40") else
+                                     "TRELLIS_COMB")
     return {"target": target, "shape": f"{n_in}x{n_out}", "connections": n_in * n_out,
-            "arch": f"{arch}:{lanes}", "mode": mode, "status": r["status"],
-            "lut4": c["lut4"], "ff": c["ff"], "carry": c["carry"], "dsp": c["dsp"],
-            "bram": c["bram"], "lut4_total": tot["lut4"],
-            "logic_used": util.get("used"), "logic_available": util.get("available"),
-            "fmax_mhz": r["timing"].get("fmax_mhz"), "clock_mhz": r["clock_mhz"],
-            "met": r["timing"].get("met"), "mapper": r["mapper"],
+            "arch": f"{arch}:{lanes}", "mode": mode, "status": r.status,
+            "lut4": c.lut4, "ff": c.ff, "carry": c.carry, "dsp": c.dsp,
+            "bram": c.bram, "lut4_total": tot.lut4,
+            "logic_used": util.used if util else None,
+            "logic_available": util.available if util else None,
+            "fmax_mhz": r.fmax_mhz, "clock_mhz": r.clock_mhz,
+            "met": r.met, "mapper": r.mapper,
             "wall_s": round(time.perf_counter() - t0, 1)}
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 from amaranth.back import verilog
+
 from lognet.boards.top import UARTTop
 from lognet.hw.export import build_core, generate, to_verilog
 from lognet.hw.wishbone import WishboneCore

@@ -9,6 +9,8 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from lognet.hw.regmap import ADDR_CTRL, ADDR_STATUS, CTRL_COMMIT, STATUS_PENDING_BIT
+
 from . import protocol as P
 
 __all__ = ["Bridge"]
@@ -28,16 +30,16 @@ class Bridge(wiring.Component):
     Parameters
     ----------
     core:
-        The core (for its signature and the attributes ``n_in``, ``n_out``, ``in_width``,
-        ``out_width``, ``in_signed``, ``out_signed``, ``addr_width``).
+        The core: its signature and its ``info`` record
+        (:class:`~lognet.hw.arch.CoreInfo`: sizes, formats, address width).
     idle_timeout:
         Clocks without a byte after which a half-received command is dropped (0: never).
     """
 
     def __init__(self, core, *, idle_timeout: int = 0):
-        self.info = P.DeviceInfo(core.n_in, core.n_out, core.in_width, core.out_width,
-                                 bool(core.in_signed), bool(core.out_signed), core.addr_width,
-                                 depth=1)
+        c = core.info
+        self.info = P.DeviceInfo(c.n_in, c.n_out, c.in_width, c.out_width, bool(c.in_signed),
+                                 bool(c.out_signed), c.addr_width, depth=1)
         self.idle_timeout = idle_timeout
         members = {k: core.signature.members[k].flip() for k in ("i_stream", "o_stream", "cfg")}
         members["rx"] = In(stream.Signature(8))
@@ -134,18 +136,18 @@ class Bridge(wiring.Component):
 
             with m.State("COMMIT_W"):
                 m.d.comb += self.busy.eq(1)
-                m.d.comb += [cfg.addr.eq(2), cfg.w_en.eq(1)]
-                m.d.comb += cfg.w_data.eq(1)
+                m.d.comb += [cfg.addr.eq(ADDR_CTRL), cfg.w_en.eq(1)]
+                m.d.comb += cfg.w_data.eq(CTRL_COMMIT)
                 m.next = "COMMIT_R"
 
             with m.State("COMMIT_R"):
                 m.d.comb += self.busy.eq(1)
-                m.d.comb += [cfg.addr.eq(3), cfg.r_en.eq(1)]
+                m.d.comb += [cfg.addr.eq(ADDR_STATUS), cfg.r_en.eq(1)]
                 m.next = "COMMIT_CHECK"
 
             with m.State("COMMIT_CHECK"):
                 m.d.comb += self.busy.eq(1)
-                with m.If(cfg.r_data[0]):
+                with m.If(cfg.r_data[STATUS_PENDING_BIT]):
                     m.next = "COMMIT_R"
                 with m.Else():
                     m.d.sync += [status.eq(P.ACK), after.eq(NONE)]

@@ -28,6 +28,7 @@ from .report import (
     timing_summary,
     total_summary,
 )
+from .results import BelUse, CellCounts, Cells, Step, SynthFiles, SynthResult
 from .tools import ToolFailed, find_tool, run_tool
 from .top import BoardTop
 from .uart import uart_divisor
@@ -98,13 +99,14 @@ def _commands(plan) -> list[list[str]]:
 
 
 def build_board(core_factory, board: str, out_dir, *, baud: int = 115200, run: bool = True,
-                dsp: bool = False, seed: int = 1, timeout: float | None = None) -> dict:
+                dsp: bool = False, seed: int = 1, timeout: float | None = None) -> SynthResult:
     """Bitstream of a core behind the UART bridge for ``board`` (``icebreaker`` / ``ulx3s``).
 
     With ``run=False`` only the plan's files are written (``status: planned``). Otherwise the
-    result has the shape of :func:`~lognet.boards.synth.synth_core`'s (cells of the core, of the
-    rest, in total; nextpnr utilisation; Fmax against the board clock; time per step), plus the
-    bitstream's file name and the command that programs it. A missed board clock is
+    :class:`~lognet.boards.results.SynthResult` (``kind="board"``, also written as
+    ``build.json``) has the shape of :func:`~lognet.boards.synth.synth_core`'s (cells of the
+    core, of the rest, in total; nextpnr utilisation; Fmax against the board clock; time per
+    step), plus the bitstream's file name and the command that programs it. A missed board clock is
     ``status: timing_failed`` (the bitstream is still written, but should not be trusted).
 
     Raises
@@ -126,15 +128,11 @@ def build_board(core_factory, board: str, out_dir, *, baud: int = 115200, run: b
     plan.extract(str(out))
     commands = _commands(plan)
     bitstream = f"{NAME}{b.bitstream}"
-    result = {
-        "kind": "board", "board": b.name, "family": b.family, "clock_mhz": b.clock_mhz,
-        "baud": baud, "wrapped": False, "top": NAME,
-        "commands": commands,
-        "program": b.program.format(bitstream=str(out / bitstream)),
-    }
+    head = dict(kind="board", board=b.name, family=b.family, clock_mhz=b.clock_mhz, baud=baud,
+                wrapped=False, top=NAME, commands=tuple(tuple(c) for c in commands),
+                program=b.program.format(bitstream=str(out / bitstream)))
     if not run:
-        result.update(status="planned", reason="", steps=[])
-        return result
+        return SynthResult(status="planned", reason="", steps=(), **head)
 
     steps = []
     status, reason, report, log = "ok", "", None, ""
@@ -143,7 +141,7 @@ def build_board(core_factory, board: str, out_dir, *, baud: int = 115200, run: b
         step = "yosys" if tool == "yosys" else ("nextpnr" if tool.startswith("nextpnr")
                                                 else "pack")
         r = run_tool(step, tool, args[1:], out, timeout=timeout)
-        steps.append({"step": step, "seconds": round(r.seconds, 3), "log": f"{step}.log"})
+        steps.append(Step(step, round(r.seconds, 3), f"{step}.log"))
         if step == "yosys" and r.returncode != 0:
             raise ToolFailed(f"yosys failed for {board} ({r.tail(1).strip()}); see "
                              f"{out / (NAME + '.rpt')}")
@@ -170,21 +168,20 @@ def build_board(core_factory, board: str, out_dir, *, baud: int = 115200, run: b
                 rest[c] = rest.get(c, 0) + n
     util = (report or {}).get("utilization", {})
     timing = timing_summary(report, log, b.clock_mhz)
-    if status == "ok" and timing["clocks"] and not timing["met"]:
+    if status == "ok" and timing.clocks and not timing.met:
         status = "timing_failed"
-    result.update({
-        "status": status, "reason": reason,
-        "cells": {"core": cell_summary(b.family, core_cells),
-                  "bridge": cell_summary(b.family, rest),
-                  "total": total_summary(b.family, core_cells, rest, report)},
-        "cells_by_type": {"core": core_cells, "bridge": rest},
-        "utilisation": util,
-        "timing": timing,
-        "steps": steps,
-        "wall_seconds": round(sum(s["seconds"] for s in steps), 3),
-        "files": {"bitstream": bitstream if (out / bitstream).exists() else None,
-                  "stat": f"{NAME}.stat.json", "nextpnr_report": f"{NAME}.report.json",
-                  "nextpnr_log": f"{NAME}.tim", "yosys_log": f"{NAME}.rpt"},
-    })
-    (out / "build.json").write_text(json.dumps(result, indent=1) + "\n")
+    result = SynthResult(
+        status=status, reason=reason, steps=tuple(steps), **head,
+        cells=Cells(core=CellCounts(**cell_summary(b.family, core_cells)),
+                    bridge=CellCounts(**cell_summary(b.family, rest)),
+                    total=CellCounts(**total_summary(b.family, core_cells, rest, report))),
+        cells_by_type={"core": core_cells, "bridge": rest},
+        utilisation={k: BelUse.from_json(v) for k, v in util.items()},
+        timing=timing,
+        wall_seconds=round(sum(s.seconds for s in steps), 3),
+        files=SynthFiles(bitstream=bitstream if (out / bitstream).exists() else None,
+                         stat=f"{NAME}.stat.json", nextpnr_report=f"{NAME}.report.json",
+                         nextpnr_log=f"{NAME}.tim", yosys_log=f"{NAME}.rpt"),
+    )
+    (out / "build.json").write_text(json.dumps(result.to_json(), indent=1) + "\n")
     return result

@@ -13,13 +13,15 @@ when its timeout expires): a ``serial.Serial`` for a real board, or
 from __future__ import annotations
 
 from lognet.base.errors import InputError
+from lognet.hw.regmap import ADDR_ID, ID_VALUE
 
 from . import protocol as P
 
 __all__ = ["DeviceError", "DeviceTimeout", "LognetDevice", "open_serial"]
 
-#: the core's ID register (docs/interfaces.md), read by :meth:`LognetDevice.check_core`
-CORE_ID = 0x4C474E54
+#: the core's ID register value (``lognet.hw.regmap.ID_VALUE``), read by
+#: :meth:`LognetDevice.check_core`
+CORE_ID = ID_VALUE
 
 
 class DeviceError(RuntimeError):
@@ -161,7 +163,7 @@ class LognetDevice:
 
     def check_core(self) -> None:
         """Check that the core answers its ID register (address 0) with ``LGNT``."""
-        got = self.read_config(0)
+        got = self.read_config(ADDR_ID)
         if got != CORE_ID:
             raise DeviceError(f"core ID register reads 0x{got:08x}, not 0x{CORE_ID:08x}")
 

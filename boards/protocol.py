@@ -77,12 +77,16 @@ __all__ = [
     "MAGIC",
     "NAK",
     "VERSION",
+    "FRAME_BITS",
     "DeviceInfo",
+    "FramingError",
+    "decode_frame",
     "decode_vector",
     "element_bytes",
     "encode_read",
     "encode_vector",
     "encode_write",
+    "frame_byte",
 ]
 
 ACK = 0x06
@@ -199,3 +203,36 @@ def encode_write(addr: int, word: int) -> bytes:
 def encode_read(addr: int) -> bytes:
     """READ command bytes."""
     return bytes([CMD_READ]) + _u32("address", addr)
+
+
+# -- the link: UART 8N1 framing ------------------------------------------------------------------
+
+#: line bits per 8N1 frame: start (0), 8 data bits LSB first, stop (1)
+FRAME_BITS = 10
+
+
+class FramingError(ValueError):
+    """A frame whose start bit is not 0 or whose stop bit is not 1."""
+
+
+def frame_byte(byte: int) -> tuple[int, ...]:
+    """The line levels of one 8N1 frame of ``byte``, one per bit time: start bit 0, the data
+    bits LSB first, stop bit 1 (the line idles high)."""
+    byte = int(byte)
+    if not 0 <= byte < 256:
+        raise ValueError(f"{byte} is not a byte")
+    return (0, *((byte >> i) & 1 for i in range(8)), 1)
+
+
+def decode_frame(bits) -> int:
+    """The byte of one 8N1 frame sampled in each bit's middle (``FRAME_BITS`` levels: start,
+    data LSB first, stop); :class:`FramingError` when the start bit is not 0 or the stop bit is
+    not 1 (a receiver drops such a byte)."""
+    bits = [int(b) for b in bits]
+    if len(bits) != FRAME_BITS:
+        raise ValueError(f"an 8N1 frame has {FRAME_BITS} bits, not {len(bits)}")
+    if bits[0] != 0:
+        raise FramingError("start bit is 1")
+    if bits[-1] != 1:
+        raise FramingError("stop bit is 0 (framing error)")
+    return sum(b << i for i, b in enumerate(bits[1:9]))

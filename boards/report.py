@@ -2,13 +2,16 @@
 
 Inputs: Yosys ``stat -json`` (cell counts per module), nextpnr ``--report`` JSON (utilisation of
 the device's resources, achieved Fmax per clock) and nextpnr's log (the ``FAIL`` lines, and the
-reason when a run stopped). Everything here is pure: text in, dicts out.
+reason when a run stopped). Everything here is pure: text in, plain data and the records of
+:mod:`lognet.boards.results` out.
 """
 
 from __future__ import annotations
 
 import json
 import re
+
+from .results import ClockTiming, SynthResult, Timing
 
 __all__ = [
     "cell_summary",
@@ -86,26 +89,25 @@ def total_summary(family: str, core: dict[str, int], rest: dict[str, int],
     return out
 
 
-def timing_summary(report: dict | None, log: str, clock_mhz: float | None = None) -> dict:
+def timing_summary(report: dict | None, log: str, clock_mhz: float | None = None) -> Timing:
     """Achieved Fmax per clock and pass/fail against the constraint.
 
     The nextpnr report gives ``{clock: {achieved, constraint}}``; without a report the final
     ``Max frequency`` lines of the log are used. ``met`` is True when every clock meets its
     constraint (or ``clock_mhz`` when given and the report has none).
     """
-    clocks: dict[str, dict] = {}
+    found: dict[str, tuple[float, float]] = {}
     if report and report.get("fmax"):
         for name, v in report["fmax"].items():
-            clocks[name] = {"fmax_mhz": round(float(v["achieved"]), 2),
-                            "constraint_mhz": float(v.get("constraint") or clock_mhz or 0)}
+            found[name] = (round(float(v["achieved"]), 2),
+                           float(v.get("constraint") or clock_mhz or 0))
     else:
         for name, achieved, _, constraint in _FAIL_RE.findall(log):
-            clocks[name] = {"fmax_mhz": float(achieved), "constraint_mhz": float(constraint)}
-    for v in clocks.values():
-        v["met"] = v["fmax_mhz"] >= v["constraint_mhz"]
-    fmax = min((v["fmax_mhz"] for v in clocks.values()), default=None)
-    return {"met": bool(clocks) and all(v["met"] for v in clocks.values()),
-            "fmax_mhz": fmax, "clocks": clocks}
+            found[name] = (float(achieved), float(constraint))
+    clocks = {name: ClockTiming(fmax, want, fmax >= want) for name, (fmax, want) in found.items()}
+    fmax = min((c.fmax_mhz for c in clocks.values()), default=None)
+    return Timing(met=bool(clocks) and all(c.met for c in clocks.values()), fmax_mhz=fmax,
+                  clocks=clocks)
 
 
 def classify_nextpnr(returncode: int, log: str, report: dict | None) -> tuple[str, str]:
@@ -140,41 +142,36 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def format_table(result: dict) -> str:
+def format_table(result: SynthResult) -> str:
     """A human table of a :func:`~lognet.boards.synth.synth_core` or
-    :func:`~lognet.boards.build.build_board` result."""
+    :func:`~lognet.boards.build.build_board` result (a :class:`SynthResult`)."""
     lines = []
-    head = result.get("target") or result.get("board")
-    what = "out-of-context, core behind shift-register harness" if result.get("wrapped") \
+    what = "out-of-context, core behind shift-register harness" if result.wrapped \
         else "board top (UART bridge + core)"
-    lines.append(f"{head}: {what}")
-    cells = result.get("cells", {})
-    parts = [p for p in ("core", "wrapper", "bridge", "total") if p in cells]
+    lines.append(f"{result.head}: {what}")
+    parts = result.cells.parts() if result.cells else {}
     fields = []
-    for p in parts:
-        for f in cells[p]:
+    for counts in parts.values():
+        for f in counts.to_json():
             if f not in fields and f not in ("io", "logic_cells"):
                 fields.append(f)
     if parts:
         lines.append(f"  {'cells':<10}" + "".join(f"{p:>10}" for p in parts))
         for f in fields:
-            lines.append(f"  {f:<10}" + "".join(f"{_fmt(cells[p].get(f)):>10}" for p in parts))
-    util = result.get("utilisation", {})
-    fam = result.get("family")
+            lines.append(f"  {f:<10}" + "".join(f"{_fmt(c.get(f)):>10}" for c in parts.values()))
+    util = result.utilisation or {}
+    fam = result.family
     for label, bel in (("logic", LOGIC_BEL.get(fam)), ("io", IO_BEL.get(fam))):
         if bel in util:
             u = util[bel]
-            pct = 100 * u["used"] / max(u["available"], 1)
-            lines.append(f"  {label + ' (' + bel + ')':<24} {u['used']:>6} / {u['available']:<6}"
-                         f" {pct:5.1f} %")
-    t = result.get("timing", {})
-    for name, c in t.get("clocks", {}).items():
-        verdict = "meets" if c["met"] else "MISSES"
-        lines.append(f"  Fmax {name}: {c['fmax_mhz']:.1f} MHz ({verdict} "
-                     f"{c['constraint_mhz']:g} MHz)")
-    lines.append(f"  status: {result.get('status')}"
-                 + (f" ({result['reason']})" if result.get("reason") else ""))
-    steps = result.get("steps", [])
-    if steps:
-        lines.append("  time: " + ", ".join(f"{s['step']} {s['seconds']:.1f} s" for s in steps))
+            lines.append(f"  {label + ' (' + bel + ')':<24} {u.used:>6} / {u.available:<6}"
+                         f" {u.percent:5.1f} %")
+    clocks = result.timing.clocks if result.timing else {}
+    for name, c in clocks.items():
+        verdict = "meets" if c.met else "MISSES"
+        lines.append(f"  Fmax {name}: {c.fmax_mhz:.1f} MHz ({verdict} "
+                     f"{c.constraint_mhz:g} MHz)")
+    lines.append(f"  status: {result.status}" + (f" ({result.reason})" if result.reason else ""))
+    if result.steps:
+        lines.append("  time: " + ", ".join(f"{s.step} {s.seconds:.1f} s" for s in result.steps))
     return "\n".join(lines)

@@ -6,7 +6,11 @@ bytes into 8N1 frames on the top's ``rx`` line, another decodes frames on ``tx``
 receive buffer, and ``read`` advances simulated time until enough bytes arrived or a cycle
 budget ran out (then it returns what it has, like a serial port whose timeout expired).
 
-    dev = LognetDevice(SimSerial(UARTTop(core, divisor=4)))
+    dev = LognetDevice(SimSerial(UARTTop(core, divisor=SIM_DIVISOR)))
+
+Frames are made and checked by :func:`~lognet.boards.protocol.frame_byte` and
+:func:`~lognet.boards.protocol.decode_frame`; a frame from the top with a bad stop bit is
+dropped and counted in ``framing_errors``.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from __future__ import annotations
 from collections import deque
 
 from amaranth.sim import Simulator
+
+from .protocol import FramingError, decode_frame, frame_byte
 
 __all__ = ["SimSerial"]
 
@@ -41,6 +47,8 @@ class SimSerial:
         self.to_device: deque[int] = deque()
         self.from_device: deque[int] = deque()
         self.cycles = 0
+        #: frames from the top whose start or stop bit was wrong (their bytes dropped)
+        self.framing_errors = 0
         self.sim = Simulator(top)
         self.sim.add_clock(self.PERIOD)
         self.sim.add_testbench(self._drive_rx, background=True)
@@ -58,7 +66,7 @@ class SimSerial:
                 await ctx.tick()
                 continue
             byte = self.to_device.popleft()
-            for bit in [0, *((byte >> i) & 1 for i in range(8)), 1]:
+            for bit in frame_byte(byte):
                 ctx.set(rx, bit)
                 await ctx.tick().repeat(self.div)
 
@@ -68,12 +76,14 @@ class SimSerial:
             while ctx.get(tx):
                 await ctx.tick()
             await ctx.tick().repeat(self.div // 2)  # middle of the start bit
-            byte = 0
-            for i in range(8):
+            bits = [ctx.get(tx)]
+            for _ in range(9):  # the data bits, then the middle of the stop bit
                 await ctx.tick().repeat(self.div)
-                byte |= ctx.get(tx) << i
-            await ctx.tick().repeat(self.div)  # middle of the stop bit
-            self.from_device.append(byte)
+                bits.append(ctx.get(tx))
+            try:
+                self.from_device.append(decode_frame(bits))
+            except FramingError:
+                self.framing_errors += 1
 
     def _run(self, cycles: int) -> None:
         self.cycles += cycles

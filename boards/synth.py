@@ -3,8 +3,8 @@
 The core goes behind :class:`~lognet.boards.wrapper.OOCWrapper` (a bare core has more I/O bits
 than any package has pins), Yosys maps it for the target with the core kept as its own module so
 its cells are counted apart from the harness's, nextpnr places and routes the whole thing and
-reports utilisation and achieved Fmax. Everything lands in ``out_dir``; the returned dict is
-also written there as ``synth.json``.
+reports utilisation and achieved Fmax. Everything lands in ``out_dir``; the returned
+:class:`~lognet.boards.results.SynthResult` is also written there as ``synth.json``.
 
     result = synth_core(lambda: Layer(spec), "ice40-up5k", 48, "build/synth")
     print(format_table(result))
@@ -31,6 +31,7 @@ from .report import (
     timing_summary,
     total_summary,
 )
+from .results import BelUse, CellCounts, Cells, CorePorts, Step, SynthFiles, SynthResult, Timing
 from .tools import ToolFailed, find_tool, run_tool
 from .wrapper import CORE_NAME, OOCWrapper, VerilogCore
 
@@ -135,7 +136,8 @@ def _make_core(core, work: Path, verilog_top: str | None):
 
 def synth_core(core, target: str, clock_mhz: float | None, out_dir, *, dsp: bool = False,
                bitstream: bool = False, seed: int = 1, verilog_top: str | None = None,
-               timeout: float | None = None, place: bool = True, noabc: bool = False) -> dict:
+               timeout: float | None = None, place: bool = True,
+               noabc: bool = False) -> SynthResult:
     """Out-of-context synthesis and place-and-route of ``core`` for ``target``.
 
     Parameters
@@ -164,10 +166,11 @@ def synth_core(core, target: str, clock_mhz: float | None, out_dir, *, dsp: bool
 
     Returns
     -------
-    dict
-        ``status`` (``ok``, ``timing_failed``, ``does_not_fit``), cell counts for the core,
-        the harness and in total, nextpnr utilisation, Fmax per clock with pass/fail, wall time
-        of each step and the file names. A timing failure is a result, not an exception.
+    SynthResult
+        ``status`` (``ok``, ``timing_failed``, ``does_not_fit``, ``synthesised``), cell counts
+        for the core, the harness and in total, nextpnr utilisation, Fmax per clock with
+        pass/fail, wall time of each step and the file names (also written as ``synth.json``).
+        A timing failure is a result, not an exception.
 
     Raises
     ------
@@ -194,7 +197,7 @@ def synth_core(core, target: str, clock_mhz: float | None, out_dir, *, dsp: bool
     core_obj, core_module, reads = _make_core(core, work, verilog_top)
     wrapper = OOCWrapper(core_obj)
     (work / f"{TOP}.il").write_text(rtlil.convert(wrapper, name=TOP, emit_src=False))
-    steps.append({"step": "elaborate", "seconds": round(time.perf_counter() - t0, 3)})
+    steps.append(Step("elaborate", round(time.perf_counter() - t0, 3)))
 
     noabc = noabc and tgt.family == "ice40"
     mapper = "yosys (-noabc)" if noabc else "abc9"
@@ -213,7 +216,7 @@ def synth_core(core, target: str, clock_mhz: float | None, out_dir, *, dsp: bool
         y = run_tool("yosys", "yosys", ["-q", "-l", "yosys.log", "-s", "synth.ys"], work,
                      timeout=timeout)
         seconds += y.seconds
-    steps.append({"step": "yosys", "seconds": round(seconds, 3), "log": "yosys.log"})
+    steps.append(Step("yosys", round(seconds, 3), "yosys.log"))
     stat = load_json(work / "stat.json")
     if y.returncode != 0 or stat is None:
         raise ToolFailed(f"yosys failed on {target} ({y.tail(1).strip()}); see "
@@ -226,7 +229,7 @@ def synth_core(core, target: str, clock_mhz: float | None, out_dir, *, dsp: bool
         result = _result(tgt, clock, dsp, seed, mapper, "synthesised", "not placed (place=False)",
                          wrapper, core_cells, top_cells, {}, None, steps, core_obj,
                          {"rtlil": f"{TOP}.il", "yosys_script": "synth.ys", "stat": "stat.json"})
-        (work / "synth.json").write_text(json.dumps(result, indent=1) + "\n")
+        (work / "synth.json").write_text(json.dumps(result.to_json(), indent=1) + "\n")
         return result
 
     pnr_args = [*tgt.nextpnr_args, "--json", "netlist.json", "--report", "report.json",
@@ -236,7 +239,7 @@ def synth_core(core, target: str, clock_mhz: float | None, out_dir, *, dsp: bool
             ["--textcfg", f"{TOP}.config"]
     (work / "report.json").unlink(missing_ok=True)
     p = run_tool("nextpnr", tgt.nextpnr, pnr_args, work, timeout=timeout)
-    steps.append({"step": "nextpnr", "seconds": round(p.seconds, 3), "log": "nextpnr.log"})
+    steps.append(Step("nextpnr", round(p.seconds, 3), "nextpnr.log"))
     log = (work / "nextpnr.log").read_text() if (work / "nextpnr.log").exists() else p.log
     report = load_json(work / "report.json")
     status, reason = classify_nextpnr(p.returncode, log + p.log, report)
@@ -244,7 +247,7 @@ def synth_core(core, target: str, clock_mhz: float | None, out_dir, *, dsp: bool
         raise ToolFailed(f"{tgt.nextpnr} failed on {target}: {reason}; see "
                          f"{work / 'nextpnr.log'}")
     timing = timing_summary(report, log, clock)
-    if status == "ok" and timing["clocks"] and not timing["met"]:
+    if status == "ok" and timing.clocks and not timing.met:
         status = "timing_failed"
 
     files = {"rtlil": f"{TOP}.il", "yosys_script": "synth.ys", "stat": "stat.json",
@@ -257,45 +260,40 @@ def synth_core(core, target: str, clock_mhz: float | None, out_dir, *, dsp: bool
             pack = run_tool("pack", "ecppack", ["--compress", "--input", f"{TOP}.config",
                                                 "--bit", f"{TOP}.bit"], work)
             files["bitstream"] = f"{TOP}.bit"
-        steps.append({"step": "pack", "seconds": round(pack.seconds, 3), "log": "pack.log"})
+        steps.append(Step("pack", round(pack.seconds, 3), "pack.log"))
         if pack.returncode != 0:
             raise ToolFailed(f"{tgt.packer} failed ({pack.tail(1).strip()}); see "
                              f"{work / 'pack.log'}")
 
     result = _result(tgt, clock, dsp, seed, mapper, status, reason, wrapper, core_cells,
                      top_cells, report, timing, steps, core_obj, files)
-    (work / "synth.json").write_text(json.dumps(result, indent=1) + "\n")
+    (work / "synth.json").write_text(json.dumps(result.to_json(), indent=1) + "\n")
     return result
 
 
 def _result(tgt, clock, dsp, seed, mapper, status, reason, wrapper, core_cells, top_cells,
-            report, timing, steps, core_obj, files) -> dict:
+            report, timing, steps, core_obj, files) -> SynthResult:
     util = (report or {}).get("utilization", {})
-    result = {
-        "kind": "synth",
-        "target": tgt.name, "family": tgt.family, "device": tgt.device, "package": tgt.package,
-        "clock_mhz": clock, "dsp_allowed": dsp, "seed": seed, "mapper": mapper,
-        "status": status, "reason": reason,
-        "wrapped": True,
-        "wrapper_note": ("out of context: the core's inputs come from a serial-in shift "
-                         "register and its outputs go into a serial-out shift register "
-                         f"({wrapper.in_chain_bits} + {wrapper.out_chain_bits} bits, 10 pins); "
-                         "'core' counts only the core's own module, 'wrapper' the harness, "
-                         "nextpnr utilisation and Fmax cover both"),
-        "cells": {
-            "core": cell_summary(tgt.family, core_cells),
-            "wrapper": cell_summary(tgt.family, top_cells),
-            "total": total_summary(tgt.family, core_cells, top_cells, report),
-        },
-        "cells_by_type": {"core": core_cells, "wrapper": top_cells},
-        "utilisation": util,
-        "timing": timing if timing is not None else {"clocks": {}, "met": None,
-                                                     "fmax_mhz": None},
-        "steps": steps,
-        "wall_seconds": round(sum(s["seconds"] for s in steps), 3),
-        "files": files,
-    }
-    for attr in ("n_in", "n_out", "in_width", "out_width", "addr_width"):
-        if hasattr(core_obj, attr):
-            result.setdefault("core", {})[attr] = getattr(core_obj, attr)
-    return result
+    ports = {a: int(getattr(core_obj, a)) for a in
+             ("n_in", "n_out", "in_width", "out_width", "addr_width") if hasattr(core_obj, a)}
+    return SynthResult(
+        kind="synth", status=status, reason=reason, family=tgt.family, clock_mhz=clock,
+        wrapped=True, steps=tuple(steps),
+        target=tgt.name, device=tgt.device, package=tgt.package, dsp_allowed=dsp, seed=seed,
+        mapper=mapper,
+        wrapper_note=("out of context: the core's inputs come from a serial-in shift "
+                      "register and its outputs go into a serial-out shift register "
+                      f"({wrapper.in_chain_bits} + {wrapper.out_chain_bits} bits, 10 pins); "
+                      "'core' counts only the core's own module, 'wrapper' the harness, "
+                      "nextpnr utilisation and Fmax cover both"),
+        cells=Cells(
+            core=CellCounts(**cell_summary(tgt.family, core_cells)),
+            wrapper=CellCounts(**cell_summary(tgt.family, top_cells)),
+            total=CellCounts(**total_summary(tgt.family, core_cells, top_cells, report))),
+        cells_by_type={"core": core_cells, "wrapper": top_cells},
+        utilisation={k: BelUse.from_json(v) for k, v in util.items()},
+        timing=timing if timing is not None else Timing(),
+        wall_seconds=round(sum(s.seconds for s in steps), 3),
+        files=SynthFiles(**files),
+        core=CorePorts(**ports) if ports else None,
+    )

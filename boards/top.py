@@ -26,7 +26,7 @@ class UARTTop(wiring.Component):
     Parameters
     ----------
     core:
-        A core Component (docs/interfaces.md) or a zero-argument factory of one.
+        A core Component (docs/interfaces.md).
     divisor:
         Clocks per UART bit (``clk_hz / baud``, see :func:`~lognet.boards.uart.uart_divisor`).
     idle_timeout:
@@ -38,7 +38,11 @@ class UARTTop(wiring.Component):
     busy: Out(1)
 
     def __init__(self, core, divisor: int, *, idle_timeout: int = 0):
-        self.core = core() if callable(core) and not hasattr(core, "elaborate") else core
+        if not isinstance(core, wiring.Component):
+            self._MustUse__silence = True  # never built: no "created but never used" warning
+            raise TypeError(f"UARTTop needs a core Component, not {type(core).__name__} "
+                            f"(call a factory first)")
+        self.core = core
         self.divisor = divisor
         self.bridge = Bridge(self.core, idle_timeout=idle_timeout)
         super().__init__()
@@ -70,7 +74,7 @@ class BoardTop(Elaboratable):
     Parameters
     ----------
     core_factory:
-        Zero-argument callable that returns the core (called once, at construction).
+        Zero-argument callable that returns the core Component (called once, here).
     baud:
         UART rate; the divisor comes from the platform's default clock at elaboration.
     idle_ms:
@@ -78,8 +82,7 @@ class BoardTop(Elaboratable):
     """
 
     def __init__(self, core_factory, baud: int = 115200, *, idle_ms: float = 50.0):
-        self.core = core_factory() if callable(core_factory) and \
-            not hasattr(core_factory, "elaborate") else core_factory
+        self.core = core_factory()
         self.baud = baud
         self.idle_ms = idle_ms
 

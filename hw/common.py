@@ -7,6 +7,7 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
+
 from lognet.model.arch import Activation
 from lognet.model.qformat import QFormat, Rounding
 from lognet.model.spec import LayerSpec, NetworkSpec

@@ -8,10 +8,9 @@ the spec, the register map and the core's timing, so it is true for that core an
 
 from __future__ import annotations
 
+from lognet.base.names import sanitise
 from lognet.model.arch import Activation, Arith, Microarch, Tunable
 from lognet.model.qformat import QFormat, Rounding
-
-from lognet.base.names import sanitise
 
 from .regmap import (
     ADDR_CTRL,

@@ -14,12 +14,12 @@ import os
 
 from amaranth.back import verilog
 from amaranth.hdl import Shape
-from lognet.model.spec import LayerSpec, NetworkSpec
-from lognet.model.specjson import dumps_spec
 
 from lognet.base.errors import InputError
 from lognet.base.files import atomic_folder, check_out_folder
 from lognet.base.names import sanitise
+from lognet.model.spec import LayerSpec, NetworkSpec
+from lognet.model.specjson import dumps_spec
 
 from . import regmap as rmap
 from .datasheet import connections_csv, datasheet

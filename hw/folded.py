@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib.memory import Memory
+
 from lognet.model.arch import Arith, Tunable
 
 from .common import holding_shape, requantise_tail, with_bias

@@ -11,6 +11,7 @@ from __future__ import annotations
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
+
 from lognet.model.arch import Arith, Microarch, Tunable
 from lognet.model.spec import LayerSpec
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
+
 from lognet.model.spec import NetworkSpec
 
 from .arch import CoreInfo, resolve_spec

@@ -19,6 +19,7 @@ over the connections at commit (:func:`_commit_walk`).
 from __future__ import annotations
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+
 from lognet.model.arch import Arith
 
 from .common import Pipe, adder_tree_levels, holding_shape, requantise

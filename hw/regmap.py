@@ -34,11 +34,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from lognet.base.names import sanitise
 from lognet.model.arch import Arith, Microarch, SpecError, Tunable
 from lognet.model.spec import LayerSpec, NetworkSpec
 from lognet.model.validate import level_terms
-
-from lognet.base.names import sanitise
 
 from .arch import lane_schedule, resolve_spec, shift_terms
 

@@ -14,6 +14,15 @@ from pathlib import Path
 
 from lognet import __version__
 from lognet.base.files import atomic_folder, atomic_write_bytes, check_out_folder
+from lognet.config import (
+    ACTIVATIONS,
+    DataConfig,
+    Engine,
+    JobConfig,
+    ModelConfig,
+    QuantiseConfig,
+    SimulateConfig,
+)
 
 EXIT_BAD_INPUT = 2
 
@@ -125,14 +134,16 @@ def cmd_quantise(args) -> int:
 
     out = _check_out_file(args.output)
     arch = Arch.parse(args.arch, arith=args.arith, tunable=args.tunable)
-    spec, report = quantise_layers_from_file(
+    spec, reports = quantise_layers_from_file(
         args.file, layers=args.layer, K=args.levels, picker=args.picker, topology=args.topology,
         in_bits=args.in_bits, in_signed=args.in_signed, level_bits=args.level_bits,
         out_bits=args.out_bits, activation=args.activation, arch=arch, seed=args.seed,
         zero_level=args.zero_level, calib=args.calib)
     dump_spec(spec, out)
-    for line in report.get("summary", []):
-        print(line)
+    for r in reports:
+        print(f"{r['name']}: K={r['K']} {r['picker']} SQNR {r['sqnr_db']:.2f} dB "
+              f"({r['sqnr_rounded_db']:.2f} dB after rounding to {r['formats']['level']}), "
+              f"{r['topology']['connections']} connections")
     print(f"wrote {out}")
     return 0
 
@@ -184,11 +195,9 @@ def cmd_infer(args) -> int:
 def cmd_generate(args) -> int:
     from lognet.hw.export import generate
 
-    spec = _load_spec(args.spec)
-    if args.arith or args.tunable or args.arch:
-        spec = _override_arch(spec, args)
+    spec = _override_arch(_load_spec(args.spec), args)
     man = generate(spec, args.out, force=args.force, clock_mhz=args.clock,
-                   readback=not args.no_readback)
+                   readback=not args.no_readback, version=__version__)
     print(f"wrote {args.out}/: {man['top']}.v, regmap.json/.md, {man['top']}_regs.h, "
           f"manifest.json")
     print(f"latency {man['latency_cycles']} cycles, {man['cycles_per_vector']} cycles/vector, "
@@ -197,42 +206,51 @@ def cmd_generate(args) -> int:
 
 
 def _override_arch(spec, args):
-    import dataclasses
+    """``spec`` with the verb's --arch/--arith/--tunable (those given) applied to every layer."""
+    from lognet.model.spec import with_arch_overrides
 
-    from lognet.model.arch import Arch
-    from lognet.model.spec import LayerSpec, NetworkSpec
-
-    def one(layer: LayerSpec) -> LayerSpec:
-        a = layer.arch
-        if args.arch:
-            a = Arch.parse(args.arch, arith=a.arith, tunable=a.tunable)
-        if args.arith:
-            a = dataclasses.replace(a, arith=args.arith)
-        if args.tunable:
-            a = dataclasses.replace(a, tunable=args.tunable)
-        return layer.with_arch(Arch(a.kind, a.lanes, a.arith, a.tunable))
-
-    if isinstance(spec, LayerSpec):
-        return one(spec)
-    return NetworkSpec(spec.name, tuple(one(layer) for layer in spec.layers))
+    return with_arch_overrides(spec, arch=args.arch, arith=args.arith, tunable=args.tunable)
 
 
 def cmd_sim(args) -> int:
-    from lognet.sim.runner import run_sim
-
     spec = _load_spec(args.spec)
-    summary = run_sim(spec, simulator=args.simulator, vectors=args.vectors, seed=args.seed,
-                      waves=args.waves, build_dir=args.build_dir)
-    summary.pop("outputs", None)
-    print(json.dumps({k: v for k, v in summary.items() if k != "details"}, indent=1))
+    out = _check_out_file(args.out)
+    if not args.bulk and (args.inputs or out):
+        raise CLIError("--inputs and -o go with --bulk (the cocotb bench draws its own vectors)")
+    if args.bulk:
+        import numpy as np
+
+        from lognet.model.reference import check_inputs
+        from lognet.sim.bulk import run_bulk
+
+        if args.waves:
+            raise CLIError("--waves is for the cocotb bench; drop --bulk to record waves")
+        if args.inputs:
+            x = _load_int_array(args.inputs)
+            try:
+                check_inputs(spec, x)
+            except ValueError as e:
+                raise CLIError(f"{args.inputs}: {e}") from None
+        else:
+            f = spec.in_fmt
+            x = np.random.default_rng(args.seed).integers(f.min_int, f.max_int + 1,
+                                                          (args.vectors, spec.n_in))
+        result = run_bulk(spec, x, simulator=args.simulator, build_dir=args.build_dir,
+                          seed=args.seed + 1, p_valid=args.p_valid, p_ready=args.p_ready)
+        if out is not None and result.outputs is not None:
+            _save_npy(out, result.outputs)
+    else:
+        from lognet.sim.runner import run_sim
+
+        result = run_sim(spec, simulator=args.simulator, vectors=args.vectors, seed=args.seed,
+                         waves=args.waves, build_dir=args.build_dir)
+    summary = result.to_json()
+    print(json.dumps(summary, indent=1))
     if args.json:
         _write_json(Path(args.json), summary)
-    return 0 if summary.get("mismatches", 1) == 0 and summary.get("passed", False) else 1
-
-
-def _relocated(result: dict, tmp: Path, out: Path) -> dict:
-    """``result`` with the temporary folder's path replaced by the final one."""
-    return json.loads(json.dumps(result).replace(str(tmp), str(out)))
+    if not result.passed:
+        print(f"lognet: {result.first_mismatch or result.error}", file=sys.stderr)
+    return 0 if result.mismatches == 0 and result.passed else 1
 
 
 def _tool_verb(args, out: Path, force: bool, run) -> int:
@@ -245,22 +263,22 @@ def _tool_verb(args, out: Path, force: bool, run) -> int:
     result, failed = None, None
     with atomic_folder(out, force=force) as tmp:
         try:
-            result = _relocated(run(tmp), tmp, out)
+            result = run(tmp).relocated(tmp, out)  # paths as they are once the folder lands
         except ToolFailed as e:
             failed = str(e).replace(str(tmp), str(out))
             (tmp / "error.txt").write_text(failed + "\n")
         else:
-            name = "synth.json" if result.get("kind") == "synth" else "build.json"
-            (tmp / name).write_text(json.dumps(result, indent=1) + "\n")
+            name = "synth.json" if result.kind == "synth" else "build.json"
+            (tmp / name).write_text(json.dumps(result.to_json(), indent=1) + "\n")
     if failed:
         print(f"lognet: {failed}", file=sys.stderr)
         return 1
     print(format_table(result))
     if args.json:
-        _write_json(Path(args.json), result)
-    if result["status"] not in ("ok", "planned"):
-        why = result["reason"] or "see the table"
-        print(f"lognet: {result['status'].replace('_', ' ')}: {why}", file=sys.stderr)
+        _write_json(Path(args.json), result.to_json())
+    if result.status not in ("ok", "planned"):
+        why = result.reason or "see the table"
+        print(f"lognet: {result.status.replace('_', ' ')}: {why}", file=sys.stderr)
         return 1
     return 0
 
@@ -272,9 +290,7 @@ def _tool_spec_and_out(args, kind: str, name: str, names) -> tuple:
 
     if name not in names:
         raise CLIError(f"unknown {kind} {name!r}; choose one of {', '.join(names)}")
-    spec = _load_spec(args.spec)
-    if args.arith or args.tunable or args.arch:
-        spec = _override_arch(spec, args)
+    spec = _override_arch(_load_spec(args.spec), args)
     out = Path(args.out or f"build/{'synth' if kind == 'target' else 'board'}/"
                            f"{top_name(spec)}-{name}")
     force = args.force or args.out is None
@@ -343,9 +359,10 @@ def cmd_run(args) -> int:
     if args.port == "sim":
         from lognet.boards.simlink import SimSerial
         from lognet.boards.top import UARTTop
+        from lognet.boards.uart import SIM_DIVISOR
         from lognet.hw.export import build_core
 
-        transport = SimSerial(UARTTop(build_core(spec), divisor=4))
+        transport = SimSerial(UARTTop(build_core(spec), divisor=SIM_DIVISOR))
     else:
         transport = args.port
     try:
@@ -377,35 +394,48 @@ def cmd_flow(args) -> int:
 
 
 # -- parser --------------------------------------------------------------------------------------
+# Options the flow has too take their defaults from its typed config (lognet.config), the one
+# home of the defaults.
 
 
 def _arch_options(p, defaults: bool = True):
-    p.add_argument("--arch", default="parallel" if defaults else None,
-                   help="parallel or folded:P (P lanes)")
-    p.add_argument("--arith", default="auto" if defaults else None,
-                   choices=["auto", "shared", "factored", "shift", "multiply"],
+    """--arch/--arith/--tunable; with ``defaults`` False an option not given is None (the
+    spec's own value stays)."""
+    from lognet.model.arch import Arith, Tunable
+
+    q = QuantiseConfig()
+    p.add_argument("--arch", default=q.arch if defaults else None,
+                   help="parallel or folded:P (P lanes)" + (f"; default {q.arch}" if defaults
+                                                             else ""))
+    p.add_argument("--arith", default=q.arith.value if defaults else None,
+                   choices=[a.value for a in Arith],
                    help="arithmetic mode (auto picks the cheapest)")
-    p.add_argument("--tunable", default="all" if defaults else None,
-                   choices=["all", "levels", "none"], help="which weights are writable")
+    p.add_argument("--tunable", default=q.tunable.value if defaults else None,
+                   choices=[t.value for t in Tunable], help="which weights are writable")
 
 
 def _codebook_options(p):
-    p.add_argument("--levels", "-K", type=int, default=8, help="levels per layer (default 8)")
-    p.add_argument("--picker", default="lognormal-lloyd", choices=PICKERS,
-                   help="how the K levels are picked (default lognormal-lloyd)")
-    p.add_argument("--topology", default="dense",
+    from lognet.model.levels import PICKERS
+
+    q = QuantiseConfig()
+    p.add_argument("--levels", "-K", type=int, default=q.K, help=f"levels per layer "
+                                                                 f"(default {q.K})")
+    p.add_argument("--picker", default=q.picker, choices=PICKERS,
+                   help=f"how the K levels are picked (default {q.picker})")
+    p.add_argument("--topology", default=q.topology,
                    help="dense, fanin:F[:random:SEED], prune:DENSITY, band:W")
 
 
 def _format_options(p):
-    p.add_argument("--in-bits", type=int, default=8, help="input width (default 8)")
+    q, d = QuantiseConfig(), DataConfig()
+    p.add_argument("--in-bits", type=int, default=d.input_bits,
+                   help=f"input width (default {d.input_bits})")
     p.add_argument("--unsigned-inputs", dest="in_signed", action="store_false",
                    help="inputs are unsigned (e.g. images scaled to [0,1))")
-    p.add_argument("--level-bits", type=int, default=8, help="level magnitude width (default 8)")
-    p.add_argument("--out-bits", type=int, default=8, help="output width (default 8)")
-
-
-PICKERS = ["lognormal-quantile", "lognormal-lloyd", "optimal", "lloyd", "pow2", "apot", "uniform"]
+    p.add_argument("--level-bits", type=int, default=q.level_bits,
+                   help=f"level magnitude width (default {q.level_bits})")
+    p.add_argument("--out-bits", type=int, default=q.out_bits,
+                   help=f"output width (default {q.out_bits})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -436,11 +466,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layer", action="append", help="name or glob (repeatable; default all)")
     _codebook_options(p)
     p.add_argument("--zero-level", action="store_true", help="add a zero level")
-    p.add_argument("--activation", default="relu-hidden",
-                   choices=["none", "relu", "relu-hidden"],
+    p.add_argument("--activation", default=ModelConfig().activation, choices=ACTIVATIONS,
                    help="relu-hidden: ReLU on all but the last layer (default)")
     p.add_argument("--calib", help=".npy of real-valued inputs to calibrate output formats")
-    p.add_argument("--seed", type=int, default=0, help="seed of the pickers and topologies")
+    p.add_argument("--seed", type=int, default=JobConfig().seed,
+                   help="seed of the pickers and topologies")
     _format_options(p)
     _arch_options(p)
     p.add_argument("-o", "--output", required=True, help="spec JSON to write")
@@ -475,15 +505,28 @@ def build_parser() -> argparse.ArgumentParser:
     _arch_options(p, defaults=False)
     p.set_defaults(func=cmd_generate)
 
-    p = sub.add_parser("sim", help="cocotb simulation of the Verilog against the reference")
+    p = sub.add_parser("sim", help="simulate the Verilog against the reference (cocotb "
+                       "scenarios, or --bulk for whole data sets)")
     p.add_argument("spec", help="spec JSON (from lognet spec or lognet quantise)")
-    p.add_argument("--simulator", default="verilator", choices=["verilator", "icarus"],
-                   help="default verilator")
+    engine = SimulateConfig().engine
+    p.add_argument("--simulator", default=engine.value,
+                   choices=[e.value for e in Engine if e is not Engine.AMARANTH],
+                   help=f"default {engine.value}")
     p.add_argument("--vectors", type=int, default=1000, help="random vectors (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="seed of vectors, gaps and stalls")
     p.add_argument("--waves", action="store_true", help="write FST (Verilator) / VCD (Icarus)")
     p.add_argument("--build-dir", default="build/sim", help="build folder (default build/sim)")
     p.add_argument("--json", help="write the summary here")
+    p.add_argument("--bulk", action="store_true",
+                   help="a generated Verilog testbench reads the inputs and writes the outputs "
+                        "(no Python in the clock loop): for whole data sets")
+    p.add_argument("--inputs", help="with --bulk: integer inputs, N x n_in .npy (default: "
+                                    "--vectors random vectors)")
+    p.add_argument("-o", "--out", help="with --bulk: write the hardware's outputs (.npy)")
+    p.add_argument("--p-valid", type=float, default=1.0,
+                   help="with --bulk: chance an input is offered on a clock (default 1)")
+    p.add_argument("--p-ready", type=float, default=1.0,
+                   help="with --bulk: chance an output is taken on a clock (default 1)")
     p.set_defaults(func=cmd_sim)
 
     p = sub.add_parser("synth", help="out-of-context synthesis and place-and-route: area and "

@@ -9,6 +9,10 @@ every output compared with the integer reference) -> ``synth`` (out-of-context s
 place-and-route per target: LUTs, FFs, DSPs, Fmax) -> ``report`` (report.json, report.html with
 inline plots, PNGs, a text summary).
 
+Each step is one function returning a small typed result; :func:`run_flow` chains them, times
+them and hands their JSON to :mod:`lognet.report`. The configuration is a
+:class:`lognet.config.FlowConfig` (the one home of the defaults).
+
 Any RTL output that differs from the integer reference fails the flow (exit 1) and names the
 first diverging sample and output. Steps can be skipped with ``--skip STEP``; ``--spec FILE``
 resumes from a NetworkSpec (the IR) instead of quantising again.
@@ -20,34 +24,34 @@ import hashlib
 import json
 import sys
 import time
-import tomllib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from lognet.base.errors import InputError
+from lognet.config import Engine, FlowConfig
 
-__all__ = ["DEFAULT_CONFIG", "STEPS", "run_flow"]
+__all__ = ["DEFAULT_CONFIG", "STEPS", "load_config", "run_flow"]
 
 DEFAULT_CONFIG = Path(__file__).with_name("default_flow.toml")
 STEPS = ("train", "fit", "quantise", "compare", "generate", "simulate", "synth", "report")
 REPORT_VERSION = 2
-ENGINES = ("verilator", "icarus", "amaranth")
+
+#: Most fraction bits an input format calibrated on real data may get. Inputs feed no
+#: accumulator that would bound them (``calibrated_format``'s ``acc_frac``); the cap only stops
+#: inputs of nearly zero magnitude from asking for an absurd number of fraction bits.
+INPUT_FRAC_CAP = 64
 
 
-def load_config(path) -> dict:
-    p = Path(path) if path else DEFAULT_CONFIG
-    if not p.exists():
-        raise InputError(f"{p}: no such config file")
-    try:
-        if p.suffix == ".json":
-            return json.loads(p.read_text())
-        return tomllib.loads(p.read_text())
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as e:
-        raise InputError(f"{p}: not a valid config ({str(e).splitlines()[0]})") from None
+def load_config(path=None) -> FlowConfig:
+    """The flow config of a ``.toml`` (or ``.json``) file; None: the shipped digits demo."""
+    return FlowConfig.from_file(Path(path) if path else DEFAULT_CONFIG)
 
 
 class _Steps:
+    """Runs the steps not skipped and keeps the seconds each took."""
+
     def __init__(self, skip):
         self.skip = set(skip)
         bad = self.skip - set(STEPS)
@@ -68,156 +72,159 @@ class _Steps:
         return out
 
 
-def _png_b64(path: Path) -> str:
-    import base64
-
-    return base64.b64encode(path.read_bytes()).decode()
+# -- step results --------------------------------------------------------------------------------
 
 
-def _plot_levels(w, levels_real, title, path):
-    import matplotlib
+@dataclass(frozen=True)
+class ModelData:
+    """``train``: the float network ``(name, W, b, activation)`` per layer and its data."""
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    source: str
+    layers: list
+    x_calib: np.ndarray
+    x_test: np.ndarray
+    #: labels (None: scores are agreement with the float model's top-1)
+    y_test: np.ndarray | None
+    #: the input format (real inputs are quantised to it)
+    in_fmt: object
+    float_accuracy: float | None
+    train_accuracy: float | None = None
+    #: the float model's top-1 on the test inputs (weight files)
+    float_argmax: np.ndarray | None = None
 
-    a = np.abs(w.ravel())
-    fig, ax = plt.subplots(figsize=(6, 3.2))
-    ax.hist(a, bins=120, color="#bbb")
-    for v in levels_real:
-        ax.axvline(v, color="r", lw=0.8)
-    ax.set_title(title)
-    ax.set_xlabel("|w| (red: picked levels after rounding)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    @property
+    def truth(self) -> np.ndarray:
+        """What predictions are scored against: the labels, or the float model's top-1."""
+        return self.y_test if self.y_test is not None else self.float_argmax
 
+    def score(self, y_int) -> float:
+        """Top-1 accuracy of integer outputs against :attr:`truth`."""
+        pred = np.asarray(y_int).argmax(1)
+        return float(np.mean(pred == self.truth[:len(pred)]))
 
-def _plot_compare(rows, float_acc, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.4))
-    for p in sorted({r["picker"] for r in rows}):
-        rs = sorted((r for r in rows if r["picker"] == p), key=lambda r: r["K"])
-        ax.plot([r["K"] for r in rs], [100 * r["int_accuracy"] for r in rs], "o-", label=p)
-    ax.axhline(100 * float_acc, color="k", ls="--", lw=0.8, label="float")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("levels K")
-    ax.set_ylabel("test accuracy (%)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    def to_json(self) -> dict:
+        return {"source": self.source,
+                "layers": [{"name": n, "n_out": W.shape[0], "n_in": W.shape[1],
+                            "activation": a} for n, W, _, a in self.layers],
+                "test_vectors": len(self.x_test), "labels": self.y_test is not None}
 
 
-def _plot_confusion(y_true, y_pred, path, title):
-    import matplotlib
+@dataclass(frozen=True)
+class FitResult:
+    """``fit``: the distribution analysis of each layer's |w| (model.fit's dicts)."""
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    layers: dict[str, dict]
 
-    n = int(max(y_true.max(), y_pred.max())) + 1
-    cm = np.zeros((n, n), dtype=int)
-    np.add.at(cm, (y_true, y_pred), 1)
-    fig, ax = plt.subplots(figsize=(4, 4))
-    ax.imshow(cm, cmap="Blues")
-    for i in range(n):
-        for j in range(n):
-            if cm[i, j]:
-                ax.text(j, i, cm[i, j], ha="center", va="center", fontsize=7)
-    ax.set_xlabel("RTL prediction")
-    ax.set_ylabel("true label")
-    ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return cm.tolist()
+    def to_json(self) -> dict:
+        return {n: {"table2": a["table2"], "best_family": a["mle"]["best"],
+                    "summary": a["verdict"]["summary"],
+                    "mle": [{k: f[k] for k in ("family", "aic", "delta_aic", "ks")}
+                            for f in a["mle"]["fits"]],
+                    "gaussian_control": a["gaussian_control"]["table2"]}
+                for n, a in self.layers.items()}
 
 
-def _plot_times(times, path):
-    import matplotlib
+@dataclass(frozen=True)
+class QuantiseResult:
+    """``quantise``: the main network, its integer reference outputs and their score."""
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    net: object
+    #: quantise_layer's report per layer (None: the spec was given)
+    layers: list[dict] | None
+    picker: str
+    K: int
+    int_accuracy: float
+    y_int: np.ndarray
+    given_spec: str | None = None
 
-    fig, ax = plt.subplots(figsize=(6, 2.6))
-    names = list(times)
-    ax.barh(names, [times[n] for n in names], color="#69c")
-    ax.set_xlabel("seconds")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-
-
-def _plot_pareto(rows, float_acc, path):
-    """Accuracy against LUT4 of the core for every (picker, K) row that has an area."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    pts = [r for r in rows if r.get("area")]
-    if not pts:
-        return False
-    fig, ax = plt.subplots(figsize=(6, 3.6))
-    marks = dict(zip(sorted({r["picker"] for r in pts}), "osD^v<>p"))
-    for p, mk in marks.items():
-        rs = [r for r in pts if r["picker"] == p]
-        ax.scatter([r["area"]["lut4"] for r in rs], [100 * r["int_accuracy"] for r in rs],
-                   marker=mk, label=p)
-        for r in rs:
-            ax.annotate(f"K={r['K']}", (r["area"]["lut4"], 100 * r["int_accuracy"]),
-                        fontsize=7, xytext=(3, 3), textcoords="offset points")
-    front = _pareto_front(pts)
-    fx = sorted(front, key=lambda r: r["area"]["lut4"])
-    ax.plot([r["area"]["lut4"] for r in fx], [100 * r["int_accuracy"] for r in fx], "k:",
-            lw=0.8, label="Pareto front")
-    if float_acc is not None:
-        ax.axhline(100 * float_acc, color="k", ls="--", lw=0.8, label="float")
-    ax.set_xlabel(f"LUT4 of the core ({pts[0]['area']['target']}, Yosys)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return True
+    def to_json(self) -> dict:
+        return {"picker": self.picker, "K": self.K, "int_accuracy": self.int_accuracy,
+                "layers": self.layers, "spec": "network.json", "given_spec": self.given_spec}
 
 
-def _pareto_front(rows):
-    """Rows that no other row beats on both LUTs (fewer or equal) and accuracy (higher or
-    equal, one of them strictly)."""
-    def beats(a, b):
-        la, lb = a["area"]["lut4"], b["area"]["lut4"]
-        return (la <= lb and a["int_accuracy"] >= b["int_accuracy"]
-                and (la < lb or a["int_accuracy"] > b["int_accuracy"]))
-    return [r for r in rows if not any(beats(o, r) for o in rows if o is not r)]
+@dataclass(frozen=True)
+class ComparePoint:
+    """``compare``: one (picker, K) point."""
+
+    picker: str
+    K: int
+    int_accuracy: float
+    sqnr_db: list[float]
+    #: core cells from Yosys (None: no area run)
+    area: dict | None = None
+    pareto: bool = False
+
+    def to_json(self) -> dict:
+        d = {"picker": self.picker, "K": self.K, "int_accuracy": self.int_accuracy,
+             "sqnr_db": self.sqnr_db}
+        if self.area is not None:
+            d["area"] = self.area
+        if self.pareto:
+            d["pareto"] = True
+        return d
 
 
-def _plot_synth(results, path):
-    """LUT4 and Fmax per synthesis target."""
-    import matplotlib
+@dataclass(frozen=True)
+class GenerateResult:
+    """``generate``: the Verilog's top and its timing, in ``folder`` of the report."""
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    top: str
+    latency_cycles: int
+    cycles_per_vector: int
+    folder: str = "rtl"
 
-    ok = [r for r in results if r.get("cells")]
-    if not ok:
-        return
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(7, 2.8))
-    names = [f"{r['target']}\n{r['arch']}" for r in ok]
-    a1.bar(names, [r["cells"]["total"]["lut4"] for r in ok], color="#69c")
-    a1.set_ylabel("LUT4 (core + harness)")
-    a2.bar(names, [r["timing"].get("fmax_mhz") or 0 for r in ok], color="#c96")
-    a2.set_ylabel("Fmax (MHz)")
-    for r, x in zip(ok, range(len(ok))):
-        a2.plot([x - 0.4, x + 0.4], [r["clock_mhz"]] * 2, "k--", lw=0.8)
-    for a in (a1, a2):
-        a.tick_params(labelsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    def to_json(self) -> dict:
+        return {"top": self.top, "latency_cycles": self.latency_cycles,
+                "cycles_per_vector": self.cycles_per_vector, "folder": self.folder}
+
+
+@dataclass(frozen=True)
+class RtlCheck:
+    """``simulate``: the RTL's outputs on the test split against the integer reference."""
+
+    engine: str
+    vectors: int
+    cycles: int
+    mismatches: int
+    rtl_accuracy: float
+    confusion: list[list[int]]
+    #: ``{sample, output, expected, actual}`` of the first difference (None: none)
+    first_mismatch: dict | None = None
+    #: build and speed figures of a cocotb run (empty for Amaranth's simulator)
+    build: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        d = {"engine": self.engine, "vectors": self.vectors, "cycles": self.cycles,
+             "mismatches": self.mismatches, "rtl_accuracy": self.rtl_accuracy, **self.build}
+        if self.first_mismatch is not None:
+            d["first_mismatch"] = self.first_mismatch
+        d["confusion"] = self.confusion
+        return d
+
+
+@dataclass(frozen=True)
+class TargetSynth:
+    """``synth``: one target's run (``result``), or the tool failure that ended it."""
+
+    target: str
+    arch: str
+    result: object | None = None  # lognet.boards.results.SynthResult
+    error: str | None = None
+
+    def to_json(self) -> dict:
+        if self.result is None:
+            return {"target": self.target, "status": "error", "reason": self.error,
+                    "arch": self.arch}
+        return {**self.result.to_json(), "arch": self.arch}
+
+    def line(self) -> str:
+        r = self.result
+        lut = r.cells.total.lut4 if r is not None and r.cells else "?"
+        return (f"  {self.target:<11} {self.arch}: {r.status if r else 'error'}, {lut} LUT4, "
+                f"Fmax {r.fmax_mhz if r else None} MHz (asked {r.clock_mhz if r else None})")
+
+
+# -- train ---------------------------------------------------------------------------------------
 
 
 def _forward(layers, x_real) -> np.ndarray:
@@ -230,88 +237,164 @@ def _forward(layers, x_real) -> np.ndarray:
     return y
 
 
-def _load_model(cfg: dict, seed: int) -> dict:
+def step_train(cfg: FlowConfig) -> ModelData:
     """The float network and its data: the digits MLP trained here, or a weight file of dense
     layers with test inputs (and optionally labels) from ``.npy`` files."""
     from lognet.model.qformat import QFormat
-    from lognet.model.quantise import calibrated_format
-    from lognet.model.train import train_digits_mlp
 
-    mcfg, dcfg = cfg.get("model", {}), cfg.get("data", {})
-    if "weights" not in mcfg:
-        d = train_digits_mlp(hidden=tuple(mcfg.get("hidden", [32])), seed=seed)
-        return {"source": "digits MLP trained here (scikit-learn's bundled digits, seeded)",
-                "layers": d["layers"], "x_calib": d["x_train"], "x_test": d["x_test"],
-                "y_test": d["y_test"], "float_accuracy": d["test_accuracy"],
-                "train_accuracy": d["train_accuracy"], "in_fmt": QFormat(0, 8, False)}
+    if cfg.model.weights is None:
+        from lognet.model.train import train_digits_mlp
 
+        d = train_digits_mlp(hidden=cfg.model.hidden, seed=cfg.flow.seed)
+        return ModelData("digits MLP trained here (scikit-learn's bundled digits, seeded)",
+                         d["layers"], d["x_train"], d["x_test"], d["y_test"],
+                         QFormat(0, 8, False), d["test_accuracy"], d["train_accuracy"])
+    return _load_weight_file(cfg)
+
+
+def _load_weight_file(cfg: FlowConfig) -> ModelData:
     from lognet.base.files import load_npy
-    from lognet.base.names import sanitise
-    from lognet.model.weights import load_weights, pair_biases, select_layers
+    from lognet.model.qformat import QFormat
+    from lognet.model.quantise import calibrated_format, load_dense_layers
 
-    path = Path(mcfg["weights"])
-    pairs = pair_biases(select_layers(load_weights(path), mcfg.get("layers"), require_2d=True))
-    for (n1, W1, _), (n2, W2, _) in zip(pairs, pairs[1:]):
-        if W1.shape[0] != W2.shape[1]:
-            raise InputError(f"{n1} has {W1.shape[0]} outputs but {n2} has {W2.shape[1]} "
-                             f"inputs; pick layers that chain with [model] layers = [...]")
-    act = mcfg.get("activation", "relu-hidden")
-    if act not in ("relu-hidden", "relu", "none"):
-        raise InputError(f"[model] activation = {act!r}; use relu-hidden, relu or none")
-    layers = [(sanitise(n), W, b, ("relu" if i < len(pairs) - 1 else "none")
-               if act == "relu-hidden" else act) for i, (n, W, b) in enumerate(pairs)]
-    if "x_test" not in dcfg:
+    m, dc = cfg.model, cfg.data
+    layers = load_dense_layers(m.weights, m.layers, m.activation,
+                               how_to_select="pick layers that chain with [model] layers = [...]")
+    if dc.x_test is None:
         raise InputError("a weight file needs test inputs: set [data] x_test = \"x.npy\" "
                          "(N x n_in, real values or integer codes)")
     n_in = layers[0][1].shape[1]
 
-    def inputs(key):
-        x = load_npy(dcfg[key], f"[data] {key}")
+    def inputs(key, path):
+        x = load_npy(path, f"[data] {key}")
         if x.ndim != 2 or x.shape[1] != n_in:
-            raise InputError(f"{dcfg[key]}: shape {x.shape}, expected (N, {n_in}) for "
+            raise InputError(f"{path}: shape {x.shape}, expected (N, {n_in}) for "
                              f"{layers[0][0]}")
         return x
 
-    x_test = inputs("x_test")
-    x_calib = inputs("x_calib") if "x_calib" in dcfg else x_test
-    bits = int(dcfg.get("input_bits", 8))
+    x_test = inputs("x_test", dc.x_test)
+    x_calib = inputs("x_calib", dc.x_calib) if dc.x_calib is not None else x_test
+    bits = dc.input_bits
     if x_test.dtype.kind in "iu":  # integer codes: the format must be given
-        if "input_frac_bits" not in dcfg:
+        if dc.input_frac_bits is None:
             raise InputError("integer test inputs need their format: set [data] "
                              "input_frac_bits (and input_signed)")
-        fb = int(dcfg["input_frac_bits"])
-        sg = bool(dcfg.get("input_signed", True))
-        in_fmt = QFormat(bits - int(sg) - fb, fb, sg)
+        sg = True if dc.input_signed is None else dc.input_signed
+        in_fmt = QFormat(bits - int(sg) - dc.input_frac_bits, dc.input_frac_bits, sg)
         x_test, x_calib = in_fmt.to_real(x_test), in_fmt.to_real(x_calib)
     else:
-        sg = bool(dcfg.get("input_signed", bool(np.min(x_calib) < 0 or np.min(x_test) < 0)))
-        in_fmt = calibrated_format(np.concatenate([x_calib, x_test]), bits, sg, acc_frac=64)
+        sg = dc.input_signed
+        if sg is None:
+            sg = bool(np.min(x_calib) < 0 or np.min(x_test) < 0)
+        in_fmt = calibrated_format(np.concatenate([x_calib, x_test]), bits, sg,
+                                   acc_frac=INPUT_FRAC_CAP)
     y_test = None
-    if "y_test" in dcfg:
-        y_test = load_npy(dcfg["y_test"], "[data] y_test").astype(np.int64).ravel()
+    if dc.y_test is not None:
+        y_test = load_npy(dc.y_test, "[data] y_test").astype(np.int64).ravel()
         if len(y_test) != len(x_test):
-            raise InputError(f"{dcfg['y_test']}: {len(y_test)} labels for {len(x_test)} "
+            raise InputError(f"{dc.y_test}: {len(y_test)} labels for {len(x_test)} "
                              f"test inputs")
-    y_float = _forward(layers, x_test)
-    return {"source": f"{path} ({len(layers)} dense layers)", "layers": layers,
-            "x_calib": x_calib, "x_test": x_test, "y_test": y_test,
-            "float_accuracy": (float(np.mean(y_float.argmax(1) == y_test))
-                               if y_test is not None else None),
-            "float_argmax": y_float.argmax(1), "in_fmt": in_fmt}
+    top1 = _forward(layers, x_test).argmax(1)
+    return ModelData(f"{m.weights} ({len(layers)} dense layers)", layers, x_calib, x_test,
+                     y_test, in_fmt,
+                     float(np.mean(top1 == y_test)) if y_test is not None else None,
+                     float_argmax=top1)
 
 
-def _score(y_int, data) -> float:
-    """Top-1 accuracy against the labels, or agreement with the float model's top-1 when the
-    data has no labels."""
-    pred = np.asarray(y_int).argmax(1)
-    ref = data["y_test"] if data["y_test"] is not None else data["float_argmax"]
-    return float(np.mean(pred == ref[:len(pred)]))
+# -- fit, quantise, compare ----------------------------------------------------------------------
+
+
+def step_fit(data: ModelData, seed: int, folder: Path) -> FitResult:
+    """Distribution analysis of each layer's |w|, with one plot per layer."""
+    from lognet.model.fit import analyse_layer, plot_layer
+
+    res = {}
+    for name, W, _, _ in data.layers:
+        res[name] = analyse_layer(W, name, seed=seed)
+        plot_layer(res[name], W, folder / f"fit_{name}.png")
+    return FitResult(res)
+
+
+def _quantise_options(cfg: FlowConfig, data: ModelData, xcal) -> dict:
+    """The quantise_network options shared by the main spec and every compare point."""
+    from lognet.model.arch import Arch
+
+    q = cfg.quantise
+    return dict(in_fmt=data.in_fmt, level_bits=q.level_bits, bias_bits=q.bias_bits,
+                out_bits=q.out_bits, calib_x=xcal, seed=cfg.flow.seed, topology=q.topology,
+                arch=Arch.parse(q.arch, arith=q.arith, tunable=q.tunable))
+
+
+def step_quantise(cfg: FlowConfig, data: ModelData, qkw: dict, xte, folder: Path
+                  ) -> QuantiseResult:
+    """The main NetworkSpec, with a plot of each layer's picked levels."""
+    from lognet.model.quantise import quantise_network
+    from lognet.model.reference import reference
+    from lognet.report import plot_levels
+
+    q = cfg.quantise
+    net, reps = quantise_network(data.layers, K=q.K, picker=q.picker, name=cfg.flow.name, **qkw)
+    for (name, W, _, _), la in zip(data.layers, net.layers):
+        plot_levels(W, np.asarray(la.levels) * la.level_fmt.step, f"{name}: {q.picker}, K={q.K}",
+                    folder / f"levels_{name}.png")
+    y_int = reference(net, xte)
+    return QuantiseResult(net, reps, q.picker, q.K, data.score(y_int), y_int)
+
+
+def _given(net, path, data: ModelData, cfg: FlowConfig, xte) -> QuantiseResult:
+    """The quantise result of a spec given with ``--spec`` (checked against the data)."""
+    from lognet.model.reference import reference
+
+    n_in = data.layers[0][1].shape[1]
+    if net.n_in != n_in or net.in_fmt != data.in_fmt:
+        raise InputError(f"{path}: takes {net.n_in} inputs in {net.in_fmt.describe()}, the "
+                         f"data gives {n_in} in {data.in_fmt.describe()}")
+    y_int = reference(net, xte)
+    return QuantiseResult(net, None, "from spec", cfg.quantise.K, data.score(y_int), y_int,
+                          str(path))
+
+
+def step_compare(cfg: FlowConfig, data: ModelData, qkw: dict, xte, folder: Path,
+                 area_dir: Path, area_on: bool) -> list[ComparePoint]:
+    """Pickers x K by the integer reference's accuracy; with ``area_on`` also core cells from
+    Yosys for the Pareto plot."""
+    import dataclasses
+
+    from lognet.model.quantise import quantise_network
+    from lognet.model.reference import reference
+    from lognet.report import pareto_front, plot_compare, plot_pareto
+
+    c = cfg.compare
+    points, specs = [], []
+    for p in c.pickers:
+        for k in c.K:
+            n2, r2 = quantise_network(data.layers, K=k, picker=p, name="cmp", **qkw)
+            acc = data.score(reference(n2, xte))
+            points.append(ComparePoint(p, k, acc, [r["sqnr_rounded_db"] for r in r2]))
+            specs.append(n2)
+            print(f"  {p:<16} K={k:<3} accuracy {acc:.4f}", flush=True)
+    if area_on:
+        idx = [i for i, pt in enumerate(points)
+               if c.area_pickers is None or pt.picker in c.area_pickers]
+        areas = _areas([specs[i] for i in idx], c.area_target, area_dir, dsp=c.dsp,
+                       jobs=c.jobs or None)
+        for i, a in zip(idx, areas):
+            points[i] = dataclasses.replace(points[i], area=a)
+            print(f"  {points[i].picker:<16} K={points[i].K:<3} {a['lut4']} LUT4, {a['ff']} FF,"
+                  f" {a['dsp']} DSP, {a['bram']} BRAM ({c.area_target}, Yosys)", flush=True)
+    rows = [pt.to_json() for pt in points]
+    plot_compare(rows, data.float_accuracy, folder / "accuracy_vs_K.png")
+    if plot_pareto(rows, data.float_accuracy, folder / "pareto.png"):
+        front = {id(r) for r in pareto_front([r for r in rows if r.get("area")])}
+        points = [dataclasses.replace(pt, pareto=True) if id(r) in front else pt
+                  for pt, r in zip(points, rows)]
+    return points
 
 
 def _structure_key(spec) -> str:
     """Specs with the same key synthesise to the same netlist: shape, formats, arch and, when
     weights are wired in, their values (writable levels and biases do not change the area)."""
-    from lognet.hw.regmap import resolve_spec
+    from lognet.hw.arch import resolve_spec
     from lognet.model.specjson import dumps_spec
 
     d = json.loads(dumps_spec(resolve_spec(spec)))
@@ -336,8 +419,8 @@ def _areas(specs, target: str, folder: Path, *, dsp: bool, jobs: int | None) -> 
     from concurrent.futures import ThreadPoolExecutor
 
     from lognet.boards.synth import synth_core
+    from lognet.hw.arch import resolve_spec
     from lognet.hw.export import build_core
-    from lognet.hw.regmap import resolve_spec
 
     keys = [_structure_key(sp) for sp in specs]
     first = {}
@@ -347,9 +430,9 @@ def _areas(specs, target: str, folder: Path, *, dsp: bool, jobs: int | None) -> 
     def one(item):
         key, sp = item
         res = synth_core(lambda: build_core(sp), target, None, folder / key, place=False, dsp=dsp)
-        c = res["cells"]["core"]
-        return key, {"target": target, "lut4": c["lut4"], "ff": c["ff"], "carry": c["carry"],
-                     "dsp": c["dsp"], "bram": c["bram"], "mapper": res["mapper"],
+        c = res.cells.core
+        return key, {"target": target, "lut4": c.lut4, "ff": c.ff, "carry": c.carry,
+                     "dsp": c.dsp, "bram": c.bram, "mapper": res.mapper,
                      "arith": [la.arch.arith.value for la in resolve_spec(sp).layers]}
 
     with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
@@ -357,20 +440,85 @@ def _areas(specs, target: str, folder: Path, *, dsp: bool, jobs: int | None) -> 
     return [done[k] for k in keys]
 
 
-def _with_arch(net, arch_text: str | None, tunable: str | None):
-    from lognet.model.arch import Arch
-    from lognet.model.spec import NetworkSpec
+# -- generate, simulate, synth -------------------------------------------------------------------
 
-    if not arch_text and not tunable:
-        return net
 
-    def one(layer):
-        a = layer.arch
-        new = Arch.parse(arch_text, arith=a.arith.value, tunable=(tunable or a.tunable.value)) \
-            if arch_text else Arch(a.kind, a.lanes, a.arith, tunable or a.tunable.value)
-        return layer.with_arch(new)
+def step_generate(net, folder: Path) -> GenerateResult:
+    """Verilog, register map and manifest in ``folder/rtl``."""
+    from lognet import __version__
+    from lognet.hw.export import generate
 
-    return NetworkSpec(net.name, tuple(one(la) for la in net.layers))
+    man = generate(net, folder / "rtl", force=True, version=__version__)
+    return GenerateResult(man["top"], man["latency_cycles"], man["cycles_per_vector"])
+
+
+def _rtl_outputs(cfg: FlowConfig, engine: Engine, net, X) -> tuple[np.ndarray, int, dict]:
+    """The RTL's outputs for ``X`` in ``engine``, the cycles it took, and build/speed
+    figures."""
+    from lognet.hw.export import build_core
+
+    if engine is Engine.AMARANTH:
+        from lognet.hw import amsim
+
+        y, cycles = amsim.stream_through(build_core(net), X)
+        return y, cycles, {}
+    if cfg.simulate.bulk:
+        from lognet.sim.bulk import run_bulk
+
+        s = run_bulk(net, X, simulator=engine.value, build_dir=cfg.simulate.build_dir)
+    else:
+        from lognet.sim.runner import run_sim
+
+        s = run_sim(net, simulator=engine.value, inputs=X, scenario="random",
+                    build_dir=cfg.simulate.build_dir, p_valid=1.0, p_ready=1.0)
+    if s.outputs is None:
+        raise InputError(f"the {engine.value} simulation did not finish: "
+                         f"{s.error or s.first_mismatch}")
+    return s.outputs, s.cycles, {"bench": "bulk" if cfg.simulate.bulk else "cocotb",
+                                 "build_seconds": s.build_seconds,
+                                 "build_cached": s.build_cached,
+                                 "vectors_per_second": s.vectors_per_second}
+
+
+def _first_difference(y, ref) -> tuple[int, dict | None]:
+    if y.shape != ref.shape:
+        raise RuntimeError(f"RTL gave {len(y)} outputs for {len(ref)} inputs")
+    bad = np.argwhere(y != ref)
+    if not len(bad):
+        return 0, None
+    i, j = map(int, bad[0])
+    return len(bad), {"sample": i, "output": j, "expected": int(ref[i, j]),
+                      "actual": int(y[i, j])}
+
+
+def step_simulate(cfg: FlowConfig, q: QuantiseResult, data: ModelData, xte,
+                  folder: Path) -> RtlCheck:
+    """The RTL on the test split (or its first ``vectors``), every output compared with the
+    integer reference, and the confusion matrix of its predictions."""
+    from lognet.report import plot_confusion
+
+    n = cfg.simulate.vectors
+    X = xte if n == "all" else xte[:n]
+    y_rtl, cycles, build = _rtl_outputs(cfg, cfg.simulate.engine, q.net, X)
+    ref = q.y_int[:len(X)]
+    n_bad, first = _first_difference(y_rtl, ref)
+    also = []
+    for engine in cfg.simulate.also:
+        y2, cycles2, build2 = _rtl_outputs(cfg, engine, q.net, X)
+        n2, first2 = _first_difference(y2, ref)
+        also.append({"engine": engine.value, "vectors": len(X), "cycles": int(cycles2),
+                     "mismatches": n2, **build2, **({"first_mismatch": first2} if first2 else {})})
+        if n2 and first is None:
+            first = first2
+        n_bad += n2
+    if also:
+        build = {**build, "also": also}
+    confusion = plot_confusion(
+        data.truth[:len(X)], y_rtl.argmax(1), folder / "confusion_rtl.png",
+        "RTL on the test split" + ("" if data.y_test is not None
+                                   else " (rows: float model's top-1)"))
+    return RtlCheck(cfg.simulate.engine.value, len(X), int(cycles), n_bad,
+                    data.score(y_rtl), confusion, first, build)
 
 
 def _arch_text(net) -> str:
@@ -380,345 +528,139 @@ def _arch_text(net) -> str:
     return f"{'/'.join(sorted(kinds))}, tunable={a.tunable.value}"
 
 
+def step_synth(cfg: FlowConfig, net, folder: Path, out_dir: Path) -> list[TargetSynth]:
+    """Out-of-context synthesis and place-and-route of the network per target (with the
+    target's own arch/tunability when the config gives one); paths as in the final folder."""
+    from lognet.boards.synth import synth_core
+    from lognet.boards.tools import ToolFailed
+    from lognet.hw.export import build_core
+    from lognet.model.spec import with_arch_overrides
+
+    y = cfg.synth
+    results = []
+    for t in y.targets:
+        nt = with_arch_overrides(net, arch=y.arch.get(t), tunable=y.tunable.get(t))
+        arch = _arch_text(nt)
+        try:
+            r = synth_core(lambda nt=nt: build_core(nt), t, y.clock.get(t), folder / "synth" / t,
+                           dsp=y.dsp)
+            one = TargetSynth(t, arch, r.relocated(folder, out_dir))
+        except ToolFailed as e:
+            one = TargetSynth(t, arch, error=str(e).replace(str(folder), str(out_dir)))
+        results.append(one)
+        print(one.line(), flush=True)
+    return results
+
+
+# -- the flow ------------------------------------------------------------------------------------
+
+
+def _check_targets(cfg: FlowConfig) -> None:
+    import difflib
+
+    from lognet.boards.synth import TARGETS
+
+    named = [("[synth] targets", t) for t in cfg.synth.targets]
+    named += [(f"[synth.{k}]", t) for k in ("arch", "tunable", "clock")
+              for t in getattr(cfg.synth, k)]
+    named.append(("[compare] area_target", cfg.compare.area_target))
+    for where, t in named:
+        if t not in TARGETS:
+            m = difflib.get_close_matches(t, list(TARGETS), n=1)
+            raise InputError(f"{where}: unknown synthesis target {t!r}; "
+                             + (f"did you mean {m[0]!r}?" if m else f"use {', '.join(TARGETS)}"))
+
+
+def _given_spec(path):
+    from lognet.model.spec import NetworkSpec
+    from lognet.model.specjson import load_spec
+
+    s = load_spec(path)
+    return s if isinstance(s, NetworkSpec) else NetworkSpec(s.name, (s,))
+
+
 def run_flow(config=None, out=None, force=False, skip=(), spec=None) -> int:
-    """Run the flow of ``config`` (a TOML/JSON path; None: the shipped digits demo) into the
-    report folder ``out``. Returns 0, or 1 when the RTL differs from the integer reference."""
+    """Run the flow of ``config`` (a TOML/JSON path, a :class:`FlowConfig`, or None: the
+    shipped digits demo) into the report folder ``out``. Returns 0, or 1 when the RTL differs
+    from the integer reference."""
     from lognet import __version__
     from lognet.base.files import atomic_folder, check_out_folder
-    from lognet.boards.synth import TARGETS
-    from lognet.hw.export import build_core, generate
-    from lognet.model.arch import Arch
-    from lognet.model.fit import analyse_layer, plot_layer
-    from lognet.model.quantise import quantise_network
-    from lognet.model.reference import reference
-    from lognet.model.spec import NetworkSpec
-    from lognet.model.specjson import dump_spec, load_spec
+    from lognet.model.specjson import dump_spec
+    from lognet.report import plot_times, summary_lines, write_report
 
-    cfg = load_config(config)
-    fcfg = cfg.get("flow", {})
-    qcfg = cfg.get("quantise", {})
-    ccfg = cfg.get("compare", {})
-    scfg = cfg.get("simulate", {})
-    ycfg = cfg.get("synth", {})
-    seed = int(fcfg.get("seed", 0))
-    out_dir = check_out_folder(out or fcfg.get("out", "report"), force)
+    cfg = config if isinstance(config, FlowConfig) else load_config(config)
+    out_dir = check_out_folder(out or cfg.flow.out, force)
     steps = _Steps(skip)
-    engine = scfg.get("engine", "verilator")
-    if engine not in ENGINES:
-        raise InputError(f"[simulate] engine = {engine!r}; use one of {', '.join(ENGINES)}")
-    targets = list(ycfg.get("targets", []))
-    for t in targets + ([ccfg["area_target"]] if ccfg.get("area_target") else []):
-        if t not in TARGETS:
-            raise InputError(f"unknown synthesis target {t!r}; use {', '.join(TARGETS)}")
-    given = spec or qcfg.get("spec")
-    given_spec = None
-    if given:
-        given_spec = load_spec(given)
-        if not isinstance(given_spec, NetworkSpec):
-            given_spec = NetworkSpec(given_spec.name, (given_spec,))
-    if engine != "amaranth" and "simulate" not in steps.skip:
+    _check_targets(cfg)
+    given = spec or cfg.quantise.spec
+    given_net = _given_spec(given) if given else None
+    if "simulate" not in steps.skip:
         from lognet.sim.build import check_simulator
 
-        check_simulator(engine)  # a missing simulator is one line now, not after training
-    build_dir = Path(scfg.get("build_dir", "build/flow-sim"))
-
+        for engine in (cfg.simulate.engine, *cfg.simulate.also):
+            if engine is not Engine.AMARANTH:
+                check_simulator(engine.value)  # a missing simulator is one line now
     report: dict = {"report_version": REPORT_VERSION, "lognet_version": __version__,
-                    "config": cfg}
+                    "config": cfg.to_json()}
     sim = None
     with atomic_folder(out_dir, force=force) as tmp:
-        data = steps.run("train", lambda: _load_model(cfg, seed))
+        data = steps.run("train", lambda: step_train(cfg))
         if data is None:
             raise InputError("the train step cannot be skipped (it loads or makes the network)")
-        report["model"] = {"source": data["source"],
-                           "layers": [{"name": n, "n_out": W.shape[0], "n_in": W.shape[1],
-                                       "activation": a} for n, W, _, a in data["layers"]],
-                           "test_vectors": len(data["x_test"]),
-                           "labels": data["y_test"] is not None}
-        report["float"] = {"test_accuracy": data["float_accuracy"],
-                           "train_accuracy": data.get("train_accuracy")}
-        in_fmt = data["in_fmt"]
-        xcal, xte = in_fmt.quantise(data["x_calib"]), in_fmt.quantise(data["x_test"])
+        report["model"] = data.to_json()
+        report["float"] = {"test_accuracy": data.float_accuracy,
+                           "train_accuracy": data.train_accuracy}
+        xcal, xte = data.in_fmt.quantise(data.x_calib), data.in_fmt.quantise(data.x_test)
 
-        def fit():
-            res = {}
-            for name, W, _, _ in data["layers"]:
-                a = analyse_layer(W, name, seed=seed)
-                plot_layer(a, W, tmp / f"fit_{name}.png")
-                res[name] = a
-            return res
+        fits = steps.run("fit", lambda: step_fit(data, cfg.flow.seed, tmp))
+        report["fit"] = fits.to_json() if fits else {}
 
-        fits = steps.run("fit", fit) or {}
-        report["fit"] = {n: {"table2": a["table2"], "best_family": a["mle"]["best"],
-                             "summary": a["verdict"]["summary"],
-                             "mle": [{k: f[k] for k in ("family", "aic", "delta_aic", "ks")}
-                                     for f in a["mle"]["fits"]],
-                             "gaussian_control": a["gaussian_control"]["table2"]}
-                         for n, a in fits.items()}
-
-        K = int(qcfg.get("K", 8))
-        picker = qcfg.get("picker", "optimal")
-        arch = Arch.parse(qcfg.get("arch", "parallel"), arith=qcfg.get("arith", "auto"),
-                          tunable=qcfg.get("tunable", "levels"))
-        qkw = dict(in_fmt=in_fmt, level_bits=int(qcfg.get("level_bits", 8)),
-                   bias_bits=int(qcfg.get("bias_bits", 16)),
-                   out_bits=int(qcfg.get("out_bits", 8)), calib_x=xcal, seed=seed, arch=arch,
-                   topology=qcfg.get("topology", "dense"))
-
-        def quantise():
-            net, reps = quantise_network(data["layers"], K=K, picker=picker,
-                                         name=fcfg.get("name", "net"), **qkw)
-            for (name, W, _, _), r in zip(data["layers"], reps):
-                _plot_levels(W, np.array(r["levels_int"]) * 2.0 ** -int(
-                    r["formats"]["level"].split(".")[1]), f"{name}: {picker}, K={K}",
-                    tmp / f"levels_{name}.png")
-            return net, reps
-
-        if given_spec is not None:
+        qkw = _quantise_options(cfg, data, xcal)
+        if given_net is not None:
             print(f"[quantise] resumed from {given}")
-            net, reps = given_spec, None
-            if net.n_in != len(data["layers"][0][1][0]) or net.in_fmt != in_fmt:
-                raise InputError(f"{given}: takes {net.n_in} inputs in "
-                                 f"{net.in_fmt.describe()}, the data gives "
-                                 f"{len(data['layers'][0][1][0])} in {in_fmt.describe()}")
+            q = _given(given_net, given, data, cfg, xte)
             steps.times["quantise"] = 0.0
         else:
-            got = steps.run("quantise", quantise)
-            if got is None:
+            q = steps.run("quantise", lambda: step_quantise(cfg, data, qkw, xte, tmp))
+            if q is None:
                 raise InputError("the quantise step cannot be skipped without --spec FILE")
-            net, reps = got
-        dump_spec(net, tmp / "network.json")
-        y_int = reference(net, xte)
-        int_acc = _score(y_int, data)
-        report["quantised"] = {"picker": picker if reps else "from spec", "K": K,
-                               "int_accuracy": int_acc, "layers": reps,
-                               "spec": "network.json", "given_spec": str(given) if given else None}
-        fa = data["float_accuracy"]
+        dump_spec(q.net, tmp / "network.json")
+        report["quantised"] = q.to_json()
+        fa = data.float_accuracy
         print(f"float accuracy {fa if fa is None else f'{fa:.4f}'}, integer reference "
-              f"{int_acc:.4f} ({report['quantised']['picker']}, K={K})")
+              f"{q.int_accuracy:.4f} ({q.picker}, K={q.K})")
 
-        area_on = bool(ccfg.get("area", False)) and "synth" not in steps.skip
-        area_target = ccfg.get("area_target", "ice40-up5k")
+        area_on = cfg.compare.area and "synth" not in steps.skip
+        area_dir = Path(cfg.simulate.build_dir).parent / "flow-area"
+        points = steps.run("compare", lambda: step_compare(cfg, data, qkw, xte, tmp, area_dir,
+                                                           area_on))
+        report["compare"] = None if points is None else [p.to_json() for p in points]
 
-        def compare():
-            rows, specs = [], []
-            for p in ccfg.get("pickers", ["lognormal-lloyd", "optimal", "pow2", "uniform"]):
-                for k in ccfg.get("K", [4, 8, 16]):
-                    n2, r2 = quantise_network(data["layers"], K=int(k), picker=p, name="cmp",
-                                              **qkw)
-                    acc = _score(reference(n2, xte), data)
-                    rows.append({"picker": p, "K": int(k), "int_accuracy": acc,
-                                 "sqnr_db": [r["sqnr_rounded_db"] for r in r2]})
-                    specs.append(n2)
-                    print(f"  {p:<16} K={int(k):<3} accuracy {acc:.4f}", flush=True)
-            if area_on:
-                which = ccfg.get("area_pickers")
-                idx = [i for i, r in enumerate(rows) if which is None or r["picker"] in which]
-                areas = _areas([specs[i] for i in idx], area_target,
-                               build_dir.parent / "flow-area", dsp=bool(ccfg.get("dsp", True)),
-                               jobs=int(ccfg.get("jobs", 0)) or None)
-                for row, a in zip([rows[i] for i in idx], areas):
-                    row["area"] = a
-                    print(f"  {row['picker']:<16} K={row['K']:<3} {a['lut4']} LUT4, {a['ff']} FF,"
-                          f" {a['dsp']} DSP, {a['bram']} BRAM ({area_target}, Yosys)", flush=True)
-            _plot_compare(rows, fa, tmp / "accuracy_vs_K.png")
-            if _plot_pareto(rows, fa, tmp / "pareto.png"):
-                for r in _pareto_front([r for r in rows if r.get("area")]):
-                    r["pareto"] = True
-            return rows
+        gen = steps.run("generate", lambda: step_generate(q.net, tmp))
+        report["generate"] = gen.to_json() if gen else None
 
-        report["compare"] = steps.run("compare", compare)
+        sim = steps.run("simulate", lambda: step_simulate(cfg, q, data, xte, tmp))
+        report["simulate"] = sim.to_json() if sim else None
 
-        def gen():
-            man = generate(net, tmp / "rtl", force=True)
-            return {"top": man["top"], "latency_cycles": man["latency_cycles"],
-                    "cycles_per_vector": man["cycles_per_vector"], "folder": "rtl"}
+        syn = steps.run("synth", lambda: step_synth(cfg, q.net, tmp, out_dir),
+                        None if cfg.synth.targets else "no [synth] targets")
+        report["synth"] = None if syn is None else [s.to_json() for s in syn]
+        if syn:
+            from lognet.report import plot_synth
 
-        report["generate"] = steps.run("generate", gen)
+            plot_synth(report["synth"], tmp / "synth.png")
 
-        def simulate():
-            n = scfg.get("vectors", "all")
-            X = xte if n == "all" else xte[:int(n)]
-            extra = {}
-            if engine == "amaranth":
-                from lognet.hw import amsim
-
-                y_rtl, cycles = amsim.stream_through(build_core(net), X)
-            else:
-                from lognet.sim.runner import run_sim
-
-                s = run_sim(net, simulator=engine, inputs=X, scenario="random",
-                            build_dir=build_dir, p_valid=1.0, p_ready=1.0)
-                if "outputs" not in s:
-                    raise InputError(f"the {engine} simulation did not finish: "
-                                     f"{s.get('error') or s.get('first_mismatch')}")
-                y_rtl, cycles = s["outputs"], s.get("cycles", 0)
-                extra = {"build_seconds": s.get("build_seconds"),
-                         "build_cached": s.get("build_cached"),
-                         "vectors_per_second": s.get("vectors_per_second")}
-            ref = y_int[:len(X)]
-            if y_rtl.shape != ref.shape:
-                raise RuntimeError(f"RTL gave {len(y_rtl)} outputs for {len(X)} inputs")
-            bad = np.argwhere(y_rtl != ref)
-            result = {"engine": engine, "vectors": len(X), "cycles": int(cycles),
-                      "mismatches": len(bad), "rtl_accuracy": _score(y_rtl, data), **extra}
-            if len(bad):
-                i, j = map(int, bad[0])
-                result["first_mismatch"] = {"sample": i, "output": j,
-                                            "expected": int(ref[i, j]),
-                                            "actual": int(y_rtl[i, j])}
-            truth = data["y_test"] if data["y_test"] is not None else data["float_argmax"]
-            result["confusion"] = _plot_confusion(
-                truth[:len(X)], y_rtl.argmax(1), tmp / "confusion_rtl.png",
-                "RTL on the test split" + ("" if data["y_test"] is not None
-                                           else " (rows: float model's top-1)"))
-            return result
-
-        sim = steps.run("simulate", simulate)
-        report["simulate"] = sim
-
-        def synth():
-            from lognet.boards.synth import synth_core
-            from lognet.boards.tools import ToolFailed
-
-            results = []
-            for t in targets:
-                nt = _with_arch(net, ycfg.get("arch", {}).get(t),
-                                ycfg.get("tunable", {}).get(t))
-                try:
-                    r = synth_core(lambda nt=nt: build_core(nt), t, ycfg.get("clock", {}).get(t),
-                                   tmp / "synth" / t, dsp=bool(ycfg.get("dsp", True)))
-                except ToolFailed as e:
-                    r = {"target": t, "status": "error", "reason": str(e).replace(str(tmp),
-                                                                                str(out_dir))}
-                r["arch"] = _arch_text(nt)
-                results.append(r)
-                tm = r.get("timing") or {}
-                print(f"  {t:<11} {r['arch']}: {r['status']}, "
-                      f"{r.get('cells', {}).get('total', {}).get('lut4', '?')} LUT4, Fmax "
-                      f"{tm.get('fmax_mhz')} MHz (asked {r.get('clock_mhz')})", flush=True)
-            _plot_synth(results, tmp / "synth.png")
-            return results
-
-        report["synth"] = steps.run("synth", synth, None if targets else "no [synth] targets")
         report["step_seconds"] = steps.times
-        _plot_times(steps.times, tmp / "step_times.png")
-        report["summary"] = _summary_lines(report)
+        plot_times(steps.times, tmp / "step_times.png")
+        report["summary"] = summary_lines(report)
         if "report" not in steps.skip:
-            _write_report(report, tmp)
+            write_report(report, tmp)
     print(f"report: {out_dir}/report.html and report.json")
     for line in report["summary"]:
         print(line)
-    if sim and sim["mismatches"]:
-        fm = sim["first_mismatch"]
+    if sim and sim.mismatches:
+        fm = sim.first_mismatch
         print(f"lognet: RTL differs from the integer reference: sample {fm['sample']}, output "
               f"{fm['output']}: expected {fm['expected']}, got {fm['actual']}", file=sys.stderr)
         return 1
     return 0
-
-
-def _summary_lines(report: dict) -> list[str]:
-    fl, q, sim = report["float"], report["quantised"], report.get("simulate")
-    metric = "accuracy" if report["model"]["labels"] else "top-1 agreement with float"
-    out = [f"model: {report['model']['source']}"]
-    if fl["test_accuracy"] is not None:
-        out.append(f"float test accuracy {100 * fl['test_accuracy']:.2f}%")
-    out.append(f"integer reference ({q['picker']}, K={q['K']}): {metric} "
-               f"{100 * q['int_accuracy']:.2f}%")
-    if sim:
-        verdict = ("bit-exact with the integer reference" if not sim["mismatches"]
-                   else f"{sim['mismatches']} values differ from the integer reference")
-        out.append(f"RTL ({sim['engine']}, {sim['vectors']} vectors): {metric} "
-                   f"{100 * sim['rtl_accuracy']:.2f}%, {verdict}")
-    for n, f in report.get("fit", {}).items():
-        out.append(f"{n}: {f['summary']}")
-    for r in report.get("synth") or []:
-        tm = r.get("timing") or {}
-        lut = r.get("cells", {}).get("total", {}).get("lut4")
-        out.append(f"{r['target']} ({r['arch']}): {r['status']}, {lut} LUT4, Fmax "
-                   f"{tm.get('fmax_mhz')} MHz for {r.get('clock_mhz')} MHz")
-    return out
-
-
-def _pct(v) -> str:
-    return "n/a" if v is None else f"{100 * v:.2f}%"
-
-
-def _write_report(report: dict, folder: Path) -> None:
-    """report.json and a self-contained report.html (plots inline as base64 PNGs)."""
-    from html import escape
-
-    (folder / "report.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
-    img = {p.stem: _png_b64(p) for p in sorted(folder.glob("*.png"))}
-
-    def fig(name, caption):
-        if name not in img:
-            return ""
-        return (f'<figure><img src="data:image/png;base64,{img[name]}" alt="{caption}">'
-                f"<figcaption>{caption}</figcaption></figure>")
-
-    fl, q = report["float"], report["quantised"]
-    sim = report.get("simulate") or {}
-    metric = "accuracy" if report["model"]["labels"] else "top-1 agreement with float"
-    has_area = any(r.get("area") for r in report.get("compare") or [])
-    area_head = "<th>LUT4</th><th>FF</th><th>DSP</th><th>Pareto</th>" if has_area else ""
-
-    def area_cells(r):
-        if not has_area:
-            return ""
-        a = r.get("area") or {}
-        return (f"<td>{a.get('lut4', '')}</td><td>{a.get('ff', '')}</td>"
-                f"<td>{a.get('dsp', '')}</td><td>{'yes' if r.get('pareto') else ''}</td>")
-
-    rows = "".join(
-        f"<tr><td>{r['picker']}</td><td>{r['K']}</td><td>{100 * r['int_accuracy']:.2f}</td>"
-        f"<td>{', '.join(f'{s:.1f}' for s in r['sqnr_db'])}</td>{area_cells(r)}</tr>"
-        for r in report.get("compare") or [])
-    fits = "".join(
-        f"<h3>{escape(n)}</h3><p>{escape(f['summary'])}</p>"
-        f"{fig('fit_' + n, 'distribution of |w| for ' + n)}"
-        f"{fig('levels_' + n, 'picked levels for ' + n)}" for n, f in report["fit"].items())
-    synth_rows = "".join(
-        f"<tr><td>{r['target']}</td><td>{escape(r['arch'])}</td><td>{r['status']}</td>"
-        f"<td>{r.get('cells', {}).get('total', {}).get('lut4', '')}</td>"
-        f"<td>{r.get('cells', {}).get('total', {}).get('ff', '')}</td>"
-        f"<td>{r.get('cells', {}).get('total', {}).get('dsp', '')}</td>"
-        f"<td>{r.get('cells', {}).get('total', {}).get('bram', '')}</td>"
-        f"<td>{(r.get('timing') or {}).get('fmax_mhz', '')}</td><td>{r.get('clock_mhz', '')}"
-        f"</td></tr>" for r in report.get("synth") or [])
-    synth_fig = fig("synth", "LUT4 and Fmax per target")
-    synth = (f"<table><tr><th>target</th><th>arch</th><th>status</th><th>LUT4</th><th>FF</th>"
-             f"<th>DSP</th><th>BRAM</th><th>Fmax MHz</th><th>asked MHz</th></tr>{synth_rows}"
-             f"</table><p>Out of context: the core sits behind shift registers so that nothing "
-             f"is optimised away; counts include that harness.</p>{synth_fig}"
-             if synth_rows else "<p>not run</p>")
-    steps = "".join(f"<tr><td>{k}</td><td>{v:.1f}</td></tr>"
-                    for k, v in report["step_seconds"].items())
-    summary = "".join(f"<li>{escape(s)}</li>" for s in report.get("summary", []))
-    rtl = (f"{_pct(sim.get('rtl_accuracy'))} on {sim.get('vectors', 0)} vectors, "
-           f"{sim.get('mismatches', 'n/a')} mismatches with the integer reference"
-           if sim else "not run")
-    html = f"""<!doctype html><html><head><meta charset="utf-8"><title>lognet report</title>
-<style>body{{font-family:sans-serif;max-width:980px;margin:2em auto;color:#222}}
-table{{border-collapse:collapse;margin:0.5em 0}}td,th{{border:1px solid #ccc;padding:2px 8px}}
-figure{{display:inline-block;margin:0.5em}}img{{max-width:100%}}</style></head><body>
-<h1>lognet report</h1>
-<p>{escape(report['model']['source'])}; lognet {report['lognet_version']},
-report version {report['report_version']}.</p>
-<h2>Headline</h2>
-<table><tr><th>float {metric}</th><td>{_pct(fl['test_accuracy'])}</td></tr>
-<tr><th>integer reference ({q['picker']}, K={q['K']})</th><td>{_pct(q['int_accuracy'])}</td></tr>
-<tr><th>RTL ({sim.get('engine', 'not run')})</th><td>{rtl}</td></tr>
-</table><ul>{summary}</ul>
-<h2>Is |w| lognormal? (measured, not assumed)</h2>{fits or '<p>not run</p>'}
-<h2>Pickers and bit widths</h2>
-<table><tr><th>picker</th><th>K</th><th>{metric} %</th><th>SQNR per layer (dB)</th>{area_head}
-</tr>{rows}</table>
-{fig('accuracy_vs_K', metric + ' of the integer reference against K')}
-{fig('pareto', metric + ' against LUT4 (Pareto front dotted)')}
-<h2>Hardware against software</h2>
-{fig('confusion_rtl', 'RTL predictions on the test split')}
-<h2>Synthesis</h2>{synth}
-<h2>Step times</h2><table><tr><th>step</th><th>seconds</th></tr>{steps}</table>
-{fig('step_times', 'time per step')}
-</body></html>"""
-    (folder / "report.html").write_text(html)

@@ -24,7 +24,7 @@ from .topology import describe_topology, make_topology
 __all__ = [
     "bias_format",
     "calibrated_format",
-    "quantise_inputs",
+    "load_dense_layers",
     "quantise_layer",
     "quantise_layers_from_file",
     "quantise_network",
@@ -32,9 +32,13 @@ __all__ = [
 ]
 
 
-def quantise_inputs(x_real, fmt: QFormat) -> np.ndarray:
-    """Real inputs to integers of ``fmt`` (round to nearest, saturate)."""
-    return fmt.quantise(x_real)
+#: Width of the provisional output read before calibration (sign excluded): wide enough that no
+#: accumulator of a calibration run saturates in practice, narrow enough that the probe's integers
+#: stay far inside int64 whatever the shift.
+PROBE_BITS = 30
+#: Random calibration vectors drawn when no real inputs are given: enough that the largest
+#: |activation| seen is close to the largest a layer gives on uniform inputs.
+RANDOM_CALIB_VECTORS = 512
 
 
 def _bits_for(amax: float) -> int:
@@ -97,11 +101,13 @@ def quantise_layer(W, b, *, name: str, K: int, picker: str, topology: str = "den
     )
     if out_fmt is None:
         # provisional wide output to read the accumulators in real units, then calibrate
-        wide = QFormat(30 - acc_frac if acc_frac < 30 else 0, min(acc_frac, 30), True)
+        wide = QFormat(PROBE_BITS - acc_frac if acc_frac < PROBE_BITS else 0,
+                       min(acc_frac, PROBE_BITS), True)
         probe = LayerSpec(**common, out_fmt=wide)
         if calib_x is None:
             rng = np.random.default_rng(seed)
-            calib_x = rng.integers(in_fmt.min_int, in_fmt.max_int + 1, (512, n_in))
+            calib_x = rng.integers(in_fmt.min_int, in_fmt.max_int + 1,
+                                   (RANDOM_CALIB_VECTORS, n_in))
         y = reference_layer(probe, calib_x) * wide.step
         out_fmt = calibrated_format(y, out_bits, act is Activation.NONE, acc_frac)
     spec = LayerSpec(**common, out_fmt=out_fmt)
@@ -128,7 +134,8 @@ def quantise_network(layers, *, K: int, picker: str, topology: str = "dense", in
     x = calib_x
     if x is None:
         rng = np.random.default_rng(seed)
-        x = rng.integers(in_fmt.min_int, in_fmt.max_int + 1, (512, layers[0][1].shape[1]))
+        x = rng.integers(in_fmt.min_int, in_fmt.max_int + 1,
+                         (RANDOM_CALIB_VECTORS, layers[0][1].shape[1]))
     for i, (lname, W, b, act) in enumerate(layers):
         spec, rep = quantise_layer(W, b, name=lname, K=K, picker=picker, topology=topology,
                                    in_fmt=fmt, level_bits=level_bits, bias_bits=bias_bits,
@@ -160,42 +167,50 @@ def random_layer_spec(n_in: int, n_out: int, mu: float, sigma: float, K: int, *,
     return spec
 
 
+def load_dense_layers(path, layers=None, activation: str = "relu-hidden", *,
+                      how_to_select: str = "select layers that chain (--layer)") -> list[tuple]:
+    """Dense layers of a weight file as ``(name, W, b, activation)``, chained in file order
+    (names sanitised for the HDL, biases paired by name). ``activation``: ``relu-hidden``
+    (ReLU on all but the last layer), ``relu`` or ``none``. ``how_to_select`` ends the message
+    when two chosen layers do not chain."""
+    from lognet.base.names import sanitise
+
+    from .weights import load_weights, pair_biases, select_layers
+
+    if activation not in ("relu-hidden", "relu", "none"):
+        raise InputError(f"activation {activation!r}: use relu-hidden, relu or none")
+    pairs = pair_biases(select_layers(load_weights(path), layers, require_2d=True))
+    for (n1, W1, _), (n2, W2, _) in zip(pairs, pairs[1:]):
+        if W1.shape[0] != W2.shape[1]:
+            raise InputError(f"{n1} has {W1.shape[0]} outputs but {n2} has {W2.shape[1]} "
+                             f"inputs; {how_to_select}")
+    last = len(pairs) - 1
+    return [(sanitise(n), W, b, ("relu" if i < last else "none")
+             if activation == "relu-hidden" else activation)
+            for i, (n, W, b) in enumerate(pairs)]
+
+
 def quantise_layers_from_file(path, *, layers=None, K: int, picker: str, topology: str,
                               in_bits: int = 8, in_signed: bool = True, level_bits: int = 8,
                               out_bits: int = 8, activation: str = "relu-hidden",
                               arch: Arch | None = None, seed: int = 0, zero_level=False,
-                              calib=None):
-    """The ``lognet quantise`` verb: dense layers of a weight file, chained in file order."""
-    from .weights import load_weights, pair_biases, select_layers
+                              calib=None) -> tuple[LayerSpec | NetworkSpec, list[dict]]:
+    """The ``lognet quantise`` verb: dense layers of a weight file, chained in file order. The
+    spec (a lone layer as a :class:`LayerSpec`) and one report per layer (the
+    :func:`quantise_layer` reports)."""
+    from lognet.base.names import sanitise
 
-    chosen = select_layers(load_weights(path), layers, require_2d=True)
-    pairs = pair_biases(chosen)
-    for (n1, W1, _), (n2, W2, _) in zip(pairs, pairs[1:]):
-        if W1.shape[0] != W2.shape[1]:
-            raise InputError(f"{n1} has {W1.shape[0]} outputs but {n2} has {W2.shape[1]} "
-                             f"inputs; select layers that chain (--layer)")
+    items = load_dense_layers(path, layers, activation)
     in_fmt = QFormat(0, in_bits - int(in_signed), in_signed)
     calib_x = None
     if calib is not None:
         xr = np.load(calib, allow_pickle=False)
-        if xr.ndim != 2 or xr.shape[1] != pairs[0][1].shape[1]:
-            raise InputError(f"{calib}: shape {xr.shape}, expected (N, {pairs[0][1].shape[1]})")
+        if xr.ndim != 2 or xr.shape[1] != items[0][1].shape[1]:
+            raise InputError(f"{calib}: shape {xr.shape}, expected (N, {items[0][1].shape[1]})")
         calib_x = in_fmt.quantise(xr)
-    acts = []
-    for i in range(len(pairs)):
-        if activation == "relu-hidden":
-            acts.append("relu" if i < len(pairs) - 1 else "none")
-        else:
-            acts.append(activation)
-    from lognet.base.names import sanitise
-
-    items = [(sanitise(n), W, b, a) for (n, W, b), a in zip(pairs, acts)]
     net, reports = quantise_network(items, K=K, picker=picker, topology=topology, in_fmt=in_fmt,
                                     level_bits=level_bits, out_bits=out_bits, arch=arch,
                                     calib_x=calib_x, zero_level=zero_level, seed=seed,
                                     name=sanitise(str(path).rsplit("/", 1)[-1].split(".")[0]))
-    summary = [f"{r['name']}: K={r['K']} {r['picker']} SQNR {r['sqnr_db']:.2f} dB "
-               f"({r['sqnr_rounded_db']:.2f} dB after rounding to {r['formats']['level']}), "
-               f"{r['topology']['connections']} connections" for r in reports]
     spec = net.layers[0] if len(net.layers) == 1 else net
-    return spec, {"layers": reports, "summary": summary}
+    return spec, reports

@@ -22,8 +22,6 @@ previous test left another one.
 
 from __future__ import annotations
 
-import json
-import os
 import random
 import time
 from collections import deque
@@ -32,12 +30,14 @@ import numpy as np
 from cocotb.handle import Immediate
 from cocotb.triggers import ReadOnly, Timer
 from cocotb.utils import get_sim_time
+
 from lognet.hw.regmap import config_writes
-from lognet.model.spec import LayerSpec
 
 from .bus import ConfigDriver, WishboneConfigDriver
+from .results import ScenarioResult
 from .scoreboard import RefModel, Scoreboard
 from .stream import StreamDriver, StreamMonitor, StreamSink, bursts, gaps, pack
+from .tbconfig import TbConfig, config_path
 
 __all__ = ["Bench", "TbConfig", "load_config"]
 
@@ -45,55 +45,24 @@ __all__ = ["Bench", "TbConfig", "load_config"]
 _core_weights = None
 
 
-class TbConfig:
-    """What the runner hands to the cocotb tests (a JSON file named by ``LOGNET_TB_CONFIG``)."""
-
-    def __init__(self, d: dict):
-        from lognet.model.specjson import load_spec
-
-        self.raw = d
-        self.spec = load_spec(d["spec"])
-        self.X = np.load(d["vectors"], allow_pickle=False)
-        self.seed = int(d.get("seed", 0))
-        self.top = d["top"]
-        self.p_valid = float(d.get("p_valid", 0.8))
-        self.p_ready = float(d.get("p_ready", 0.8))
-        self.corrupt = bool(d.get("corrupt", False))
-        self.wishbone = bool(d.get("wishbone", False))
-        self.cycles_per_vector = int(d.get("cycles_per_vector", 1))
-        self.latency = int(d.get("latency", 8))
-        self.results = d.get("results")
-        #: write the outputs of the ``random`` scenario here (.npy, one row per input row)
-        self.outputs = d.get("outputs")
-
-    @property
-    def layer(self) -> str:
-        """Name of the layer whose outputs leave the core (the last one of a network)."""
-        s = self.spec
-        return s.name if isinstance(s, LayerSpec) else s.layers[-1].name
-
-    def write_result(self, scenario: str, result: dict) -> None:
-        if not self.results:
-            return
-        try:
-            with open(self.results) as f:
-                allres = json.load(f)
-        except (OSError, ValueError):
-            allres = {}
-        allres[scenario] = result
-        tmp = f"{self.results}.tmp"
-        with open(tmp, "w") as f:
-            json.dump(allres, f, indent=1)
-        os.replace(tmp, self.results)
-
-
 def load_config() -> TbConfig:
-    path = os.environ.get("LOGNET_TB_CONFIG")
-    if not path:
-        raise RuntimeError("LOGNET_TB_CONFIG is not set: run the bench through "
-                           "lognet.sim.runner.run_sim")
-    with open(path) as f:
-        return TbConfig(json.load(f))
+    """The :class:`~lognet.sim.tbconfig.TbConfig` the runner wrote (named by
+    ``LOGNET_TB_CONFIG``)."""
+    return TbConfig.read(config_path())
+
+
+#: cycle budget of one :meth:`Bench.run` wait, cycles before any vector: reset, the start-up
+#: of the stream and a configuration poll fit comfortably
+BUDGET_BASE = 2000
+#: cycles per cycle of core latency: the pipeline fills and drains (with stalls on either side)
+BUDGET_PER_LATENCY = 4
+#: slack factor on the expected cycles per vector still to go (random valid gaps and ready
+#: backpressure make the real figure vary around the mean)
+BUDGET_SLACK = 8
+#: cycles per queued configuration bus operation (a write or a read takes at most a few)
+BUDGET_PER_BUS_OP = 4
+#: the lowest offer / ready probability counted when the mean wait is estimated (1 / p)
+BUDGET_MIN_P = 0.05
 
 
 class Bench:
@@ -206,9 +175,11 @@ class Bench:
 
     def _budget(self) -> int:
         left = len(self.driver.words) - self.driver.next + len(self.board.pending)
-        per = self.cfg.cycles_per_vector + 1 / max(self.p_valid, 0.05) + 1 / max(
-            self.p_ready, 0.05)
-        return int(2000 + self.cfg.latency * 4 + 8 * left * per + 4 * len(self.bus.queue))
+        # mean cycles per vector: the core's own, plus the mean wait for valid and for ready
+        per = (self.cfg.cycles_per_vector + 1 / max(self.p_valid, BUDGET_MIN_P)
+               + 1 / max(self.p_ready, BUDGET_MIN_P))
+        return int(BUDGET_BASE + BUDGET_PER_LATENCY * self.cfg.latency
+                   + BUDGET_SLACK * left * per + BUDGET_PER_BUS_OP * len(self.bus.queue))
 
     # -- actions ---------------------------------------------------------------------------------
 
@@ -262,22 +233,20 @@ class Bench:
 
     # -- the end -------------------------------------------------------------------------------
 
-    def result(self, error: str | None = None) -> dict:
+    def result(self, error: str | None = None) -> ScenarioResult:
         b = self.board
-        return {
-            "scenario": self.scenario, "top": self.cfg.top, "layer": self.cfg.layer,
-            "vectors": len(self.rows), "accepted": self.driver.next, "checked": b.checked,
-            "dropped_by_reset": b.dropped, "mismatches": b.mismatches,
-            "first_mismatch": b.first.describe() if b.first else None,
-            "first_mismatch_detail": vars(b.first).copy() if b.first else None,
-            "cycles": self.cycle, "sim_seconds": time.perf_counter() - self.t0,
-            "commits": self.bus.commits, "bus_writes": self.bus.writes,
-            "weight_sets": len(self.sets), "vectors_per_set": list(self.per_set),
-            "corrupted_reference": self.cfg.corrupt,
-            "error": error,
-        }
+        return ScenarioResult(
+            scenario=self.scenario, top=self.cfg.top, layer=self.cfg.layer,
+            vectors=len(self.rows), accepted=self.driver.next, checked=b.checked,
+            dropped_by_reset=b.dropped, mismatches=b.mismatches,
+            first_mismatch=b.first.describe() if b.first else None,
+            first_mismatch_detail=b.first,
+            cycles=self.cycle, sim_seconds=time.perf_counter() - self.t0,
+            commits=self.bus.commits, bus_writes=self.bus.writes,
+            weight_sets=len(self.sets), vectors_per_set=tuple(self.per_set),
+            corrupted_reference=self.cfg.corrupt, error=error)
 
-    def record(self, error: str | None = None) -> dict:
+    def record(self, error: str | None = None) -> ScenarioResult:
         """Write the result for the runner and remember which weights the core holds."""
         global _core_weights
         res = self.result(error)

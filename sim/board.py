@@ -2,12 +2,13 @@
 in Verilator or Icarus, driven end to end by the host driver through a UART model
 (:mod:`lognet.sim.tb_board`): the protocol tested on the RTL a board runs, without a board.
 
-    summary = run_board_sim(spec, simulator="icarus", vectors=4, build_dir="build/board-sim")
+    result = run_board_sim(spec, simulator="icarus", vectors=4, build_dir="build/board-sim")
+
+The build goes through :func:`lognet.sim.build.cached_build` (cached and locked like a core's).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import subprocess
@@ -16,12 +17,15 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from lognet.base.errors import InputError
+from lognet.boards.uart import SIM_DIVISOR
 from lognet.model.spec import LayerSpec, NetworkSpec
 from lognet.model.specjson import dump_spec, dumps_spec
 
-from lognet.base.errors import InputError
-
-from .build import _build_args, _hw_digest, _verilator_env, check_simulator, icarus_time0_fix
+from .build import _hw_digest, cached_build, check_simulator, verilog_for
+from .results import BoardSimResult
+from .tbconfig import CONFIG_ENV, BoardTbConfig
 
 __all__ = ["TOP", "run_board_sim"]
 
@@ -38,49 +42,37 @@ def _boards_digest() -> str:
     return h.hexdigest()
 
 
-def _build(spec, simulator: str, divisor: int, root: Path) -> float:
-    """Verilog of the UART top and the simulator build, reused while nothing changed."""
-    from amaranth.back import verilog
-    from cocotb_tools.runner import get_runner
-    from lognet.boards.top import UARTTop
-    from lognet.hw.export import build_core
+def _write_top(spec, divisor: int):
+    """The ``write_verilog`` of :func:`~lognet.sim.build.cached_build` for the UART top."""
 
-    stamp = root / "build.json"
-    if stamp.exists():
-        return 0.0
-    text = verilog.convert(UARTTop(build_core(spec), divisor), name=TOP, emit_src=False)
-    if simulator == "icarus":
-        text = icarus_time0_fix(text)
-    (root / f"{TOP}.v").write_text(text)
-    env = _verilator_env() if simulator == "verilator" else contextlib.nullcontext()
-    t0 = time.perf_counter()
-    try:
-        with env:
-            get_runner(simulator).build(
-                sources=[root / f"{TOP}.v"], hdl_toplevel=TOP, build_dir=root / "build",
-                timescale=("1ns", "1ps"), build_args=_build_args(simulator, None),
-                log_file=root / "build.log")
-    except (SystemExit, RuntimeError, subprocess.CalledProcessError) as e:
-        raise InputError(f"the {simulator} build of the board top failed ({e}); see "
-                         f"{root / 'build.log'}") from None
-    seconds = time.perf_counter() - t0
-    stamp.write_text(json.dumps({"build_seconds": seconds}) + "\n")
-    return seconds
+    def write(b) -> dict:
+        from amaranth.back import verilog
+
+        from lognet.boards.top import UARTTop
+        from lognet.hw.export import build_core
+
+        text = verilog.convert(UARTTop(build_core(spec), divisor), name=TOP, emit_src=False)
+        b.verilog.write_text(verilog_for(b.simulator, text))
+        return {"divisor": divisor}
+
+    return write
 
 
 def run_board_sim(spec, *, simulator: str = "icarus", vectors: int = 4, seed: int = 0,
-                  divisor: int = 4, build_dir="build/board-sim",
-                  corrupt_reference: bool = False) -> dict:
+                  divisor: int = SIM_DIVISOR, build_dir="build/board-sim",
+                  corrupt_reference: bool = False) -> BoardSimResult:
     """Load two weight sets into the simulated board top with the host driver, infer
     ``vectors`` random vectors under each, and compare with the integer reference.
 
-    Returns ``passed``, ``error`` (one line or None), ``words`` and ``vectors`` done,
-    ``bytes_sent``, ``build_seconds`` and ``run_seconds``. ``corrupt_reference`` makes the
-    expected outputs wrong by one: the run must then fail (the mutation check).
+    Returns a :class:`~lognet.sim.results.BoardSimResult`: ``passed``, ``error`` (one line or
+    None), ``words``, ``sets`` and ``vectors`` done, bytes each way, ``build_seconds`` and
+    ``run_seconds``. ``corrupt_reference`` makes the expected outputs wrong by one: the run
+    must then fail (the mutation check).
     """
     from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import get_runner
-    from lognet.hw.regmap import resolve_spec
+
+    from lognet.hw.arch import resolve_spec
 
     from .weightsets import perturbed_weights
 
@@ -88,12 +80,10 @@ def run_board_sim(spec, *, simulator: str = "icarus", vectors: int = 4, seed: in
         raise InputError("run_board_sim needs a LayerSpec or a NetworkSpec")
     check_simulator(simulator)
     spec = resolve_spec(spec)
-    key = hashlib.sha256("\n".join([dumps_spec(spec), _hw_digest(), _boards_digest(), simulator,
-                                    f"divisor={divisor}"]).encode()).hexdigest()[:12]
-    root = Path(build_dir).absolute() / f"{simulator}-{TOP}-{key}"
-    root.mkdir(parents=True, exist_ok=True)
-    build_seconds = _build(spec, simulator, divisor, root)
-    runs = root / "runs"
+    build = cached_build(build_dir, simulator, TOP,
+                         [dumps_spec(spec), _hw_digest(), _boards_digest(),
+                          f"divisor={divisor}"], _write_top(spec, divisor))
+    runs = build.root / "runs"
     runs.mkdir(exist_ok=True)
     rdir = Path(tempfile.mkdtemp(prefix=f"s{seed}-n{vectors}-", dir=runs))
     fmt = spec.in_fmt
@@ -101,19 +91,19 @@ def run_board_sim(spec, *, simulator: str = "icarus", vectors: int = 4, seed: in
     np.save(rdir / "x.npy", X)
     dump_spec(spec, rdir / "spec.json")
     dump_spec(perturbed_weights(spec, seed + 1), rdir / "set1.json")
-    cfg = {"spec": str(rdir / "spec.json"), "vectors": str(rdir / "x.npy"),
-           "weight_sets": [str(rdir / "spec.json"), str(rdir / "set1.json")],
-           "divisor": divisor, "corrupt": corrupt_reference,
-           "results": str(rdir / "results.json")}
-    (rdir / "config.json").write_text(json.dumps(cfg, indent=1))
+    cfg = BoardTbConfig(spec_path=str(rdir / "spec.json"), vectors=str(rdir / "x.npy"),
+                        weight_sets=(str(rdir / "spec.json"), str(rdir / "set1.json")),
+                        results=str(rdir / "results.json"), divisor=divisor,
+                        corrupt=corrupt_reference)
+    cfg.write(rdir / "config.json")
     xml = rdir / "results.xml"
     t0 = time.perf_counter()
     error = None
     try:
         get_runner(simulator).test(
             test_module="lognet.sim.tb_board", hdl_toplevel=TOP, hdl_toplevel_lang="verilog",
-            build_dir=root / "build", test_dir=rdir, timescale=("1ns", "1ps"),
-            extra_env={"LOGNET_TB_CONFIG": str(rdir / "config.json")}, results_xml=str(xml),
+            build_dir=build.sim_build, test_dir=rdir, timescale=("1ns", "1ps"),
+            extra_env={CONFIG_ENV: str(rdir / "config.json")}, results_xml=str(xml),
             log_file=rdir / "sim.log")
     except (SystemExit, subprocess.CalledProcessError):
         pass  # a failing test makes the runner exit under pytest; results.xml says more
@@ -129,5 +119,6 @@ def run_board_sim(spec, *, simulator: str = "icarus", vectors: int = 4, seed: in
         # the testbench writes the failure as one line; the log is the fallback
         error = done.get("error") or f"the board-top test failed; see {rdir / 'sim.log'}"
     done.pop("error", None)
-    return {"passed": error is None, "error": error, "simulator": simulator, **done,
-            "build_seconds": build_seconds, "run_seconds": run_seconds, "run_dir": str(rdir)}
+    return BoardSimResult(passed=error is None, error=error, simulator=simulator, **done,
+                          build_seconds=build.seconds, run_seconds=run_seconds,
+                          run_dir=str(rdir))

@@ -3,7 +3,9 @@
 A build lives in ``<build_dir>/<simulator>-<top>-<key>/`` where the key hashes the spec, the
 hardware generator's source, the simulator, the bus front and the waveform option: a second run
 of the same core reuses the build (Verilator's C++ build is the slow part). A lock file keeps
-two processes from building the same core at once.
+two processes from building the same core at once. :func:`cached_build` is that cache for
+any top (the board top of :mod:`lognet.sim.board` uses it too); :func:`prepare_build` is it for
+a core.
 """
 
 from __future__ import annotations
@@ -19,17 +21,18 @@ import subprocess
 import time
 from pathlib import Path
 
-from lognet.model.specjson import dumps_spec
-
 from lognet.base.errors import InputError
+from lognet.model.specjson import dumps_spec
 
 __all__ = [
     "SIMULATORS",
     "Build",
+    "cached_build",
     "check_simulator",
     "fst_possible",
     "icarus_time0_fix",
     "prepare_build",
+    "verilog_for",
 ]
 
 SIMULATORS = ("verilator", "icarus")
@@ -109,6 +112,8 @@ class Build:
         self.cycles_per_vector = 1
         self.latency = 1
         self.waves_format: str | None = None
+        #: facts kept with the build (``build.json``), e.g. the core's timing
+        self.info: dict = {}
 
 
 def fst_possible() -> bool:
@@ -160,6 +165,40 @@ def _verilator_env():
             os.environ["MAKEFLAGS"] = saved
 
 
+def cached_build(build_dir, simulator: str, top: str, key_parts, write_verilog, *,
+                 waves: str | None = None, compile=None) -> Build:
+    """A simulator build of the Verilog that ``write_verilog(build)`` writes to
+    ``build.verilog``, in ``<build_dir>/<simulator>-<top>-<key>/``, reused while ``key_parts``
+    (strings naming everything the Verilog depends on) and the simulator are unchanged.
+
+    A lock file serialises processes building the same folder; the first builds, the others
+    wait and reuse. ``write_verilog`` may return a dict of facts to keep with the build (read
+    back as ``build.info`` on a reuse). ``waves`` (``"fst"``, ``"vcd"`` or None) turns on
+    Verilator's tracing. ``compile(build)`` replaces the cocotb runner's build (the bulk
+    testbench compiles its own executable).
+    """
+    key = hashlib.sha256("\n".join([*key_parts, simulator]).encode()).hexdigest()[:12]
+    root = Path(build_dir).absolute() / f"{simulator}-{top}-{key}"
+    root.mkdir(parents=True, exist_ok=True)
+    b = Build(root, simulator, top, key)
+    b.waves_format = waves
+    stamp = root / "build.json"
+    with _locked(root / ".lock"):
+        if stamp.exists():
+            b.info = json.loads(stamp.read_text())
+            b.cached = True
+            return b
+        b.info = dict(write_verilog(b) or {})
+        if compile is None:
+            _compile(b, waves)
+        else:
+            compile(b)
+        stamp.write_text(json.dumps({
+            "key": key, "simulator": simulator, "top": top, "build_seconds": b.seconds,
+            "waves": waves, **b.info}, indent=1) + "\n")
+    return b
+
+
 def prepare_build(spec, simulator: str, build_dir, *, waves: bool, wishbone: bool) -> Build:
     """Generate the Verilog of ``spec`` and build it, or reuse an earlier build of the same
     core (same spec, generator source, simulator, bus front and waveform option)."""
@@ -169,43 +208,35 @@ def prepare_build(spec, simulator: str, build_dir, *, waves: bool, wishbone: boo
     fmt = None
     if waves:
         fmt = "fst" if simulator == "icarus" or fst_possible() else "vcd"
-    key = hashlib.sha256("\n".join([
-        dumps_spec(spec), _hw_digest(), simulator, f"wishbone={wishbone}", f"waves={fmt}",
-    ]).encode()).hexdigest()[:12]
-    root = Path(build_dir).absolute() / f"{simulator}-{top}-{key}"
-    root.mkdir(parents=True, exist_ok=True)
-    b = Build(root, simulator, top, key)
-    b.waves_format = fmt
-    stamp = root / "build.json"
-    with _locked(root / ".lock"):
-        if stamp.exists():
-            info = json.loads(stamp.read_text())
-            b.cycles_per_vector, b.latency = info["cycles_per_vector"], info["latency"]
-            b.cached = True
-            return b
-        _build(b, spec, wishbone, fmt)
-        stamp.write_text(json.dumps({
-            "key": key, "simulator": simulator, "top": top, "build_seconds": b.seconds,
-            "waves": fmt, "wishbone": wishbone, "cycles_per_vector": b.cycles_per_vector,
-            "latency": b.latency}, indent=1) + "\n")
+
+    def write(b: Build) -> dict:
+        from lognet.hw.export import build_core, to_verilog
+
+        core = build_core(spec)
+        info = {"cycles_per_vector": core.info.cycles_per_vector, "latency": core.info.latency}
+        b.spec_path.write_text(dumps_spec(core.spec))  # arith=auto resolved
+        if wishbone:
+            from lognet.hw.wishbone import WishboneCore
+
+            core = WishboneCore(core)
+        b.verilog.write_text(verilog_for(b.simulator, to_verilog(core, b.top)))
+        return {"wishbone": wishbone, **info}
+
+    b = cached_build(build_dir, simulator, top,
+                     [dumps_spec(spec), _hw_digest(), f"wishbone={wishbone}", f"waves={fmt}"],
+                     write, waves=fmt)
+    b.cycles_per_vector, b.latency = b.info["cycles_per_vector"], b.info["latency"]
     return b
 
 
-def _build(b: Build, spec, wishbone: bool, fmt: str | None) -> None:
+def verilog_for(simulator: str, text: str) -> str:
+    """The simulation copy of a Verilog text (Icarus gets :func:`icarus_time0_fix`)."""
+    return icarus_time0_fix(text) if simulator == "icarus" else text
+
+
+def _compile(b: Build, fmt: str | None) -> None:
     from cocotb_tools.runner import get_runner
-    from lognet.hw.export import build_core, to_verilog
 
-    core = build_core(spec)
-    b.cycles_per_vector, b.latency = core.cycles_per_vector, core.latency
-    b.spec_path.write_text(dumps_spec(core.spec))  # arith=auto resolved
-    if wishbone:
-        from lognet.hw.wishbone import WishboneCore
-
-        core = WishboneCore(core)
-    text = to_verilog(core, b.top)
-    if b.simulator == "icarus":
-        text = icarus_time0_fix(text)
-    b.verilog.write_text(text)
     runner = get_runner(b.simulator)
     env = _verilator_env() if b.simulator == "verilator" else contextlib.nullcontext()
     t0 = time.perf_counter()

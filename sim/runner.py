@@ -5,11 +5,13 @@ builds it with ``cocotb_tools.runner`` in a build folder keyed by the core and t
 (reused by later runs; never inside the source tree unless asked), runs the scenarios of
 :mod:`lognet.sim.scenarios` as cocotb tests, and returns a summary: vectors checked, mismatches
 (the first one named), vectors per second of simulation (build excluded), build and run wall
-times, and the waveform path when asked. :func:`summary_text` renders it for a terminal.
+times, and the waveform path when asked, as a :class:`~lognet.sim.results.SimResult`.
+:func:`summary_text` renders it for a terminal.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -19,13 +21,15 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from lognet.base.errors import InputError
 from lognet.model.spec import LayerSpec, NetworkSpec
 from lognet.model.specjson import load_spec
 
-from lognet.base.errors import InputError
-
 from .build import SIMULATORS, check_simulator, prepare_build
+from .results import ScenarioResult, SimResult
 from .scenarios import SCENARIOS
+from .tbconfig import TbConfig
 
 __all__ = ["SCENARIOS", "SIMULATORS", "check_simulator", "run_sim", "summary_text"]
 
@@ -55,7 +59,7 @@ def _vectors(spec, n: int, seed: int) -> np.ndarray:
 def run_sim(spec, simulator: str = "verilator", vectors: int = 1000, seed: int = 0,
             waves: bool = False, build_dir="build/sim", scenario="reprogram",
             corrupt_reference: bool = False, *, p_valid: float = 0.8, p_ready: float = 0.8,
-            wishbone: bool = False, inputs=None) -> dict:
+            wishbone: bool = False, inputs=None) -> SimResult:
     """Simulate ``spec`` (a LayerSpec, a NetworkSpec, or a path to its JSON) and compare every
     output with the integer reference.
 
@@ -82,12 +86,13 @@ def run_sim(spec, simulator: str = "verilator", vectors: int = 1000, seed: int =
         Drive the configuration through the Wishbone B4 front (:mod:`lognet.hw.wishbone`).
     inputs:
         Integer input vectors (N, n_in) to stream instead of random ones (``vectors`` is then
-        ignored); the ``random`` scenario's outputs come back as ``summary["outputs"]`` (an
+        ignored); the ``random`` scenario's outputs come back as ``result.outputs`` (an
         int64 array, one row per input row).
 
     Returns
     -------
-    dict
+    SimResult
+        (:mod:`lognet.sim.results`, also written as the run folder's ``summary.json``)
         ``passed``, ``simulator``, ``top``, ``scenarios``, ``vectors``, ``checked``,
         ``dropped_by_reset``, ``mismatches``, ``first_mismatch`` (text) and
         ``first_mismatch_detail`` (dict), ``cycles``, ``sim_seconds``, ``vectors_per_second``
@@ -122,21 +127,20 @@ def run_sim(spec, simulator: str = "verilator", vectors: int = 1000, seed: int =
         X = _vectors(spec, int(vectors), seed)
     np.save(rdir / "x.npy", X)
     shutil.copyfile(build.spec_path, rdir / "spec.json")  # the run folder stands on its own
-    cfg = {"spec": str(rdir / "spec.json"), "vectors": str(rdir / "x.npy"), "seed": seed,
-           "top": build.top, "p_valid": p_valid, "p_ready": p_ready,
-           "corrupt": corrupt_reference, "wishbone": wishbone,
-           "results": str(rdir / "results.json"), "outputs": str(rdir / "y.npy"),
-           "cycles_per_vector": build.cycles_per_vector, "latency": build.latency}
-    (rdir / "config.json").write_text(json.dumps(cfg, indent=1))
+    TbConfig(spec_path=str(rdir / "spec.json"), vectors=str(rdir / "x.npy"), top=build.top,
+             seed=seed, p_valid=p_valid, p_ready=p_ready, corrupt=corrupt_reference,
+             wishbone=wishbone, cycles_per_vector=build.cycles_per_vector,
+             latency=build.latency, results=str(rdir / "results.json"),
+             outputs=str(rdir / "y.npy")).write(rdir / "config.json")
 
     run_seconds, error = _run(build, names, rdir, waves)
-    summary = _summary(build, names, rdir, waves, error)
-    summary.update(vectors=int(vectors), run_seconds=run_seconds,
-                   wall_seconds=time.perf_counter() - t_start,
-                   corrupted_reference=corrupt_reference, wishbone=wishbone, seed=seed)
-    (rdir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    summary = _summary(build, names, rdir, waves, error, vectors=int(vectors),
+                       run_seconds=run_seconds, wall_seconds=time.perf_counter() - t_start,
+                       corrupted_reference=corrupt_reference, wishbone=wishbone, seed=seed)
+    (rdir / "summary.json").write_text(json.dumps(summary.to_json(), indent=1) + "\n")
     if (rdir / "y.npy").exists():
-        summary["outputs"] = np.load(rdir / "y.npy", allow_pickle=False)
+        summary = dataclasses.replace(summary,
+                                      outputs=np.load(rdir / "y.npy", allow_pickle=False))
     return summary
 
 
@@ -176,65 +180,64 @@ def _run(build, names, rdir: Path, waves: bool) -> tuple[float, str | None]:
     return seconds, error
 
 
-def _summary(build, names, rdir: Path, waves: bool, error: str | None) -> dict:
+def _summary(build, names, rdir: Path, waves: bool, error: str | None, **run) -> SimResult:
     try:
-        per = json.loads((rdir / "results.json").read_text())
-    except (OSError, ValueError):
+        per = {k: ScenarioResult.from_json(v)
+               for k, v in json.loads((rdir / "results.json").read_text()).items()}
+    except (OSError, ValueError, TypeError, KeyError):
         per = {}
     missing = [n for n in names if n not in per]
     if missing and error is None:
         error = f"no result from scenario {', '.join(missing)}; see {rdir}/sim.log"
     rows = [per[n] for n in names if n in per]
-    first = next((r for r in rows if r.get("first_mismatch")), None)
-    errors = [f"{r['scenario']}: {r['error']}" for r in rows
-              if r.get("error") and not r.get("first_mismatch")]
+    first = next((r for r in rows if r.first_mismatch), None)
+    errors = [f"{r.scenario}: {r.error}" for r in rows if r.error and not r.first_mismatch]
     if errors and error is None:
         error = errors[0]
-    checked = sum(r["checked"] for r in rows)
-    sim_s = sum(r["sim_seconds"] for r in rows)
-    mism = sum(r["mismatches"] for r in rows)
-    out = {
-        "passed": error is None and mism == 0 and not missing,
-        "simulator": build.simulator, "top": build.top, "scenarios": names,
-        "checked": checked, "dropped_by_reset": sum(r["dropped_by_reset"] for r in rows),
-        "mismatches": mism,
-        "first_mismatch": first["first_mismatch"] if first else None,
-        "first_mismatch_detail": first["first_mismatch_detail"] if first else None,
-        "cycles": sum(r["cycles"] for r in rows), "sim_seconds": sim_s,
-        "vectors_per_second": checked / sim_s if sim_s > 0 else None,
-        "commits": sum(r["commits"] for r in rows),
-        "build_seconds": build.seconds, "build_cached": build.cached,
-        "build_dir": str(build.root), "run_dir": str(rdir), "waves": None,
-        "per_scenario": per, "error": error,
-    }
+    checked = sum(r.checked for r in rows)
+    sim_s = sum(r.sim_seconds for r in rows)
+    mism = sum(r.mismatches for r in rows)
+    wave_file, note = None, None
     if waves:
         found = sorted(rdir.glob("*.fst")) + sorted(rdir.glob("*.vcd"))
-        out["waves"] = str(found[0]) if found else None
+        wave_file = str(found[0]) if found else None
         if build.waves_format == "vcd":
-            out["waves_note"] = ("Verilator writes FST only with lz4.h (apt-get install "
-                                 "liblz4-dev); this run wrote VCD")
-    return out
+            note = ("Verilator writes FST only with lz4.h (apt-get install liblz4-dev); this "
+                    "run wrote VCD")
+    return SimResult(
+        passed=error is None and mism == 0 and not missing,
+        simulator=build.simulator, top=build.top, scenarios=tuple(names),
+        checked=checked, dropped_by_reset=sum(r.dropped_by_reset for r in rows),
+        mismatches=mism,
+        first_mismatch=first.first_mismatch if first else None,
+        first_mismatch_detail=first.first_mismatch_detail if first else None,
+        cycles=sum(r.cycles for r in rows), sim_seconds=sim_s,
+        vectors_per_second=checked / sim_s if sim_s > 0 else None,
+        commits=sum(r.commits for r in rows),
+        build_seconds=build.seconds, build_cached=build.cached,
+        build_dir=str(build.root), run_dir=str(rdir), waves=wave_file,
+        per_scenario=per, error=error, waves_note=note, **run)
 
 
-def summary_text(s: dict) -> str:
+def summary_text(s: SimResult) -> str:
     """A few lines for a terminal: verdict, counts, speed, times, the first mismatch."""
-    verdict = "PASS" if s["passed"] else "FAIL"
-    vps = s.get("vectors_per_second")
+    verdict = "PASS" if s.passed else "FAIL"
+    vps = s.vectors_per_second
     lines = [
-        f"{verdict}  {s['top']} in {s['simulator']}, scenarios {', '.join(s['scenarios'])}",
-        f"  vectors checked {s['checked']}, mismatches {s['mismatches']}, discarded by reset "
-        f"{s['dropped_by_reset']}, commits {s['commits']}",
-        f"  {vps:,.0f} vectors/s ({s['cycles']} cycles in {s['sim_seconds']:.2f} s); build "
-        f"{s['build_seconds']:.1f} s{' (cached)' if s['build_cached'] else ''}, run "
-        f"{s['run_seconds']:.1f} s" if vps else f"  build {s['build_seconds']:.1f} s, run "
-        f"{s.get('run_seconds', 0):.1f} s",
+        f"{verdict}  {s.top} in {s.simulator}, scenarios {', '.join(s.scenarios)}",
+        f"  vectors checked {s.checked}, mismatches {s.mismatches}, discarded by reset "
+        f"{s.dropped_by_reset}, commits {s.commits}",
+        f"  {vps:,.0f} vectors/s ({s.cycles} cycles in {s.sim_seconds:.2f} s); build "
+        f"{s.build_seconds:.1f} s{' (cached)' if s.build_cached else ''}, run "
+        f"{s.run_seconds:.1f} s" if vps else f"  build {s.build_seconds:.1f} s, run "
+        f"{s.run_seconds:.1f} s",
     ]
-    if s.get("first_mismatch"):
-        lines.append(f"  {s['first_mismatch']}")
-    if s.get("error"):
-        lines.append(f"  error: {s['error']}")
-    if s.get("waves"):
-        lines.append(f"  waves: {s['waves']}")
+    if s.first_mismatch:
+        lines.append(f"  {s.first_mismatch}")
+    if s.error:
+        lines.append(f"  error: {s.error}")
+    if s.waves:
+        lines.append(f"  waves: {s.waves}")
     return "\n".join(lines)
 
 
@@ -243,4 +246,4 @@ if __name__ == "__main__":  # pragma: no cover - manual use
 
     res = run_sim(sys.argv[1], simulator=sys.argv[2] if len(sys.argv) > 2 else "verilator")
     print(summary_text(res))
-    raise SystemExit(0 if res["passed"] else 1)
+    raise SystemExit(0 if res.passed else 1)

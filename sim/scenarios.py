@@ -26,6 +26,7 @@ Cores whose weights are wired in (``tunable=none``) run the same streams without
 from __future__ import annotations
 
 import numpy as np
+
 from lognet.hw.regmap import (
     ID_VALUE,
     REGMAP_VERSION,
@@ -34,7 +35,8 @@ from lognet.hw.regmap import (
     register_map,
 )
 
-from .bench import Bench, TbConfig
+from .bench import Bench
+from .tbconfig import TbConfig
 from .weightsets import extreme_inputs, extreme_sets, perturbed_weights, tunable
 
 __all__ = ["SCENARIOS", "make_bench"]

@@ -14,19 +14,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections import deque
-from dataclasses import dataclass
 
 import numpy as np
+
 from lognet.model.reference import check_inputs, reference, reference_layer
 from lognet.model.spec import LayerSpec
 
+from .results import Mismatch
 from .stream import Transfer, pack, unpack
 
 __all__ = ["Mismatch", "RefModel", "Scoreboard", "corrupt_levels"]
-
-
-def _layers(spec) -> tuple[LayerSpec, ...]:
-    return (spec,) if isinstance(spec, LayerSpec) else tuple(spec.layers)
 
 
 def corrupt_levels(layer: LayerSpec) -> tuple[int, ...]:
@@ -48,7 +45,7 @@ class RefModel:
         first = self.sets[0]
         self.X = check_inputs(first, X)
         self.corrupt = corrupt
-        last = _layers(first)[-1]
+        last = first.layers[-1]
         self.n_out = first.n_out
         self.width, self.signed = last.out_fmt.width, last.out_fmt.signed
         self._rows: dict[int, list[list[int]]] = {}
@@ -58,7 +55,7 @@ class RefModel:
         spec = self.sets[s]
         if not self.corrupt:
             return reference(spec, self.X)
-        layers = _layers(spec)
+        layers = spec.layers
         y = reference_layer(layers[0], self.X, levels=corrupt_levels(layers[0]))
         for layer in layers[1:]:
             y = reference_layer(layer, y)
@@ -73,35 +70,6 @@ class RefModel:
 
     def values(self, word: int) -> tuple[int, ...]:
         return unpack(word, self.n_out, self.width, self.signed)
-
-
-@dataclass(frozen=True)
-class Mismatch:
-    """The first wrong output. ``vector`` is -1 for an output no input asked for."""
-
-    top: str
-    layer: str
-    scenario: str
-    vector: int
-    output: int
-    expected: int | None
-    actual: int
-    cycle: int
-    weight_set: int
-    #: simulation time of the rising edge that took the output (ns), for the waveform
-    time_ns: float | None = None
-
-    def describe(self) -> str:
-        where = f"{self.top} (layer {self.layer}), scenario {self.scenario}"
-        at = f"clock cycle {self.cycle}"
-        if self.time_ns is not None:
-            at += f", {self.time_ns:g} ns"
-        if self.vector < 0:
-            return (f"{where}: an output transfer at {at} that no input vector caused "
-                    f"(duplicated or spurious output)")
-        return (f"{where}: first mismatch at vector {self.vector}, output {self.output}: "
-                f"expected {self.expected}, got {self.actual} ({at}, weight set "
-                f"{self.weight_set})")
 
 
 class Scoreboard:

@@ -3,41 +3,32 @@ host driver, :class:`lognet.boards.host.LognetDevice`, through a UART model.
 
 The host code is the same blocking code that talks to a board's serial port; here it runs in a
 thread made with :func:`cocotb.task.bridge`, and its transport,
-:class:`lognet.boards.cocotb_link.CocotbSerial`, turns ``write``/``read`` into 8N1 frames on the
+:class:`lognet.sim.uart_link.CocotbSerial`, turns ``write``/``read`` into 8N1 frames on the
 top's ``rx`` pin and bytes decoded from its ``tx`` pin.
 
-Configured by a JSON file named in the environment variable ``LOGNET_TB_CONFIG`` (written by
-:func:`lognet.sim.board.run_board_sim`) or in the plusarg ``+LOGNET_TB_CONFIG=<path>``; keys:
-``spec`` (the core's spec JSON, arith resolved), ``vectors`` (an .npy of input rows),
-``weight_sets`` (spec JSONs loaded and checked in turn), ``divisor``, ``corrupt`` (the mutation
-check: the expected output of set 0, vector 0, output 0 is made wrong by one), ``results``
-(where the counts, and on failure a one-line ``error``, are written) and optionally
-``timeout_cycles`` (the transport's read budget).
+Configured by a :class:`~lognet.sim.tbconfig.BoardTbConfig` JSON file named in the environment
+variable ``LOGNET_TB_CONFIG`` (written by :func:`lognet.sim.board.run_board_sim`) or in the
+plusarg ``+LOGNET_TB_CONFIG=<path>``; the counts, and on failure a one-line ``error``, go to
+its ``results`` file.
 """
 
 from __future__ import annotations
 
 import json
-import os
 
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.task import bridge
 from cocotb.triggers import ClockCycles
-from lognet.boards.cocotb_link import CocotbSerial
 
-CONFIG = "LOGNET_TB_CONFIG"
+from .tbconfig import BoardTbConfig, config_path
+from .uart_link import CocotbSerial
 
 
-def _config() -> dict:
+def _config() -> BoardTbConfig:
     """The run's configuration, from the environment or a plusarg."""
-    path = os.environ.get(CONFIG) or cocotb.plusargs.get(CONFIG)
-    if not path or path is True:
-        raise RuntimeError(f"{CONFIG} is not set: run this test through "
-                           f"lognet.sim.board.run_board_sim")
-    with open(path) as f:
-        return json.load(f)
+    return BoardTbConfig.read(config_path(cocotb.plusargs))
 
 
 def expected_info(spec):
@@ -66,7 +57,7 @@ def check_outputs(k: int, got: np.ndarray, want: np.ndarray) -> None:
         raise AssertionError(f"weight set {k}, {first}\n{e}") from None
 
 
-def session(transport, cfg: dict, done: dict) -> None:
+def session(transport, cfg: BoardTbConfig, done: dict) -> None:
     """What a user's script does with a board: identify it, check the core, then for each
     weight set load it (register writes + commit), infer and compare with the reference.
     Counts go into ``done`` as they happen (so a failure still reports its progress)."""
@@ -75,19 +66,18 @@ def session(transport, cfg: dict, done: dict) -> None:
     from lognet.model.reference import reference
     from lognet.model.specjson import load_spec
 
-    spec = load_spec(cfg["spec"])
-    X = np.load(cfg["vectors"], allow_pickle=False)
+    spec, X = cfg.spec, cfg.X
     dev = LognetDevice(transport)
     info, want_info = dev.id(), expected_info(spec)
     if info != want_info:
         raise AssertionError(f"ID reports {info}, a core built from the spec is {want_info}")
     dev.check_core()
-    for k, path in enumerate(cfg["weight_sets"]):
+    for k, path in enumerate(cfg.weight_sets):
         new = load_spec(path)
         done["words"] += dev.load_spec_weights(config_writes(spec, new))  # commits too
         got = np.array(dev.infer(X.tolist()), dtype=np.int64).reshape(len(X), -1)
         want = np.asarray(reference(new, X), dtype=np.int64)
-        if cfg.get("corrupt") and k == 0:
+        if cfg.corrupt and k == 0:
             want = want.copy()
             want[0, 0] += 1
         check_outputs(k, got, want)
@@ -101,8 +91,7 @@ async def host_driver_through_uart(dut):
     bit-exact against the integer reference."""
     cfg = _config()
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-    port = CocotbSerial(dut, int(cfg["divisor"]),
-                        timeout_cycles=int(cfg.get("timeout_cycles", 4000)))
+    port = CocotbSerial(dut, cfg.divisor, timeout_cycles=cfg.timeout_cycles)
     dut.rst.value = 1
     await ClockCycles(dut.clk, 4)
     dut.rst.value = 0
@@ -115,6 +104,6 @@ async def host_driver_through_uart(dut):
         done["error"] = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise
     finally:
-        with open(cfg["results"], "w") as f:
+        with open(cfg.results, "w") as f:
             json.dump({**done, "bytes_sent": port.sent, "bytes_received": port.received,
                        "framing_errors": port.framing_errors}, f, indent=1)

@@ -11,14 +11,11 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+
 from lognet.model.arch import Arith, Tunable
 from lognet.model.spec import LayerSpec, NetworkSpec
 
 __all__ = ["extreme_inputs", "extreme_sets", "level_pool", "perturbed_weights", "tunable"]
-
-
-def _layers(spec) -> tuple[LayerSpec, ...]:
-    return (spec,) if isinstance(spec, LayerSpec) else tuple(spec.layers)
 
 
 def _rebuild(spec, layers):
@@ -29,7 +26,7 @@ def _rebuild(spec, layers):
 
 def tunable(spec) -> bool:
     """True when some register of the core can be rewritten."""
-    return any(la.arch.tunable is not Tunable.NONE for la in _layers(spec))
+    return any(la.arch.tunable is not Tunable.NONE for la in spec.layers)
 
 
 def level_pool(layer: LayerSpec) -> list[int]:
@@ -37,7 +34,7 @@ def level_pool(layer: LayerSpec) -> list[int]:
     as many set bits as their shift terms (one: powers of two; two: APoT sums)."""
     bits = layer.level_fmt.width
     if layer.arch.arith is Arith.SHIFT:
-        from lognet.hw.regmap import shift_terms
+        from lognet.hw.arch import shift_terms
 
         terms = shift_terms(layer)
         return sorted({0} | {(1 << a) | ((1 << b) if terms == 2 else 0)
@@ -70,7 +67,7 @@ def perturbed_weights(spec, seed: int, *, levels_only: bool = False):
             ch["indices"] = [rng.integers(0, layer.K, len(s)).tolist() for s in layer.sources]
         return dataclasses.replace(layer, **ch)
 
-    return _rebuild(spec, [one(la) for la in _layers(spec)])
+    return _rebuild(spec, [one(la) for la in spec.layers])
 
 
 def _extreme(layer: LayerSpec, negative: bool) -> LayerSpec:
@@ -92,7 +89,7 @@ def extreme_sets(spec) -> list[tuple[str, object]]:
     if not tunable(spec):
         return []
     return [
-        (f"max levels, {name} signs", _rebuild(spec, [_extreme(la, neg) for la in _layers(spec)]))
+        (f"max levels, {name} signs", _rebuild(spec, [_extreme(la, neg) for la in spec.layers]))
         for name, neg in (("positive", False), ("negative", True))
     ]
 

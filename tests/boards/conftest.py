@@ -14,6 +14,8 @@ from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from lognet.hw.arch import CoreInfo  # the plain record every core carries (no Amaranth in it)
+
 ID_VALUE = 0x4C474E54
 FIRST_REG = 8
 
@@ -35,6 +37,8 @@ class AdderCore(wiring.Component):
         self.in_width, self.out_width = in_width, out_width
         self.in_signed, self.out_signed = in_signed, out_signed
         self.addr_width = max(4, (FIRST_REG + n_out - 1).bit_length())
+        self.info = CoreInfo(n_in, n_out, in_width, out_width, in_signed, out_signed,
+                             self.addr_width, latency=1, cycles_per_vector=1)
         self.init = [0] * n_out
         ishape = signed(in_width) if in_signed else unsigned(in_width)
         oshape = signed(out_width) if out_signed else unsigned(out_width)

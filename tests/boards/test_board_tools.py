@@ -6,9 +6,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from lognet.boards import tools
 
 from lognet.base.errors import InputError
+from lognet.boards import tools
 
 
 @pytest.fixture

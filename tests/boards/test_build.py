@@ -4,10 +4,11 @@ import json
 import sys
 
 import pytest
-from lognet.boards.build import BOARDS, board_plan, build_board
-from lognet.boards.report import format_table
 
 from lognet.base.errors import InputError
+from lognet.boards.build import BOARDS, board_plan, build_board
+from lognet.boards.report import format_table
+from lognet.boards.results import SynthResult
 
 
 @pytest.fixture
@@ -29,11 +30,12 @@ def test_plan_without_tools(board, pins, tools, core, tmp_path, monkeypatch):
     assert "stat -json" in script
     assert "\\lognet_top.uart_top.core" in plan.files["lognet_top.il"]
     r = build_board(core, board, tmp_path / "out", run=False)
-    assert r["status"] == "planned"
-    assert [c[0] for c in r["commands"]] == tools
-    assert any("--report" in c for c in r["commands"])
+    assert r.status == "planned" and r.kind == "board" and r.cells is None
+    assert [c[0] for c in r.commands] == tools
+    assert any("--report" in c for c in r.commands)
     assert (tmp_path / "out" / pins).exists()
-    assert r["program"].endswith(".bin" if board == "icebreaker" else ".bit")
+    assert r.program.endswith(".bin" if board == "icebreaker" else ".bit")
+    assert SynthResult.from_json(r.to_json()) == r
 
 
 def test_board_clocks():
@@ -52,13 +54,12 @@ def test_bad_board_and_baud(core, tmp_path):
 @pytest.mark.parametrize("board", ["icebreaker", "ulx3s"])
 def test_real_bitstream(board, core, tmp_path):
     r = build_board(core, board, tmp_path)
-    assert r["status"] == "ok", format_table(r)
-    bit = tmp_path / r["files"]["bitstream"]
+    assert r.status == "ok", format_table(r)
+    bit = tmp_path / r.files.bitstream
     assert bit.stat().st_size > 1000
-    assert r["timing"]["met"] and r["timing"]["fmax_mhz"] >= BOARDS[board].clock_mhz
-    assert r["cells"]["core"]["lut4"] > 0 and r["cells"]["bridge"]["lut4"] > 0
-    assert r["cells"]["total"]["lut4"] == (r["cells"]["core"]["lut4"]
-                                           + r["cells"]["bridge"]["lut4"])
-    assert [s["step"] for s in r["steps"]] == ["yosys", "nextpnr", "pack"]
-    assert json.loads((tmp_path / "build.json").read_text()) == r
-    assert str(bit) in r["program"]
+    assert r.timing.met and r.timing.fmax_mhz >= BOARDS[board].clock_mhz
+    assert r.cells.core.lut4 > 0 and r.cells.bridge.lut4 > 0
+    assert r.cells.total.lut4 == r.cells.core.lut4 + r.cells.bridge.lut4
+    assert [s.step for s in r.steps] == ["yosys", "nextpnr", "pack"]
+    assert SynthResult.from_json(json.loads((tmp_path / "build.json").read_text())) == r
+    assert str(bit) in r.program

@@ -4,15 +4,16 @@ Amaranth's simulator: the protocol end to end, byte for byte on the UART lines."
 import random
 
 import pytest
+
+from lognet.base.errors import InputError
 from lognet.boards import protocol as P
 from lognet.boards.host import DeviceError, DeviceTimeout, LognetDevice
 from lognet.boards.simlink import SimSerial
 from lognet.boards.top import UARTTop
+from lognet.boards.uart import SIM_DIVISOR
 
-from lognet.base.errors import InputError
-
-DIV = 4          # clocks per UART bit: fast simulation
-IDLE = 400       # clocks of silence that drop a half-received command
+DIV = SIM_DIVISOR  # clocks per UART bit: fast simulation
+IDLE = 400         # clocks of silence that drop a half-received command
 
 
 def device(core, **kw):
@@ -88,6 +89,12 @@ def test_documented_example_byte_for_byte(adder_core):
     for sent, answer in exchange:
         link.write(sent)
         assert link.read(len(answer)) == answer
+    assert link.framing_errors == 0  # every frame from the top had its start and stop bits
+
+
+def test_uart_top_takes_a_component_not_a_factory(adder_core):
+    with pytest.raises(TypeError, match="Component"):
+        UARTTop(lambda: adder_core(), DIV)
 
 
 def test_unknown_command_is_nak_and_link_recovers(adder_core):

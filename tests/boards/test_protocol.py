@@ -3,9 +3,9 @@
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from lognet.boards import protocol as P
 
 from lognet.base.errors import InputError
+from lognet.boards import protocol as P
 
 
 @pytest.mark.parametrize("width, nbytes", [(1, 1), (4, 1), (8, 1), (9, 2), (16, 2), (17, 3),
@@ -49,7 +49,7 @@ def test_command_frames():
     assert P.encode_write(0x12, 0xA1B2C3D4) == b"W" + bytes([0x12, 0, 0, 0, 0xD4, 0xC3, 0xB2,
                                                              0xA1])
     assert P.encode_read(0x0102) == b"R" + bytes([2, 1, 0, 0])
-    assert len(set(P.COMMANDS)) == 6
+    assert P.COMMANDS == tuple(map(ord, "IWRCSO"))  # the command bytes of docs/protocol.md
     assert P.ACK not in P.COMMANDS and P.NAK not in P.COMMANDS
     with pytest.raises(InputError):
         P.encode_write(0, 1 << 32)
@@ -81,7 +81,29 @@ def test_docs_protocol_md_matches_the_constants():
     from pathlib import Path
 
     doc = (Path(__file__).parents[2] / "docs" / "protocol.md").read_text()
-    for name, byte in [("ID", "I"), ("WRITE", "W"), ("READ", "R"), ("COMMIT", "C"),
-                       ("SEND", "S"), ("RECV", "O")]:
-        assert f"`{byte}`" in doc and name in doc
-    assert "0x06" in doc and "0x15" in doc and "LGNB" in doc
+    for name in ["ID", "WRITE", "READ", "COMMIT", "SEND", "RECV"]:
+        assert f"`{chr(getattr(P, f'CMD_{name}'))}`" in doc and name in doc, name
+    assert f"0x{P.ACK:02X}" in doc and f"0x{P.NAK:02X}" in doc and P.MAGIC.decode() in doc
+
+
+def test_frame_byte_is_8n1_lsb_first():
+    assert P.frame_byte(0xA5) == (0, 1, 0, 1, 0, 0, 1, 0, 1, 1)
+    assert P.frame_byte(0x00) == (0,) + (0,) * 8 + (1,)
+    assert len(P.frame_byte(0xFF)) == P.FRAME_BITS
+    with pytest.raises(ValueError):
+        P.frame_byte(256)
+
+
+@given(st.integers(0, 255))
+def test_frame_round_trip(byte):
+    assert P.decode_frame(P.frame_byte(byte)) == byte
+
+
+def test_decode_frame_checks_start_and_stop_bits():
+    bits = list(P.frame_byte(0x3C))
+    with pytest.raises(P.FramingError, match="stop"):
+        P.decode_frame([*bits[:-1], 0])
+    with pytest.raises(P.FramingError, match="start"):
+        P.decode_frame([1, *bits[1:]])
+    with pytest.raises(ValueError, match="10 bits"):
+        P.decode_frame(bits[:-1])

@@ -7,6 +7,15 @@ from lognet.boards.report import (
     module_cells,
     timing_summary,
 )
+from lognet.boards.results import (
+    BelUse,
+    CellCounts,
+    Cells,
+    ClockTiming,
+    Step,
+    SynthResult,
+    Timing,
+)
 
 TIMING_FAIL_LOG = """\
 Info: Max frequency for clock 'clk$SB_IO_IN_$glb_clk': 41.20 MHz (FAIL at 2000.00 MHz)
@@ -26,13 +35,16 @@ def test_timing_failure_is_a_verdict_not_a_crash():
     report = {"fmax": {"clk": {"achieved": 40.34, "constraint": 2000}}}
     assert classify_nextpnr(1, TIMING_FAIL_LOG, report)[0] == "timing_failed"
     t = timing_summary(report, TIMING_FAIL_LOG, 2000)
-    assert t == {"met": False, "fmax_mhz": 40.34,
-                 "clocks": {"clk": {"fmax_mhz": 40.34, "constraint_mhz": 2000.0, "met": False}}}
+    assert t == Timing(met=False, fmax_mhz=40.34,
+                       clocks={"clk": ClockTiming(fmax_mhz=40.34, constraint_mhz=2000.0,
+                                                  met=False)})
+    assert t.to_json() == {"met": False, "fmax_mhz": 40.34, "clocks": {
+        "clk": {"fmax_mhz": 40.34, "constraint_mhz": 2000.0, "met": False}}}
 
 
 def test_timing_from_log_when_report_is_missing():
     t = timing_summary(None, TIMING_FAIL_LOG)
-    assert t["fmax_mhz"] == 40.34 and not t["met"]   # the last (final) line wins
+    assert t.fmax_mhz == 40.34 and not t.met   # the last (final) line wins
 
 
 def test_no_fit_and_crash():
@@ -46,7 +58,7 @@ def test_no_fit_and_crash():
 def test_passing_clock():
     t = timing_summary({"fmax": {"a": {"achieved": 60.0, "constraint": 48},
                                  "b": {"achieved": 50.0, "constraint": 48}}}, "")
-    assert t["met"] and t["fmax_mhz"] == 50.0
+    assert t.met and t.fmax_mhz == 50.0
 
 
 def test_module_cells_and_summary():
@@ -66,15 +78,16 @@ def test_module_cells_and_summary():
 
 
 def test_format_table_mentions_everything():
-    result = {
-        "target": "ice40-up5k", "family": "ice40", "wrapped": True, "status": "timing_failed",
-        "reason": "ERROR: ...",
-        "cells": {"core": {"lut4": 7}, "wrapper": {"lut4": 10}, "total": {"lut4": 17, "io": 10}},
-        "utilisation": {"ICESTORM_LC": {"used": 20, "available": 5280},
-                        "SB_IO": {"used": 10, "available": 39}},
-        "timing": timing_summary({"fmax": {"clk": {"achieved": 40.0, "constraint": 48}}}, ""),
-        "steps": [{"step": "yosys", "seconds": 1.0}, {"step": "nextpnr", "seconds": 2.0}],
-    }
+    result = SynthResult(
+        kind="synth", target="ice40-up5k", family="ice40", clock_mhz=48.0, wrapped=True,
+        status="timing_failed", reason="ERROR: ...",
+        cells=Cells(core=CellCounts(lut4=7), wrapper=CellCounts(lut4=10),
+                    total=CellCounts(lut4=17, io=10)),
+        utilisation={"ICESTORM_LC": BelUse(used=20, available=5280),
+                     "SB_IO": BelUse(used=10, available=39)},
+        timing=timing_summary({"fmax": {"clk": {"achieved": 40.0, "constraint": 48}}}, ""),
+        steps=(Step("yosys", 1.0), Step("nextpnr", 2.0)),
+    )
     text = format_table(result)
     for needle in ("ice40-up5k", "shift-register harness", "lut4", "17", "ICESTORM_LC",
                    "40.0 MHz", "MISSES 48 MHz", "timing_failed", "yosys 1.0 s"):

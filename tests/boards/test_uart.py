@@ -5,9 +5,10 @@ import random
 import pytest
 from amaranth.hdl import Module
 from amaranth.sim import Simulator
-from lognet.boards.uart import UARTRx, UARTTx, uart_divisor
 
 from lognet.base.errors import InputError
+from lognet.boards.protocol import frame_byte
+from lognet.boards.uart import UARTRx, UARTTx, uart_divisor
 
 
 def test_divisor():
@@ -55,7 +56,8 @@ def test_loopback_random_bytes_and_gaps(div):
 
 
 def _frame(byte, stop=1):
-    return [0, *((byte >> i) & 1 for i in range(8)), stop]
+    """The 8N1 frame of ``byte`` with its stop bit replaced by ``stop``."""
+    return [*frame_byte(byte)[:-1], stop]
 
 
 def test_receiver_drops_framing_errors_and_overruns():

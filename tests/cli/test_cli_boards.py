@@ -3,17 +3,15 @@ out-of-context run, a board plan, the host driver against the simulated board to
 errors (exit 2) that leave nothing behind."""
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from support.clitools import assert_user_error, run
+from support.specs import make_network, make_spec
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "hw"))
-from clitools import assert_user_error, run
+from lognet.boards.results import SynthResult
 from lognet.model.reference import reference
 from lognet.model.specjson import dump_spec
-from specs import make_network, make_spec
 
 
 @pytest.fixture
@@ -33,6 +31,7 @@ def test_synth_writes_parsed_report(small, tmp_path, target):
     assert r.returncode == 0, r.stderr
     res = json.loads((tmp_path / "s" / "synth.json").read_text())
     assert res == json.loads((tmp_path / "s.json").read_text())
+    assert SynthResult.from_json(res).to_json() == res  # the record's shape, key for key
     assert res["status"] == "ok" and res["timing"]["met"]
     assert res["cells"]["core"]["lut4"] > 0 and res["timing"]["fmax_mhz"] >= 12
     assert res["cells"]["core"]["ff"] > 0 and res["target"] == target
@@ -64,6 +63,7 @@ def test_build_plan_only(small, tmp_path):
     assert r.returncode == 0, r.stderr
     res = json.loads((tmp_path / "b" / "build.json").read_text())
     assert res["status"] == "planned" and res["board"] == "ulx3s"
+    assert SynthResult.from_json(res).to_json() == res
     assert (tmp_path / "b" / "lognet_top.lpf").exists()
     assert str(tmp_path / "b" / "lognet_top.bit") in res["program"]  # final path, not a temp
 

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support.clitools import assert_user_error, run
+from support.specs import make_network, make_spec
+
 from lognet.hw.network import Network
 from lognet.model.reference import reference
 from lognet.model.specjson import dump_spec
-from support.clitools import assert_user_error, run
-from support.specs import make_network, make_spec
 
 
 def test_version_and_help():

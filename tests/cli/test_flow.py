@@ -6,6 +6,7 @@ import pytest
 
 from lognet import flow
 from lognet.base.errors import InputError
+from lognet.config import FlowConfig
 
 SMALL = {
     "flow": {"name": "digits", "seed": 0},
@@ -28,8 +29,27 @@ def test_flow_report(tmp_path, capsys):
     r = json.loads((out / "report.json").read_text())
     assert r["report_version"] == 2
     assert r["simulate"]["mismatches"] == 0 and r["simulate"]["vectors"] == 30
-    assert 0 < r["quantised"]["int_accuracy"] <= 1
+    # exactly the top-1 accuracy of the written network on the digits test split
+    import numpy as np
+
+    from lognet.model.reference import reference
+    from lognet.model.specjson import load_spec
+    from lognet.model.train import train_digits_mlp
+
+    digits = train_digits_mlp(hidden=(16,), seed=0)
+    net = load_spec(out / "network.json")
+    pred = reference(net, net.in_fmt.quantise(digits["x_test"])).argmax(1)
+    assert r["quantised"]["int_accuracy"] == float(np.mean(pred == digits["y_test"]))
     assert {row["picker"] for row in r["compare"]} == {"optimal", "pow2"}
+    # the config as the flow saw it: every key, defaults filled in from the typed config
+    assert r["config"] == FlowConfig.from_dict(SMALL).to_json()
+    assert r["config"]["quantise"]["tunable"] == "levels" and r["config"]["quantise"]["K"] == 8
+    man = json.loads((out / "rtl" / "manifest.json").read_text())
+    assert r["generate"] == {"top": "lognet_digits", "latency_cycles": man["latency_cycles"],
+                             "cycles_per_vector": 1, "folder": "rtl"}
+    assert man["top"] == "lognet_digits" and man["latency_cycles"] > 0
+    assert man["lognet_version"] == r["lognet_version"] == __import__("lognet").__version__
+    assert set(r["step_seconds"]) == set(flow.STEPS) - {"report"}
     html = (out / "report.html").read_text()
     assert "data:image/png;base64" in html and "Is |w| lognormal?" in html
     assert (out / "rtl" / "manifest.json").exists()
@@ -60,6 +80,10 @@ def test_flow_bad_config(tmp_path):
     p = tmp_path / "bad.toml"
     p.write_text("[flow\n")
     with pytest.raises(InputError, match="not a valid config"):
+        flow.run_flow(p, out=tmp_path / "x")
+    p.write_text("[quantize]\nK = 4\n")
+    with pytest.raises(InputError, match=r"unknown section \[quantize\]; did you mean "
+                                         r"'quantise'\?"):
         flow.run_flow(p, out=tmp_path / "x")
     with pytest.raises(InputError, match="unknown step"):
         flow.run_flow(write_cfg(tmp_path), out=tmp_path / "y", skip=["nope"])
@@ -150,3 +174,13 @@ def test_flow_cocotb_engine_and_synthesis(tmp_path):
     assert all(row["area"]["lut4"] > 0 for row in r["compare"])
     assert any(row.get("pareto") for row in r["compare"])
     assert (out / "pareto.png").exists() and (out / "synth.png").exists()
+
+
+def test_pareto_front():
+    from lognet.report import pareto_front
+
+    rows = [{"K": k, "area": {"lut4": lut}, "int_accuracy": acc}
+            for k, lut, acc in [(4, 10, 0.90), (8, 20, 0.95), (16, 30, 0.94), (2, 10, 0.80),
+                                (32, 20, 0.95)]]
+    # K=16 is beaten by K=8 (fewer LUTs, higher accuracy), K=2 by K=4; equal points both stay
+    assert [r["K"] for r in pareto_front(rows)] == [4, 8, 32]

@@ -12,12 +12,13 @@ import re
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
+from support.specs import make_spec, perturbed
+
 from lognet.hw.amsim import commit_clocks, transfer_latency
 from lognet.hw.datasheet import connections_csv, datasheet
 from lognet.hw.export import build_core
 from lognet.hw.regmap import ADDR_CTRL, CTRL_COMMIT
 from lognet.model.reference import reference
-from support.specs import make_spec, perturbed
 
 CASES = {
     "parallel-shared": dict(arch="parallel", arith="shared"),

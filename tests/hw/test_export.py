@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from lognet.hw.export import generate
 from support.specs import make_spec
 
 from lognet.base.errors import InputError
+from lognet.hw.export import generate
 
 
 @pytest.mark.parametrize("clock", [0, -5, float("nan"), float("inf")])

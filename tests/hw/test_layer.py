@@ -10,13 +10,14 @@ import zlib
 
 import numpy as np
 import pytest
+from support.amsim import Reprogram, expected, run_core
+from support.specs import make_spec, perturbed
+
 from lognet.hw.arch import resolve_arch
 from lognet.hw.layer import Layer
 from lognet.hw.regmap import RegisterMap
 from lognet.model.arch import SpecError
 from lognet.model.reference import reference
-from support.amsim import Reprogram, expected, run_core
-from support.specs import make_spec, perturbed
 
 ARCHES = [("parallel", 1), ("folded", 1), ("folded", 3)]
 ARITHS = ["shared", "factored", "shift", "multiply"]

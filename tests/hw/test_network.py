@@ -4,14 +4,15 @@
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
+from support.amsim import Reprogram, expected, run_core
+from support.specs import make_network, make_spec, perturbed
+
 from lognet.hw.layer import Layer
 from lognet.hw.network import Network
 from lognet.hw.regmap import ID_VALUE, config_writes
 from lognet.hw.wishbone import WishboneCore
 from lognet.model.reference import reference
 from lognet.model.spec import NetworkSpec
-from support.amsim import Reprogram, expected, run_core
-from support.specs import make_network, make_spec, perturbed
 
 
 def perturbed_net(net, seed):

@@ -15,10 +15,10 @@ E[x] LN(mu + sigma^2 - ln M, sigma). Two effects separate the fit from that law:
 
 import numpy as np
 import pytest
-from lognet.model.fit import analyse_layer, mle_fits, plot_layer, table2_fit, table2_from_hist
 from scipy import stats
 
 from lognet.base.errors import InputError
+from lognet.model.fit import analyse_layer, mle_fits, plot_layer, table2_fit, table2_from_hist
 
 MU, SIGMA, N = -3.0, 0.65, 1_000_000
 

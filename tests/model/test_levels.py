@@ -4,6 +4,8 @@ import itertools
 
 import numpy as np
 import pytest
+
+from lognet.base.errors import InputError
 from lognet.model.levels import (
     PICKERS,
     assign,
@@ -12,8 +14,6 @@ from lognet.model.levels import (
     pick_levels,
     round_levels,
 )
-
-from lognet.base.errors import InputError
 
 
 def brute_force(a, K):

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from lognet.base.errors import InputError
 from lognet.model.qformat import QFormat
 from lognet.model.quantise import quantise_layer, quantise_network, random_layer_spec
 from lognet.model.reference import reference, reference_acc, reference_layer
 from lognet.model.topology import make_topology
-
-from lognet.base.errors import InputError
 
 
 def test_topologies():

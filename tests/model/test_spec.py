@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from lognet.model.arch import Arch, SpecError
 from lognet.model.qformat import QFormat, Rounding, clamp_or_wrap, shift_round
 from lognet.model.reference import reference, reference_acc

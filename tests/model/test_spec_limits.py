@@ -7,10 +7,11 @@ import dataclasses
 import json
 
 import pytest
+from support.specs import make_spec
+
 from lognet.model.arch import SpecError
 from lognet.model.specjson import dumps_spec, load_spec
 from lognet.model.validate import MAX_CONNECTIONS, MAX_IO, size_problems
-from support.specs import make_spec
 
 
 def _load(tmp_path, text):
@@ -54,8 +55,9 @@ def test_size_limits():
 
 
 def test_layer_names_that_sanitise_alike_are_refused():
-    from lognet.model.spec import NetworkSpec
     from support.specs import make_network
+
+    from lognet.model.spec import NetworkSpec
 
     net = make_network()
     a, b = net.layers
@@ -65,6 +67,7 @@ def test_layer_names_that_sanitise_alike_are_refused():
 
 def test_inputs_beyond_64_bits_are_refused_not_wrapped():
     import numpy as np
+
     from lognet.model.reference import reference
 
     spec = make_spec(6, 4, 4)

@@ -3,12 +3,12 @@
 import numpy as np
 import onnx
 import pytest
-from lognet.model.weights import list_layers, load_weights, pair_biases, select_layers
 from onnx import TensorProto, helper, numpy_helper
 from safetensors.numpy import save_file
 from support.weightfiles import bad_files
 
 from lognet.base.errors import InputError
+from lognet.model.weights import list_layers, load_weights, pair_biases, select_layers
 
 
 def test_npz_npy_safetensors(tmp_path):

@@ -8,19 +8,19 @@ Builds are shared: every case builds once per simulator in a folder of the sessi
 (keyed by the core), and later runs of the same core reuse it.
 """
 
+import json
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from support.specs import make_network, make_spec
+
 from lognet.model.reference import reference, reference_layer
 from lognet.sim.build import fst_possible
+from lognet.sim.results import SimResult
 from lognet.sim.runner import run_sim
 from lognet.sim.scoreboard import corrupt_levels
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "hw"))
-from specs import make_network, make_spec  # noqa: E402
 
 pytestmark = pytest.mark.cocotb
 SIMS = ["verilator", "icarus"]
@@ -57,20 +57,23 @@ def build_root(tmp_path_factory):
 def test_all_scenarios(build_root, case, sim):
     s = run_sim(CASES[case](), simulator=sim, vectors=120, seed=7, build_dir=build_root,
                 scenario="all", p_valid=0.7, p_ready=0.6)
-    assert s["error"] is None, s["error"]
-    assert s["passed"] and s["mismatches"] == 0 and s["first_mismatch"] is None, s
-    per = s["per_scenario"]
+    assert s.error is None, s.error
+    assert s.passed and s.mismatches == 0 and s.first_mismatch is None, s
+    per = s.per_scenario
     assert set(per) == {"random", "extremes", "reprogram", "reset", "backpressure"}
     for name, r in per.items():
-        assert r["checked"] + r["dropped_by_reset"] == r["vectors"] == r["accepted"], name
+        assert r.checked + r.dropped_by_reset == r.vectors == r.accepted, name
     # the stream really ran under every weight set: 4 in reprogram, 3 in extremes and reset
-    assert all(n > 0 for n in per["reprogram"]["vectors_per_set"]), per["reprogram"]
-    assert len(per["reprogram"]["vectors_per_set"]) == 4
-    assert all(n > 0 for n in per["extremes"]["vectors_per_set"]), per["extremes"]
-    assert len(per["extremes"]["vectors_per_set"]) == 3
-    assert all(n > 0 for n in per["reset"]["vectors_per_set"]), per["reset"]
-    assert per["reset"]["dropped_by_reset"] > 0  # the reset hit vectors in flight
-    assert s["checked"] == sum(r["checked"] for r in per.values())
+    assert all(n > 0 for n in per["reprogram"].vectors_per_set), per["reprogram"]
+    assert len(per["reprogram"].vectors_per_set) == 4
+    assert all(n > 0 for n in per["extremes"].vectors_per_set), per["extremes"]
+    assert len(per["extremes"].vectors_per_set) == 3
+    assert all(n > 0 for n in per["reset"].vectors_per_set), per["reset"]
+    assert per["reset"].dropped_by_reset > 0  # the reset hit vectors in flight
+    assert s.checked == sum(r.checked for r in per.values())
+    # the run folder's summary.json is the record, exactly
+    saved = json.loads((Path(s.run_dir) / "summary.json").read_text())
+    assert SimResult.from_json(saved) == s and saved == s.to_json()
 
 
 def _first_divergence(spec, X):
@@ -91,16 +94,16 @@ def test_mutation_is_caught(build_root, case, sim):
     the exact vector and output where the two references part."""
     s = run_sim(CASES[case](), simulator=sim, vectors=80, seed=3, build_dir=build_root,
                 scenario="random", corrupt_reference=True)
-    assert not s["passed"]
-    assert s["mismatches"] > 0
-    X = np.load(Path(s["run_dir"]) / "x.npy")
+    assert not s.passed
+    assert s.mismatches > 0
+    X = np.load(Path(s.run_dir) / "x.npy")
     from lognet.model.specjson import load_spec
 
-    i, j, exp, act = _first_divergence(load_spec(Path(s["run_dir"]) / "spec.json"), X)
-    d = s["first_mismatch_detail"]
-    assert (d["vector"], d["output"], d["expected"], d["actual"]) == (i, j, exp, act)
-    assert f"vector {i}, output {j}: expected {exp}, got {act}" in s["first_mismatch"]
-    assert s["top"] in s["first_mismatch"] and "clock cycle" in s["first_mismatch"]
+    i, j, exp, act = _first_divergence(load_spec(Path(s.run_dir) / "spec.json"), X)
+    d = s.first_mismatch_detail
+    assert (d.vector, d.output, d.expected, d.actual) == (i, j, exp, act)
+    assert f"vector {i}, output {j}: expected {exp}, got {act}" in s.first_mismatch
+    assert s.top in s.first_mismatch and "clock cycle" in s.first_mismatch
 
 
 @pytest.mark.parametrize("sim", SIMS)
@@ -108,10 +111,10 @@ def test_wishbone_front(build_root, sim):
     """Weights reprogrammed through the Wishbone B4 classic front while the stream runs."""
     s = run_sim(CASES["folded-factored"](), simulator=sim, vectors=80, seed=9,
                 build_dir=build_root, scenario="reprogram,reset", wishbone=True)
-    assert s["passed"], s
-    assert s["wishbone"] and s["top"].endswith("_wb")
-    assert s["per_scenario"]["reprogram"]["checked"] == 80
-    assert all(n > 0 for n in s["per_scenario"]["reprogram"]["vectors_per_set"])
+    assert s.passed, s
+    assert s.wishbone and s.top.endswith("_wb")
+    assert s.per_scenario["reprogram"].checked == 80
+    assert all(n > 0 for n in s.per_scenario["reprogram"].vectors_per_set)
 
 
 @pytest.mark.parametrize("sim", SIMS)
@@ -120,13 +123,13 @@ def test_waves(build_root, sim):
     runs = [run_sim(spec, simulator=sim, vectors=10, seed=k, build_dir=build_root,
                     scenario="random", waves=True) for k in range(2)]
     for s in runs:
-        assert s["passed"], s
-        assert s["waves"] is not None and Path(s["waves"]).stat().st_size > 0
-        assert s["waves"].endswith(".fst" if sim == "icarus" or fst_possible() else ".vcd")
-    assert runs[0]["waves"] != runs[1]["waves"]
+        assert s.passed, s
+        assert s.waves is not None and Path(s.waves).stat().st_size > 0
+        assert s.waves.endswith(".fst" if sim == "icarus" or fst_possible() else ".vcd")
+    assert runs[0].waves != runs[1].waves
     # the second run of the same core reuses the build
-    assert runs[1]["build_cached"] and runs[1]["build_seconds"] == 0
-    assert runs[1]["build_dir"] == runs[0]["build_dir"]
+    assert runs[1].build_cached and runs[1].build_seconds == 0
+    assert runs[1].build_dir == runs[0].build_dir
 
 
 @pytest.mark.parametrize("sim", ["icarus", "verilator"])
@@ -136,5 +139,5 @@ def test_given_inputs_come_back_as_outputs(build_root, sim):
     X = np.random.default_rng(5).integers(net.in_fmt.min_int, net.in_fmt.max_int + 1,
                                           (30, net.n_in))
     s = run_sim(net, simulator=sim, inputs=X, scenario="random", build_dir=build_root)
-    assert s["passed"] and s["checked"] == 30, s.get("first_mismatch")
-    np.testing.assert_array_equal(s["outputs"], reference(net, X))
+    assert s.passed and s.checked == 30, s.first_mismatch
+    np.testing.assert_array_equal(s.outputs, reference(net, X))

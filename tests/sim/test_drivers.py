@@ -8,6 +8,7 @@ import random
 
 import pytest
 from cocotb.handle import Immediate
+
 from lognet.sim.bus import ConfigDriver, WishboneConfigDriver
 from lognet.sim.stream import StreamDriver, StreamMonitor, StreamSink, bursts, gaps, pack
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from amaranth.sim import Simulator
+
 from lognet.hw.regmap import config_writes
 from lognet.model.reference import reference
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+
 from lognet.model.arch import Arch
 from lognet.model.qformat import QFormat
 from lognet.model.spec import LayerSpec

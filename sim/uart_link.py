@@ -8,15 +8,17 @@ The host code is blocking, so it runs in a thread made with :func:`cocotb.task.b
 1.x: ``cocotb.external``); ``write`` and ``read`` hand control back to the simulator through
 :func:`cocotb.task.resume` (1.x: ``cocotb.function``)::
 
-    port = CocotbSerial(dut, divisor=4)
+    port = CocotbSerial(dut, divisor=SIM_DIVISOR)
     cocotb.start_soon(port.receiver())
     info = await bridge(lambda: LognetDevice(port).id())()
 
-``write`` drives 8N1 frames onto ``rx`` (``divisor`` clocks per bit, idle high) and returns
-once the last stop bit is on the line; a background task, :meth:`CocotbSerial.receiver`,
-decodes frames on ``tx`` into a buffer; ``read(n)`` waits until ``n`` bytes are there or
-``timeout_cycles`` clocks pass without a new one, then returns what it has, like a serial port
-whose timeout expired. Only usable inside a cocotb test.
+``write`` drives 8N1 frames (:func:`lognet.boards.protocol.frame_byte`) onto ``rx``
+(``divisor`` clocks per bit, idle high) and returns once the last stop bit is on the line; a
+background task, :meth:`CocotbSerial.receiver`, decodes frames on ``tx``
+(:func:`~lognet.boards.protocol.decode_frame`, start- and stop-bit checked) into a buffer;
+``read(n)`` waits until ``n`` bytes are there or ``timeout_cycles`` clocks pass without a new
+one, then returns what it has, like a serial port whose timeout expired. Only usable inside a
+cocotb test.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from collections import deque
 
 from cocotb.task import resume
 from cocotb.triggers import ClockCycles, Event, First, RisingEdge
+
+from lognet.boards.protocol import FramingError, decode_frame, frame_byte
 
 __all__ = ["CocotbSerial"]
 
@@ -67,12 +71,13 @@ class CocotbSerial:
             await ClockCycles(dut.clk, div // 2)  # the middle of the start bit
             if int(dut.tx.value) != 0:
                 continue  # a glitch, not a start bit
-            byte = 0
-            for bit in range(8):
+            bits = [0]
+            for _ in range(9):  # the data bits, then the middle of the stop bit
                 await ClockCycles(dut.clk, div)
-                byte |= int(dut.tx.value) << bit
-            await ClockCycles(dut.clk, div)  # the middle of the stop bit
-            if int(dut.tx.value) != 1:
+                bits.append(int(dut.tx.value))
+            try:
+                byte = decode_frame(bits)
+            except FramingError:
                 self.framing_errors += 1
                 continue
             self.from_device.append(byte)
@@ -83,7 +88,7 @@ class CocotbSerial:
         """Drive ``data`` onto ``rx`` as back-to-back 8N1 frames (LSB first)."""
         dut, div = self.dut, self.div
         for byte in data:
-            for level in [0, *((byte >> i) & 1 for i in range(8)), 1]:
+            for level in frame_byte(byte):
                 dut.rx.value = level
                 await ClockCycles(dut.clk, div)
             self.sent += 1

@@ -1,0 +1,394 @@
+"""The typed configuration of ``lognet flow``: one frozen dataclass per TOML section.
+
+This module is the only place the defaults live: the flow reads a :class:`FlowConfig`, and the
+CLI takes the defaults of the options it shares with the flow from the same dataclasses (e.g.
+``QuantiseConfig().picker``), so the two cannot disagree.
+
+Loading (:meth:`FlowConfig.from_file`, :meth:`FlowConfig.from_toml`, :meth:`FlowConfig.from_dict`)
+checks everything at once: an unknown section or key, a value of the wrong type, a choice that is
+not one, or a size out of range raises :class:`~lognet.base.errors.InputError` with one line that
+names the file and ``[section] key`` and, for a misspelling, the nearest valid name.
+
+Input files named in a config (``[model] weights``, ``[data] x_test`` ...) resolve against the
+config file's folder; output folders (``[flow] out``, ``[simulate] build_dir``) are relative to
+the working directory, like ``-o`` on the command line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import enum
+import json
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lognet.base.errors import InputError
+from lognet.model.arch import Arith, Tunable
+from lognet.model.levels import PICKERS
+
+__all__ = [
+    "ACTIVATIONS",
+    "CompareConfig",
+    "DataConfig",
+    "Engine",
+    "FlowConfig",
+    "JobConfig",
+    "ModelConfig",
+    "QuantiseConfig",
+    "SimulateConfig",
+    "SynthConfig",
+]
+
+#: activation plans of a weight file's dense layers
+ACTIVATIONS = ("relu-hidden", "relu", "none")
+
+
+class Engine(str, enum.Enum):
+    """Simulator of the flow's RTL step."""
+
+    #: cocotb on the Verilog in Verilator
+    VERILATOR = "verilator"
+    #: cocotb on the Verilog in Icarus
+    ICARUS = "icarus"
+    #: Amaranth's Python simulator on the Component (no external simulator)
+    AMARANTH = "amaranth"
+
+
+def _opt(default, *, choices=None, lo=None, hi=None, factory=None):
+    """A field with checks: ``choices`` for strings, ``lo``/``hi`` bounds for numbers (applied
+    to each element of a tuple or value of a table)."""
+    meta = {"choices": choices, "lo": lo, "hi": hi}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """``[flow]``: the job as a whole."""
+
+    #: name of the network (the HDL top is derived from it)
+    name: str = "net"
+    #: seed of training, pickers, topologies and the fit's Gaussian control
+    seed: int = _opt(0, lo=0)
+    #: report folder (relative to the working directory; ``-o`` overrides it)
+    out: str = "report"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """``[model]``: the float network, trained here or read from a weight file."""
+
+    #: hidden layer sizes of the digits MLP trained when no ``weights`` are given
+    hidden: tuple[int, ...] = _opt((32,), lo=1)
+    #: weight file of dense layers (``.npz``, ``.safetensors``, ONNX); unset: train the demo
+    weights: Path | None = None
+    #: which matrices of ``weights``, in order (names or globs); unset: all 2-D arrays
+    layers: tuple[str, ...] | None = None
+    #: ``relu-hidden`` (ReLU after every layer but the last), ``relu`` or ``none``
+    activation: str = _opt("relu-hidden", choices=ACTIVATIONS)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """``[data]``: the test (and calibration) inputs of a weight file's network."""
+
+    #: ``.npy``, N x n_in: real values, or integer codes with ``input_frac_bits``
+    x_test: Path | None = None
+    #: ``.npy`` of N labels; unset: accuracy is top-1 agreement with the float model
+    y_test: Path | None = None
+    #: ``.npy`` of calibration inputs; unset: the test inputs
+    x_calib: Path | None = None
+    #: width of the input format
+    input_bits: int = _opt(8, lo=1, hi=64)
+    #: fraction bits of integer-coded inputs (required for them, ignored for real ones)
+    input_frac_bits: int | None = _opt(None, lo=0)
+    #: signed inputs; unset: signed when any input is negative (integer codes: signed)
+    input_signed: bool | None = None
+
+
+@dataclass(frozen=True)
+class QuantiseConfig:
+    """``[quantise]``: levels, topology, formats and microarchitecture of the main spec."""
+
+    #: how the K levels are picked
+    picker: str = _opt("lognormal-lloyd", choices=PICKERS)
+    #: levels per layer
+    K: int = _opt(8, lo=1, hi=256)
+    #: width of a level magnitude
+    level_bits: int = _opt(8, lo=1, hi=32)
+    #: width of a bias
+    bias_bits: int = _opt(16, lo=2, hi=64)
+    #: width of a layer's output
+    out_bits: int = _opt(8, lo=1, hi=64)
+    #: ``dense``, ``fanin:F[:random:SEED]``, ``prune:DENSITY`` or ``band:W``
+    topology: str = "dense"
+    #: ``parallel`` or ``folded:P`` (P lanes)
+    arch: str = "parallel"
+    #: arithmetic mode (``auto`` picks the cheapest for the levels)
+    arith: Arith = Arith.AUTO
+    #: which weights are writable after synthesis
+    tunable: Tunable = Tunable.ALL
+    #: resume from this spec (the IR) instead of quantising (``--spec`` overrides it)
+    spec: Path | None = None
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    """``[compare]``: pickers x K by bit-exact integer accuracy, and optionally area."""
+
+    #: pickers to compare
+    pickers: tuple[str, ...] = _opt(("lognormal-lloyd", "optimal", "pow2", "uniform"),
+                                    choices=PICKERS)
+    #: level counts to compare
+    K: tuple[int, ...] = _opt((4, 8, 16), lo=1, hi=256)
+    #: also synthesise each point in Yosys (no place and route) for the Pareto plot
+    area: bool = False
+    #: target of those area runs
+    area_target: str = "ice40-up5k"
+    #: pickers whose points get an area; unset: all
+    area_pickers: tuple[str, ...] | None = _opt(None, choices=PICKERS)
+    #: let Yosys use DSP blocks in the area runs
+    dsp: bool = False
+    #: area runs at a time (0: one per core)
+    jobs: int = _opt(0, lo=0)
+
+
+@dataclass(frozen=True)
+class SimulateConfig:
+    """``[simulate]``: the RTL on the test split, every output compared with the reference."""
+
+    #: simulator
+    engine: Engine = Engine.VERILATOR
+    #: test vectors to run: a count or ``"all"``
+    vectors: int | str = _opt("all", choices=("all",), lo=1)
+    #: simulator build folder (relative to the working directory; builds are cached there)
+    build_dir: str = "build/flow-sim"
+    #: Verilator and Icarus run the generated bulk testbench (no Python in the clock loop);
+    #: false: the cocotb bench
+    bulk: bool = True
+    #: further engines that repeat the same check on the same vectors
+    also: tuple[Engine, ...] = ()
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """``[synth]``: out-of-context synthesis and place-and-route per target."""
+
+    #: targets (``ice40-up5k``, ``ecp5-25k``, ``ecp5-85k``); empty: the step is skipped
+    targets: tuple[str, ...] = ()
+    #: per target: another ``parallel`` / ``folded:P`` than the main spec's
+    arch: dict[str, str] = _opt(None, factory=dict)
+    #: per target: another tunability than the main spec's
+    tunable: dict[str, Tunable] = _opt(None, factory=dict)
+    #: per target: the asked clock in MHz (unset: the target's default)
+    clock: dict[str, float] = _opt(None, lo=0.001, factory=dict)
+    #: let Yosys use DSP blocks
+    dsp: bool = False
+
+
+_SECTIONS = {"flow": JobConfig, "model": ModelConfig, "data": DataConfig,
+             "quantise": QuantiseConfig, "compare": CompareConfig,
+             "simulate": SimulateConfig, "synth": SynthConfig}
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    """The whole ``lognet flow`` configuration; ``FlowConfig()`` is the all-defaults one."""
+
+    #: ``[flow]``
+    flow: JobConfig = field(default_factory=JobConfig)
+    #: ``[model]``
+    model: ModelConfig = field(default_factory=ModelConfig)
+    #: ``[data]``
+    data: DataConfig = field(default_factory=DataConfig)
+    #: ``[quantise]``
+    quantise: QuantiseConfig = field(default_factory=QuantiseConfig)
+    #: ``[compare]``
+    compare: CompareConfig = field(default_factory=CompareConfig)
+    #: ``[simulate]``
+    simulate: SimulateConfig = field(default_factory=SimulateConfig)
+    #: ``[synth]``
+    synth: SynthConfig = field(default_factory=SynthConfig)
+
+    @classmethod
+    def from_file(cls, path) -> FlowConfig:
+        """A ``.toml`` file, or a ``.json`` one of the same layout."""
+        p = Path(path)
+        if p.suffix == ".json":
+            if not p.is_file():
+                raise InputError(f"{p}: no such config file")
+            try:
+                d = json.loads(p.read_text())
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                raise InputError(f"{p}: not a valid config ({str(e).splitlines()[0]})") from None
+            if not isinstance(d, dict):
+                raise InputError(f"{p}: not a valid config (the top level must be an object)")
+            return cls.from_dict(d, p.parent, source=str(p))
+        return cls.from_toml(p)
+
+    @classmethod
+    def from_toml(cls, path) -> FlowConfig:
+        p = Path(path)
+        if not p.is_file():
+            raise InputError(f"{p}: no such config file")
+        try:
+            d = tomllib.loads(p.read_text())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise InputError(f"{p}: not a valid config ({str(e).splitlines()[0]})") from None
+        return cls.from_dict(d, p.parent, source=str(p))
+
+    @classmethod
+    def from_dict(cls, d: dict, base_dir=".", *, source: str = "config") -> FlowConfig:
+        """``d`` as read from TOML; relative input paths resolve against ``base_dir``."""
+        base = Path(base_dir)
+        sections = {}
+        for name, body in d.items():
+            if name not in _SECTIONS:
+                raise InputError(f"{source}: unknown section [{name}]{_near(name, _SECTIONS)}")
+            if not isinstance(body, dict):
+                raise InputError(f"{source}: [{name}] must be a table of keys, not "
+                                 f"{_kind(body)}")
+            sections[name] = _section(_SECTIONS[name], name, body, base, source)
+        return cls(**sections)
+
+    def to_json(self) -> dict:
+        """Plain JSON values (enums as their names, paths as text), every default filled in."""
+        return _plain(dataclasses.asdict(self))
+
+
+def _near(name: str, valid) -> str:
+    m = difflib.get_close_matches(name, list(valid), n=1)
+    return f"; did you mean '{m[0]}'?" if m else f"; valid: {', '.join(valid)}"
+
+
+def _kind(v) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+            list: "a list", dict: "a table"}.get(type(v), type(v).__name__)
+
+
+def _plain(v):
+    if isinstance(v, enum.Enum):
+        return v.value
+    if isinstance(v, Path):
+        return str(v)
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    return v
+
+
+def _section(cls, name: str, body: dict, base: Path, source: str):
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values = {}
+    for key, raw in body.items():
+        if key not in fields:
+            raise InputError(f"{source}: unknown key [{name}] {key}{_near(key, fields)}")
+        where = f"{source}: [{name}] {key}"
+        values[key] = _value(raw, hints[key], fields[key].metadata, where, base)
+    return cls(**values)
+
+
+_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+          Path: "a file name"}
+
+
+def _describe(hint) -> str:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in args if a is not type(None))
+    if origin is tuple:
+        return f"a list of {_describe(args[0]).split(' ', 1)[1]}s"
+    if origin is dict:
+        return f"a table of {_describe(args[1]).split(' ', 1)[1]}s"
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return "one of " + ", ".join(m.value for m in hint)
+    return _NAMES.get(hint, str(hint))
+
+
+class _Mismatch(Exception):
+    pass
+
+
+def _value(raw, hint, meta, where: str, base: Path):
+    """``raw`` converted to ``hint`` and checked against ``meta``, or one line naming ``where``."""
+    try:
+        return _convert(raw, hint, meta, where, base)
+    except _Mismatch:
+        raise InputError(f"{where} = {_show(raw)} is {_kind(raw)}; expected "
+                         f"{_describe(hint)}") from None
+
+
+def _show(raw) -> str:
+    text = json.dumps(raw) if isinstance(raw, (str, list, dict, bool)) else repr(raw)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _convert(raw, hint, meta, where, base):
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if raw is None and type(None) in args:  # JSON null (TOML has none): the unset value
+            return None
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _convert(raw, a, meta, where, base)
+            except _Mismatch:
+                pass
+        raise _Mismatch
+    if origin is tuple:
+        if not isinstance(raw, list):
+            raise _Mismatch
+        return tuple(_convert(x, args[0], meta, where, base) for x in raw)
+    if origin is dict:
+        if not isinstance(raw, dict):
+            raise _Mismatch
+        return {str(k): _convert(x, args[1], meta, f"{where}.{k}", base) for k, x in raw.items()}
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        if not isinstance(raw, str):
+            raise _Mismatch
+        valid = [m.value for m in hint]
+        if raw not in valid:
+            raise InputError(f"{where} = {_show(raw)} is not one of: {', '.join(valid)}"
+                             f"{_near(raw, valid) if _close(raw, valid) else ''}")
+        return hint(raw)
+    if hint is Path:
+        if not isinstance(raw, str) or not raw:
+            raise _Mismatch
+        p = Path(raw).expanduser()
+        return p if p.is_absolute() else base / p
+    if hint is bool:
+        if not isinstance(raw, bool):
+            raise _Mismatch
+        return raw
+    if hint in (int, float):
+        ok = isinstance(raw, int) if hint is int else isinstance(raw, (int, float))
+        if not ok or isinstance(raw, bool):
+            raise _Mismatch
+        v = hint(raw)
+        lo, hi = meta.get("lo"), meta.get("hi")
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            rng = (f">= {lo}" if hi is None else f"in {lo}..{hi}") if lo is not None else \
+                f"<= {hi}"
+            raise InputError(f"{where} = {raw!r} is out of range; it must be {rng}")
+        return v
+    if hint is str:
+        if not isinstance(raw, str):
+            raise _Mismatch
+        choices = meta.get("choices")
+        if choices and raw not in choices:
+            raise InputError(f"{where} = {_show(raw)} is not one of: {', '.join(choices)}"
+                             f"{_near(raw, choices) if _close(raw, choices) else ''}")
+        return raw
+    raise TypeError(f"config field type {hint!r} is not handled")  # a bug here, not bad input
+
+
+def _close(name: str, valid) -> bool:
+    return bool(difflib.get_close_matches(name, list(valid), n=1))

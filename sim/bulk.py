@@ -1,0 +1,389 @@
+"""Bulk comparison: a whole data set through the core's Verilog with no Python in the clock loop.
+
+A generated Verilog testbench (:func:`testbench`) reads the input vectors from a file, offers
+them with random valid gaps and takes outputs with random ready backpressure (both from seeded
+xorshift generators), replays a bus script between vectors (weight writes, a commit, STATUS
+polled until the swap), and writes every output vector to a file. Verilator runs it under a
+small fixed C++ main that toggles the clock; Icarus under a Verilog clock. Python only writes the
+files, starts the simulator and compares its outputs with the integer reference, exactly.
+
+cocotb (:mod:`lognet.sim.runner`) stays the tool for protocol scenarios (stalls, resets,
+reprogramming mid-stream at any clock); this path is for hardware against software on real data
+sets, at the simulator's own speed.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+
+from lognet.base.errors import InputError
+from lognet.hw.arch import resolve_spec
+from lognet.hw.regmap import (
+    ADDR_CTRL,
+    ADDR_STATUS,
+    CTRL_COMMIT,
+    STATUS_PENDING,
+    config_writes,
+)
+from lognet.model.reference import check_inputs, reference
+from lognet.model.spec import LayerSpec, NetworkSpec
+from lognet.model.specjson import dumps_spec
+
+from .build import (
+    Build,
+    _build_args,
+    _hw_digest,
+    _verilator_env,
+    cached_build,
+    check_simulator,
+    verilog_for,
+)
+from .results import Mismatch, ScenarioResult, SimResult
+
+__all__ = ["TB_TOP", "run_bulk", "testbench"]
+
+#: module name of the testbench (its clock is an input; see :data:`_ICARUS_TOP`)
+TB_TOP = "lognet_bulk_tb"
+_ICARUS_TOP = "lognet_bulk_clock"
+#: the script's marker for "commit here" (no register has this address)
+_COMMIT = 0xFFFFFFFF
+_MAIN_CPP = """// lognet bulk testbench: the clock, nothing else (the testbench does the rest)
+#include "V{top}.h"
+#include "verilated.h"
+int main(int argc, char** argv) {{
+    VerilatedContext* ctx = new VerilatedContext;
+    ctx->commandArgs(argc, argv);
+    V{top}* tb = new V{top}{{ctx}};
+    tb->clk = 0;
+    while (!ctx->gotFinish()) {{
+        tb->clk = !tb->clk;
+        tb->eval();
+        ctx->timeInc(5);
+    }}
+    tb->final();
+    delete tb;
+    delete ctx;
+    return 0;
+}}
+"""
+
+
+def testbench(core_top: str, info) -> str:
+    """Verilog of the bulk testbench around module ``core_top`` (ports as docs/interfaces.md)
+    with the sizes of ``info`` (:class:`~lognet.hw.arch.CoreInfo`). Plain Verilog-2005, all of
+    it synchronous to ``clk``, so Verilator needs no timing support."""
+    iw, ow, aw = info.n_in * info.in_width, info.n_out * info.out_width, info.addr_width
+    return f"""// lognet bulk testbench (generated): +inputs=FILE in, +outputs=FILE out
+module {TB_TOP}(input clk);
+  reg rst = 1'b1;
+  reg [{iw - 1}:0] i_payload = 0;
+  reg i_valid = 1'b0;
+  wire i_ready;
+  wire [{ow - 1}:0] o_payload;
+  wire o_valid;
+  reg o_ready = 1'b0;
+  reg [{aw - 1}:0] addr = 0;
+  reg [31:0] w_data = 0;
+  reg w_en = 1'b0, r_en = 1'b0;
+  wire [31:0] r_data;
+  {core_top} dut(.clk(clk), .rst(rst),
+    .i_stream__payload(i_payload), .i_stream__valid(i_valid), .i_stream__ready(i_ready),
+    .o_stream__payload(o_payload), .o_stream__valid(o_valid), .o_stream__ready(o_ready),
+    .cfg__addr(addr), .cfg__w_data(w_data), .cfg__w_en(w_en), .cfg__r_en(r_en),
+    .cfg__r_data(r_data));
+
+  integer fin, fout, fscr, n_vec, pv, pr, max_cycles, seed, r;
+  integer sent, got, cycles, writes, commits, polls;
+  reg [31:0] ga, gb;          // xorshift32 states: input gaps, output backpressure
+  reg [31:0] s_vec, s_addr, s_data;
+  reg s_have, polling;
+  reg [{iw - 1}:0] x;
+  reg [8*4096-1:0] path;
+
+  function [31:0] xs(input [31:0] v);
+    reg [31:0] t;
+    begin t = v ^ (v << 13); t = t ^ (t >> 17); xs = t ^ (t << 5); end
+  endfunction
+
+  task next_script;
+    begin
+      s_have = 1'b0;
+      if (fscr != 0 && !$feof(fscr)) begin
+        r = $fscanf(fscr, "%h %h %h\\n", s_vec, s_addr, s_data);
+        s_have = (r == 3);
+      end
+    end
+  endtask
+
+  initial begin
+    if (!$value$plusargs("inputs=%s", path)) begin
+      $display("LOGNET-ERROR no +inputs"); $finish;
+    end
+    fin = $fopen(path, "r");
+    if (!$value$plusargs("outputs=%s", path)) begin
+      $display("LOGNET-ERROR no +outputs"); $finish;
+    end
+    fout = $fopen(path, "w");
+    fscr = 0;
+    if ($value$plusargs("script=%s", path)) fscr = $fopen(path, "r");
+    if (!$value$plusargs("n=%d", n_vec)) n_vec = 0;
+    if (!$value$plusargs("pvalid=%d", pv)) pv = 256;
+    if (!$value$plusargs("pready=%d", pr)) pr = 256;
+    if (!$value$plusargs("seed=%d", seed)) seed = 1;
+    if (!$value$plusargs("max_cycles=%d", max_cycles)) max_cycles = 0;
+    ga = 32'h9E3779B9 ^ seed; gb = 32'h7F4A7C15 ^ (seed * 7 + 1);
+    if (ga == 0) ga = 1;
+    if (gb == 0) gb = 1;
+    sent = 0; got = 0; cycles = 0; writes = 0; commits = 0; polls = 0; polling = 1'b0;
+    next_script;
+    if (n_vec == 0) begin $fclose(fout); $display("LOGNET-DONE 0 0 0 0"); $finish; end
+  end
+
+  always @(posedge clk) begin
+    cycles = cycles + 1;
+    ga = xs(ga); gb = xs(gb);
+    if (cycles == 2) rst <= 1'b0;
+    w_en <= 1'b0;
+    if (max_cycles != 0 && cycles > max_cycles) begin
+      $display("LOGNET-TIMEOUT %0d %0d %0d", cycles, sent, got);
+      $fclose(fout); $finish;
+    end
+    if (!rst) begin
+      // outputs: record every transfer
+      if (o_valid && o_ready) begin
+        $fwrite(fout, "%h\\n", o_payload);
+        got = got + 1;
+        if (got == n_vec) begin
+          $fclose(fout);
+          $display("LOGNET-DONE %0d %0d %0d %0d", cycles, writes, commits, polls);
+          $finish;
+        end
+      end
+      o_ready <= (gb[7:0] < pr);
+      // inputs: a vector that transferred on this edge is done
+      if (i_valid && i_ready) begin
+        i_valid <= 1'b0;
+        sent = sent + 1;
+      end
+      if (polling) begin
+        // read STATUS every clock; r_data shows the read of two edges ago, so the first two
+        // are stale
+        addr <= {ADDR_STATUS}; r_en <= 1'b1;
+        polls = polls + 1;
+        if (polls > 2 && !(r_data & {STATUS_PENDING})) begin
+          polling = 1'b0; r_en <= 1'b0;
+        end
+      end else if (s_have && s_vec == sent && !(i_valid && !i_ready)) begin
+        // the bus script for vector ``sent``: one write per clock, the inputs held off
+        i_valid <= 1'b0;
+        if (s_addr == 32'h{_COMMIT:08X}) begin
+          addr <= {ADDR_CTRL}; w_data <= {CTRL_COMMIT}; w_en <= 1'b1;
+          commits = commits + 1;
+          polling = 1'b1; polls = 0;
+          next_script;
+        end else begin
+          addr <= s_addr; w_data <= s_data; w_en <= 1'b1;
+          writes = writes + 1;
+          next_script;
+        end
+      end else if (!(i_valid && !i_ready) && sent < n_vec && ga[7:0] < pv
+                   && !(s_have && s_vec == sent)) begin
+        r = $fscanf(fin, "%h\\n", x);
+        i_payload <= x;
+        i_valid <= 1'b1;
+      end
+    end
+  end
+endmodule
+
+module {_ICARUS_TOP};
+  reg clk = 1'b0;
+  always #5 clk = ~clk;
+  {TB_TOP} tb(.clk(clk));
+endmodule
+"""
+
+
+def _pack(rows: np.ndarray, width: int) -> list[str]:
+    """Hex lines of row vectors packed as the stream payload: element i at bits [i*w +: w]."""
+    mask = (1 << width) - 1
+    digits = -(-rows.shape[1] * width // 4)
+    out = []
+    for row in rows:
+        v = 0
+        for i, e in enumerate(row):
+            v |= (int(e) & mask) << (i * width)
+        out.append(f"{v:0{digits}x}")
+    return out
+
+
+def _unpack(lines: list[str], n: int, width: int, signed: bool) -> np.ndarray:
+    mask = (1 << width) - 1
+    out = np.zeros((len(lines), n), dtype=np.int64)
+    for k, line in enumerate(lines):
+        v = int(line, 16)
+        for j in range(n):
+            e = v >> (j * width) & mask
+            out[k, j] = e - (1 << width) if signed and e >> (width - 1) else e
+    return out
+
+
+def _script(spec, sets) -> list[str]:
+    """The bus script: for each ``(vector, new_spec)`` the writes that load it, then a commit,
+    all before ``vector`` is offered."""
+    lines = []
+    for k, new in sorted(sets, key=lambda s: s[0]):
+        for a, w in config_writes(spec, new):
+            lines.append(f"{k:x} {a:x} {w & 0xFFFFFFFF:x}")
+        lines.append(f"{k:x} {_COMMIT:x} 0")
+    return lines
+
+
+def _compile(b: Build, verilator_main: Path) -> None:
+    if b.simulator == "verilator":
+        cmd = ["verilator", "--cc", "--exe", "--build", "-j", "2", *_build_args("verilator", None),
+               "--top-module", TB_TOP, "-Mdir", str(b.sim_build), "-o", "Vbulk",
+               str(b.verilog), str(verilator_main)]
+        env = _verilator_env()
+    else:
+        cmd = ["iverilog", "-g2005", "-s", _ICARUS_TOP, "-o", str(b.sim_build / "bulk.vvp"),
+               str(b.verilog)]
+        env = None
+    b.sim_build.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    log = b.root / "build.log"
+    with open(log, "w") as f:
+        if env is not None:
+            with env:
+                r = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT)
+        else:
+            r = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT)
+    if r.returncode != 0:
+        last = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+        raise InputError(f"the {b.simulator} build of the bulk testbench failed "
+                         f"({last[-1][:200] if last else 'no output'}); see {log}")
+    b.seconds = time.perf_counter() - t0
+
+
+def run_bulk(spec: LayerSpec | NetworkSpec, x, *, simulator: str = "verilator",
+             build_dir="build/bulk", run_dir=None, sets=(), seed: int = 1,
+             p_valid: float = 1.0, p_ready: float = 1.0, corrupt: bool = False,
+             max_cycles: int | None = None) -> SimResult:
+    """Run the integer inputs ``x`` (N x n_in) through the core of ``spec`` in ``simulator``,
+    loading each ``(vector, new_spec)`` of ``sets`` (same shape and topology) on the bus and
+    committing it before that vector, and compare every output with the integer reference.
+
+    ``p_valid`` / ``p_ready``: probability of offering an input / taking an output on a clock.
+    ``corrupt``: compare against a deliberately wrong reference (the mutation check: the run
+    must then fail). Returns a :class:`SimResult` whose ``per_scenario`` has one ``bulk``
+    entry; ``outputs`` holds what the hardware produced."""
+    t_start = time.perf_counter()
+    check_simulator(simulator)
+    spec = resolve_spec(spec)
+    try:
+        X = check_inputs(spec, x)
+    except ValueError as e:
+        raise InputError(f"inputs: {e}") from None
+    for p, name in ((p_valid, "p_valid"), (p_ready, "p_ready")):
+        if not 0 < p <= 1:
+            raise InputError(f"{name} must be in (0, 1] (got {p})")
+    sets = [(int(k), new) for k, new in sets]
+    for k, _ in sets:
+        if not 0 <= k <= len(X):
+            raise InputError(f"a weight set is loaded before vector {k}, outside 0..{len(X)}")
+
+    from lognet.hw.export import build_core, to_verilog, top_name
+
+    core_top = top_name(spec)
+
+    def write(b: Build) -> dict:
+        core = build_core(spec)
+        b.spec_path.write_text(dumps_spec(core.spec))
+        text = to_verilog(core, core_top) + "\n" + testbench(core_top, core.info)
+        b.verilog.write_text(verilog_for(b.simulator, text))
+        (b.root / "main.cpp").write_text(_MAIN_CPP.format(top=TB_TOP))
+        return {"cycles_per_vector": core.info.cycles_per_vector, "latency": core.info.latency,
+                "n_out": core.info.n_out, "out_width": core.info.out_width,
+                "out_signed": core.info.out_signed, "in_width": core.info.in_width}
+
+    b = cached_build(build_dir, simulator, f"{core_top}_bulk",
+                     [dumps_spec(spec), _hw_digest(), Path(__file__).read_text()], write,
+                     compile=lambda b: _compile(b, b.root / "main.cpp"))
+    info = b.info
+    rdir = Path(run_dir) if run_dir is not None else b.root / f"run-{time.time_ns()}"
+    rdir.mkdir(parents=True, exist_ok=True)
+    (rdir / "inputs.hex").write_text("\n".join(_pack(X, info["in_width"])) + "\n")
+    (rdir / "script.hex").write_text("".join(f"{ln}\n" for ln in _script(spec, sets)))
+    budget = max_cycles or int((len(X) + 2) * (info["cycles_per_vector"] + 4)
+                               / min(p_valid, p_ready) * 4
+                               + 8 * sum(len(config_writes(spec, s)) + 64 for _, s in sets)
+                               + info["latency"] * 4 + 10_000)
+    args = [f"+inputs={rdir / 'inputs.hex'}", f"+outputs={rdir / 'outputs.hex'}",
+            f"+script={rdir / 'script.hex'}", f"+n={len(X)}", f"+seed={seed}",
+            f"+pvalid={max(1, round(p_valid * 256))}", f"+pready={max(1, round(p_ready * 256))}",
+            f"+max_cycles={budget}"]
+    if simulator == "verilator":
+        cmd = [str(b.sim_build / "Vbulk"), *args]
+    else:
+        cmd = ["vvp", "-n", str(b.sim_build / "bulk.vvp"), *args]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    run_seconds = time.perf_counter() - t0
+    (rdir / "sim.log").write_text(proc.stdout + proc.stderr)
+    done = [ln for ln in proc.stdout.splitlines() if ln.startswith("LOGNET-")]
+    error = None
+    cycles = writes = commits = 0
+    if not done or not done[-1].startswith("LOGNET-DONE"):
+        last = done[-1] if done else (proc.stdout + proc.stderr).strip().splitlines()[-1:]
+        error = f"the simulation did not finish ({last}); see {rdir / 'sim.log'}"
+    else:
+        cycles, writes, commits, _ = (int(v) for v in done[-1].split()[1:5])
+    lines = [ln for ln in (rdir / "outputs.hex").read_text().splitlines() if ln.strip()] \
+        if (rdir / "outputs.hex").exists() else []
+    Y = _unpack(lines, info["n_out"], info["out_width"], info["out_signed"])
+    # expected: each vector with the weight set loaded before it
+    specs = [spec] + [new for _, new in sorted(sets, key=lambda s: s[0])]
+    starts = [0] + [k for k, _ in sorted(sets, key=lambda s: s[0])] + [len(X)]
+    expected = np.zeros((len(X), info["n_out"]), dtype=np.int64)
+    per_set = []
+    for s, lo, hi in zip(specs, starts, starts[1:]):
+        if hi > lo:
+            expected[lo:hi] = reference(s, X[lo:hi])
+        per_set.append(hi - lo)
+    if corrupt:
+        expected = expected.copy()
+        expected[len(X) // 2, 0] += 1
+    n = min(len(Y), len(X))
+    diff = np.argwhere(Y[:n] != expected[:n])
+    mismatches = int(len(diff)) + (len(X) - n) * info["n_out"]
+    first = None
+    if len(diff):
+        v, j = (int(i) for i in diff[0])
+        ws = int(np.searchsorted(starts[1:], v, side="right"))
+        first = Mismatch(core_top, spec.layers[-1].name, "bulk", v, j, int(expected[v, j]),
+                         int(Y[v, j]), 0, ws)
+    elif n < len(X) and error is None:
+        error = f"the hardware gave {len(Y)} outputs for {len(X)} inputs"
+    passed = error is None and mismatches == 0
+    sc = ScenarioResult(
+        scenario="bulk", top=core_top, layer=spec.layers[-1].name, vectors=len(X),
+        accepted=len(X) if error is None else len(Y), checked=n, dropped_by_reset=0,
+        mismatches=mismatches, first_mismatch=first.describe() if first else error,
+        first_mismatch_detail=first, cycles=cycles, sim_seconds=run_seconds,
+        commits=commits, bus_writes=writes, weight_sets=len(specs),
+        vectors_per_set=tuple(per_set), corrupted_reference=corrupt, error=error)
+    return SimResult(
+        passed=passed, simulator=simulator, top=core_top, scenarios=("bulk",), checked=n,
+        dropped_by_reset=0, mismatches=mismatches,
+        first_mismatch=first.describe() if first else error, first_mismatch_detail=first,
+        cycles=cycles, sim_seconds=run_seconds,
+        vectors_per_second=(n / run_seconds) if run_seconds > 0 and n else None,
+        commits=commits, build_seconds=b.seconds, build_cached=b.cached, build_dir=str(b.root),
+        run_dir=str(rdir), waves=None, per_scenario={"bulk": sc}, error=error, vectors=len(X),
+        run_seconds=run_seconds, wall_seconds=time.perf_counter() - t_start,
+        corrupted_reference=corrupt, seed=seed, outputs=Y)
+
