@@ -274,8 +274,10 @@ def synth_core(core, target: str, clock_mhz: float | None, out_dir, *, dsp: bool
 def _result(tgt, clock, dsp, seed, mapper, status, reason, wrapper, core_cells, top_cells,
             report, timing, steps, core_obj, files) -> SynthResult:
     util = (report or {}).get("utilization", {})
-    ports = {a: int(getattr(core_obj, a)) for a in
-             ("n_in", "n_out", "in_width", "out_width", "addr_width") if hasattr(core_obj, a)}
+    # a generated core carries its CoreInfo; a Verilog file's core has the sizes itself
+    src = getattr(core_obj, "info", core_obj)
+    ports = {a: int(getattr(src, a)) for a in
+             ("n_in", "n_out", "in_width", "out_width", "addr_width") if hasattr(src, a)}
     return SynthResult(
         kind="synth", status=status, reason=reason, family=tgt.family, clock_mhz=clock,
         wrapped=True, steps=tuple(steps),

@@ -1,7 +1,7 @@
 """The ``folded:P`` microarchitecture: P lanes, weights in memories.
 
 Output ``j`` is computed by lane ``j % P``, its connections back to back
-(:func:`lognet.hw.regmap.lane_schedule`). All lanes step through positions ``t = 0 .. T-1``
+(:func:`lognet.hw.arch.lane_schedule`). All lanes step through positions ``t = 0 .. T-1``
 together, ``T`` the longest lane. Per position a constant ROM holds each lane's source input,
 first/last flags and output slot (dense layers use counters instead); a memory holds the lanes'
 connection words (sign + level index, or the signed weight in ``multiply`` mode), all P lanes

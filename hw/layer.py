@@ -67,7 +67,7 @@ class Layer(wiring.Component):
             latency, cycles = folded_timing(self)
         else:
             latency, cycles = self._parallel_latency(), 1
-        #: sizes, formats and timing (:class:`~lognet.hw.common.CoreInfo`)
+        #: sizes, formats and timing (:class:`~lognet.hw.arch.CoreInfo`)
         self.info = CoreInfo.of(spec, self.regmap.addr_width, latency, cycles)
         members = core_members(spec, self.regmap.addr_width)
         if networked:

@@ -6,7 +6,7 @@ Pipeline (one vector per clock when the output is ready; all stages stall togeth
                -> [factored: K level multiplies, one more tree] -> bias, ReLU, requantise
                -> output register
 
-Latency is ``layer.latency`` cycles from the input transfer to ``o_stream.valid``.
+Latency is ``layer.info.latency`` cycles from the input transfer to ``o_stream.valid``.
 
 A negative connection adds ``~t`` and a carry of 1 (``-t = ~t + 1``): the inversion merges into
 the product's last LUT and the carries ride on the adders of the tree as carry-ins (the one left

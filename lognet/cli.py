@@ -23,6 +23,7 @@ from lognet.config import (
     QuantiseConfig,
     SimulateConfig,
 )
+from lognet.model.validate import MAX_LEVELS
 
 EXIT_BAD_INPUT = 2
 
@@ -158,8 +159,8 @@ def cmd_spec(args) -> int:
         raise CLIError(f"--sigma must be > 0 (got {args.sigma})")
     if args.inputs < 1 or args.outputs < 1:
         raise CLIError("--inputs and --outputs must be >= 1")
-    if not 1 <= args.levels <= 256:
-        raise CLIError(f"--levels must be 1..256 (got {args.levels})")
+    if not 1 <= args.levels <= MAX_LEVELS:
+        raise CLIError(f"--levels must be 1..{MAX_LEVELS} (got {args.levels})")
     arch = Arch.parse(args.arch, arith=args.arith, tunable=args.tunable)
     spec = random_layer_spec(
         args.inputs, args.outputs, args.mu, args.sigma, args.levels, picker=args.picker,

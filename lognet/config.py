@@ -29,6 +29,7 @@ from pathlib import Path
 from lognet.base.errors import InputError
 from lognet.model.arch import Arith, Tunable
 from lognet.model.levels import PICKERS
+from lognet.model.validate import MAX_LEVELS
 
 __all__ = [
     "ACTIVATIONS",
@@ -118,7 +119,7 @@ class QuantiseConfig:
     #: how the K levels are picked
     picker: str = _opt("lognormal-lloyd", choices=PICKERS)
     #: levels per layer
-    K: int = _opt(8, lo=1, hi=256)
+    K: int = _opt(8, lo=1, hi=MAX_LEVELS)
     #: width of a level magnitude
     level_bits: int = _opt(8, lo=1, hi=32)
     #: width of a bias
@@ -145,7 +146,7 @@ class CompareConfig:
     pickers: tuple[str, ...] = _opt(("lognormal-lloyd", "optimal", "pow2", "uniform"),
                                     choices=PICKERS)
     #: level counts to compare
-    K: tuple[int, ...] = _opt((4, 8, 16), lo=1, hi=256)
+    K: tuple[int, ...] = _opt((4, 8, 16), lo=1, hi=MAX_LEVELS)
     #: also synthesise each point in Yosys (no place and route) for the Pareto plot
     area: bool = False
     #: target of those area runs

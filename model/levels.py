@@ -37,6 +37,7 @@ from scipy.special import ndtr, ndtri
 from lognet.base.errors import InputError
 
 from .qformat import QFormat
+from .validate import MAX_LEVELS
 
 __all__ = [
     "PICKERS",
@@ -357,8 +358,8 @@ def pick_levels(w, K: int, picker: str, zero_level: bool = False, **opts) -> Lev
     """K sorted levels for the magnitudes of ``w`` by ``picker`` (see the module docstring)."""
     if picker not in _PICKERS:
         raise InputError(f"unknown picker {picker!r}; choose one of: {', '.join(PICKERS)}")
-    if not isinstance(K, (int, np.integer)) or K < 1 or K > 256:
-        raise InputError(f"K must be an integer in 1..256 (got {K!r})")
+    if not isinstance(K, (int, np.integer)) or K < 1 or K > MAX_LEVELS:
+        raise InputError(f"K must be an integer in 1..{MAX_LEVELS} (got {K!r})")
     w = np.asarray(w, dtype=np.float64).ravel()
     if w.size == 0:
         raise InputError("no weights to pick levels from")

@@ -15,11 +15,13 @@ from lognet.base.names import sanitise
 from .arch import Arith, Microarch, Tunable
 from .qformat import QFormat
 
-__all__ = ["MAX_ACC_WIDTH", "MAX_CONNECTIONS", "MAX_IO", "layer_problems", "level_terms",
-           "network_problems", "size_problems"]
+__all__ = ["MAX_ACC_WIDTH", "MAX_CONNECTIONS", "MAX_IO", "MAX_LEVELS", "layer_problems",
+           "level_terms", "network_problems", "size_problems"]
 
 #: Widest accumulator the int64 reference (and the generator) supports.
 MAX_ACC_WIDTH = 62
+#: Most levels per layer: the PARAMS register holds K in 8 bits.
+MAX_LEVELS = 255
 #: Most inputs or outputs of a layer: the SHAPE register holds each count in 16 bits.
 MAX_IO = 65535
 #: Most connections of a layer (16.8 M): about 20 minutes of Verilog generation folded, far
@@ -70,8 +72,9 @@ def layer_problems(s) -> list[str]:
         p.append("level format must be unsigned (signs are stored per connection)")
     if s.K < 1:
         p.append("the level table is empty; give at least one level")
-    if s.K > 256:
-        p.append(f"{s.K} levels is more than the supported 256")
+    if s.K > MAX_LEVELS:
+        p.append(f"{s.K} levels is more than the supported {MAX_LEVELS} (PARAMS holds K in "
+                 f"8 bits)")
     lv = np.asarray(s.levels, dtype=np.int64)
     if s.K and not s.level_fmt.contains(lv):
         p.append(

@@ -89,12 +89,20 @@ def check_simulator(simulator: str) -> None:
 
 
 def _hw_digest() -> str:
-    """Hash of the hardware generator's source, so a changed generator rebuilds."""
-    import lognet.hw
+    """Hash of everything the generated Verilog depends on besides the spec: the generator
+    (hw/), the IR's derived widths and rules (model/), the name sanitiser (lognet.base) and the
+    Amaranth version, so a change to any of them rebuilds."""
+    import amaranth
 
-    h = hashlib.sha256()
-    for p in sorted(Path(lognet.hw.__file__).parent.glob("*.py")):
-        h.update(p.name.encode() + p.read_bytes())
+    import lognet.base
+    import lognet.hw
+    import lognet.model
+
+    h = hashlib.sha256(f"amaranth {amaranth.__version__}".encode())
+    for pkg in (lognet.base, lognet.model, lognet.hw):
+        folder = Path(pkg.__file__).parent
+        for p in sorted(folder.glob("*.py")):
+            h.update(f"{folder.name}/{p.name}".encode() + p.read_bytes())
     return h.hexdigest()
 
 

@@ -68,9 +68,9 @@ def test_wrong_type(capsys, tmp_path, text, expected):
 
 
 @pytest.mark.parametrize("text, expected", [
-    ("[quantise]\nK = -1\n", "[quantise] K = -1 is out of range; it must be in 1..256"),
-    ("[quantise]\nK = 0\n", "[quantise] K = 0 is out of range; it must be in 1..256"),
-    ("[compare]\nK = [4, 0]\n", "[compare] K = 0 is out of range; it must be in 1..256"),
+    ("[quantise]\nK = -1\n", "[quantise] K = -1 is out of range; it must be in 1..255"),
+    ("[quantise]\nK = 0\n", "[quantise] K = 0 is out of range; it must be in 1..255"),
+    ("[compare]\nK = [4, 0]\n", "[compare] K = 0 is out of range; it must be in 1..255"),
     ("[simulate]\nvectors = 0\n", "[simulate] vectors = 0 is out of range; it must be >= 1"),
     ("[data]\ninput_bits = 0\n", "[data] input_bits = 0 is out of range; it must be in 1..64"),
     ("[flow]\nseed = -2\n", "[flow] seed = -2 is out of range; it must be >= 0"),

@@ -75,3 +75,14 @@ def test_inputs_beyond_64_bits_are_refused_not_wrapped():
         reference(spec, np.full((1, 6), 2**64 - 1, dtype=np.uint64))
     with pytest.raises(ValueError, match="must be integers"):
         reference(spec, np.full((1, 6), 1e30))
+
+
+def test_k_is_bounded_by_the_params_register():
+    from lognet.hw.regmap import RegisterMap
+    from lognet.model.validate import MAX_LEVELS
+
+    with pytest.raises(SpecError, match=f"256 levels is more than the supported {MAX_LEVELS}"):
+        make_spec(300, 2, 256, 8, level_bits=9)
+    spec = make_spec(300, 2, MAX_LEVELS, 8, level_bits=9)
+    p = RegisterMap(spec).params_word()
+    assert (p & 0xFF, p >> 8 & 0xFF) == (MAX_LEVELS, 8)  # K and index bits read back whole
