@@ -48,7 +48,7 @@ def _write_json(path: Path, obj) -> None:
     atomic_write_text(path, json.dumps(obj, indent=1) + "\n")
 
 
-def _check_out_file(path: str | None, force: bool = True) -> Path | None:
+def _check_out_file(path: str | None) -> Path | None:
     if path is None:
         return None
     p = Path(path)
@@ -120,12 +120,6 @@ def cmd_fit(args) -> int:
         print(f"{name}: {res['verdict']['summary']}")
     print(f"wrote {out}/fit.json and one PNG per layer")
     return 0
-
-
-def _formats(args):
-    from lognet.model.qformat import QFormat
-
-    return QFormat(0, args.in_bits - int(args.in_signed), args.in_signed)
 
 
 def cmd_quantise(args) -> int:

@@ -52,9 +52,6 @@ __all__ = [
     "sqnr_db",
 ]
 
-PICKERS = ("lognormal-quantile", "lognormal-lloyd", "optimal", "lloyd", "pow2", "apot", "uniform")
-
-
 @dataclass(frozen=True)
 class LevelResult:
     picker: str
@@ -352,6 +349,8 @@ _PICKERS = {
     "apot": _apot,
     "uniform": _uniform,
 }
+#: the picker names, in the order the docs list them (the one list the CLI and config use)
+PICKERS = tuple(_PICKERS)
 
 
 def pick_levels(w, K: int, picker: str, zero_level: bool = False, **opts) -> LevelResult:
