@@ -12,23 +12,21 @@ from lognet.base.names import sanitise
 from lognet.model.arch import Activation, Arith, Microarch, Tunable
 from lognet.model.qformat import QFormat, Rounding
 
-from .regmap import (
-    ADDR_CTRL,
-    ADDR_ID,
-    ADDR_PARAMS,
-    ADDR_SHAPE,
-    ADDR_STATUS,
-    ADDR_VERSION,
-    ID_VALUE,
-    REGMAP_VERSION,
-    RegisterMap,
-    cell,
-)
+from .regmap import ADDR_CTRL, ARITH_CODE, KIND_CODE, TUNABLE_CODE, RegisterMap, cell
 
 __all__ = ["connection_rows", "connections_csv", "datasheet"]
 
 #: connections listed in the datasheet itself; larger layers point to connections.csv
 TABLE_LIMIT = 512
+#: the fields of the header words that pack several (the codes are the register map's)
+_FIELDS = {
+    "SHAPE": "n_in bits 0-15, n_out bits 16-31",
+    "PARAMS": "K bits 0-7, index bits 8-15, arith bits 16-19 ("
+              + ", ".join(f"{c} {a.value}" for a, c in ARITH_CODE.items())
+              + "), kind bits 20-23 (" + ", ".join(f"{c} {k.value}" for k, c in KIND_CODE.items())
+              + "), tunable bits 24-27 ("
+              + ", ".join(f"{c} {t.value}" for t, c in TUNABLE_CODE.items()) + ")",
+}
 
 
 def _md(text: str) -> str:
@@ -119,17 +117,14 @@ def _layer_section(la, rm: RegisterMap) -> list[str]:
                f"wrapping to the low {o.width} bits (two's complement)."),
             "", "### Registers", ""]
     out += ["| word address | name | access | words | bits | content |",
-            "|---|---|---|---|---|---|",
-            f"| `0x{rm.base + ADDR_ID:X}` | ID | R | 1 | 32 | `0x{ID_VALUE:08X}` |",
-            f"| `0x{rm.base + ADDR_VERSION:X}` | VERSION | R | 1 | 32 | {REGMAP_VERSION} |",
-            f"| `0x{rm.base + ADDR_CTRL:X}` | CTRL | W | 1 | 1 | bit 0: commit the shadow set |",
-            f"| `0x{rm.base + ADDR_STATUS:X}` | STATUS | R | 1 | 1 | bit 0: a commit is pending |",
-            f"| `0x{rm.base + ADDR_SHAPE:X}` | SHAPE | R | 1 | 32 | `0x{rm.shape_word():08X}`: "
-            f"n_in bits 0-15, n_out bits 16-31 |",
-            f"| `0x{rm.base + ADDR_PARAMS:X}` | PARAMS | R | 1 | 32 | `0x{rm.params_word():08X}`: "
-            f"K bits 0-7, index bits 8-15, arith bits 16-19 (0 shared, 1 factored, 2 shift, "
-            f"3 multiply), kind bits 20-23 (0 parallel, 1 folded), tunable bits 24-27 (0 all, "
-            f"1 levels, 2 none) |"]
+             "|---|---|---|---|---|---|"]
+    for h in rm.header():
+        content = f"`0x{h['value']:08X}`" if "value" in h else h["doc"]
+        if h["name"] in _FIELDS:
+            content += f": {_FIELDS[h['name']]}"
+        bits = 1 if h["name"] in ("CTRL", "STATUS") else 32
+        out.append(f"| `0x{rm.base + h['offset']:X}` | {h['name']} | {h['access']} | 1 | "
+                   f"{bits} | {cell(content)} |")
     for r in sorted(rm.regions.values(), key=lambda r: r.base):
         out.append(f"| `0x{rm.base + r.base:X}` | {r.name} | RW | {r.count} | {r.bits} | "
                    f"{cell(r.doc)} |")

@@ -62,6 +62,9 @@ __all__ = [
     "encode_shift_level",
     "exp_bits",
     "register_map",
+    "ARITH_CODE",
+    "KIND_CODE",
+    "TUNABLE_CODE",
     "cell",
     "to_c_header",
     "to_markdown",
@@ -86,9 +89,9 @@ CTRL_COMMIT = 1 << CTRL_COMMIT_BIT
 #: STATUS bit 0: a commit is pending
 STATUS_PENDING_BIT = 0
 STATUS_PENDING = 1 << STATUS_PENDING_BIT
-_ARITH_CODE = {Arith.SHARED: 0, Arith.FACTORED: 1, Arith.SHIFT: 2, Arith.MULTIPLY: 3}
-_KIND_CODE = {Microarch.PARALLEL: 0, Microarch.FOLDED: 1}
-_TUNABLE_CODE = {Tunable.ALL: 0, Tunable.LEVELS: 1, Tunable.NONE: 2}
+ARITH_CODE = {Arith.SHARED: 0, Arith.FACTORED: 1, Arith.SHIFT: 2, Arith.MULTIPLY: 3}
+KIND_CODE = {Microarch.PARALLEL: 0, Microarch.FOLDED: 1}
+TUNABLE_CODE = {Tunable.ALL: 0, Tunable.LEVELS: 1, Tunable.NONE: 2}
 
 
 def _clog2(n: int) -> int:
@@ -114,6 +117,16 @@ def encode_shift_level(v: int, terms: int, ebits: int) -> int:
     if len(t) == 2:
         word |= 1 << (1 + ebits) | t[1] << (2 + ebits)
     return word
+
+
+def _header(ctrl_doc: str) -> list[dict]:
+    """The four header words every address space starts with (a layer adds SHAPE, PARAMS)."""
+    return [
+        {"name": "ID", "offset": ADDR_ID, "access": "R", "value": ID_VALUE},
+        {"name": "VERSION", "offset": ADDR_VERSION, "access": "R", "value": REGMAP_VERSION},
+        {"name": "CTRL", "offset": ADDR_CTRL, "access": "W", "doc": ctrl_doc},
+        {"name": "STATUS", "offset": ADDR_STATUS, "access": "R", "doc": "bit 0: commit pending"},
+    ]
 
 
 # -- the map ------------------------------------------------------------------------------------
@@ -206,8 +219,8 @@ class RegisterMap:
 
     def params_word(self) -> int:
         s = self.spec
-        return (s.K | s.index_bits << 8 | _ARITH_CODE[self.arith] << 16
-                | _KIND_CODE[s.arch.kind] << 20 | _TUNABLE_CODE[self.tunable] << 24)
+        return (s.K | s.index_bits << 8 | ARITH_CODE[self.arith] << 16
+                | KIND_CODE[s.arch.kind] << 20 | TUNABLE_CODE[self.tunable] << 24)
 
     def shape_word(self) -> int:
         return (self.spec.n_in & 0xFFFF) | (self.spec.n_out & 0xFFFF) << 16
@@ -267,23 +280,20 @@ class RegisterMap:
                                                           s.levels)))
         return out
 
+    def header(self) -> list[dict]:
+        """The header registers (offsets local to this layer), as the documents list them."""
+        return _header("bit 0: commit") + [
+            {"name": "SHAPE", "offset": ADDR_SHAPE, "access": "R", "value": self.shape_word()},
+            {"name": "PARAMS", "offset": ADDR_PARAMS, "access": "R",
+             "value": self.params_word()}]
+
     def to_json(self) -> dict:
         return {
             "layer": self.spec.name,
             "base": self.base,
             "addr_width": self.addr_width,
             "words": self.words,
-            "header": [
-                {"name": "ID", "offset": ADDR_ID, "access": "R", "value": ID_VALUE},
-                {"name": "VERSION", "offset": ADDR_VERSION, "access": "R",
-                 "value": REGMAP_VERSION},
-                {"name": "CTRL", "offset": ADDR_CTRL, "access": "W", "doc": "bit 0: commit"},
-                {"name": "STATUS", "offset": ADDR_STATUS, "access": "R",
-                 "doc": "bit 0: commit pending"},
-                {"name": "SHAPE", "offset": ADDR_SHAPE, "access": "R", "value": self.shape_word()},
-                {"name": "PARAMS", "offset": ADDR_PARAMS, "access": "R",
-                 "value": self.params_word()},
-            ],
+            "header": self.header(),
             "regions": [
                 {"name": r.name, "offset": r.base, "count": r.count, "bits": r.bits,
                  "access": "RW", "doc": r.doc}
@@ -307,6 +317,10 @@ class NetworkMap:
                        for i, layer in enumerate(spec.layers)]
         self.addr_width = self.layer_bits + _clog2(len(spec.layers) + 1)
 
+    def header(self) -> list[dict]:
+        """The network's own header registers (ID, VERSION, CTRL, STATUS)."""
+        return _header("bit 0: commit every layer at once, between two vectors")
+
     def writes(self, spec: NetworkSpec | None = None) -> list[tuple[int, int]]:
         s = self.spec if spec is None else spec
         out = []
@@ -318,15 +332,7 @@ class NetworkMap:
         return {
             "network": self.spec.name,
             "addr_width": self.addr_width,
-            "header": [
-                {"name": "ID", "offset": ADDR_ID, "access": "R", "value": ID_VALUE},
-                {"name": "VERSION", "offset": ADDR_VERSION, "access": "R",
-                 "value": REGMAP_VERSION},
-                {"name": "CTRL", "offset": ADDR_CTRL, "access": "W",
-                 "doc": "bit 0: commit every layer at once, between two vectors"},
-                {"name": "STATUS", "offset": ADDR_STATUS, "access": "R",
-                 "doc": "bit 0: commit pending"},
-            ],
+            "header": self.header(),
             "layers": [m.to_json() for m in self.layers],
         }
 
@@ -351,11 +357,16 @@ def cell(text: str) -> str:
     return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
-def _layer_rows(m: RegisterMap) -> list[str]:
+def _header_rows(base: int, header: list[dict]) -> list[str]:
     rows = []
-    for h in m.to_json()["header"]:
+    for h in header:
         val = f"`0x{h['value']:08X}`" if "value" in h else h.get("doc", "")
-        rows.append(f"| `0x{m.base + h['offset']:X}` | {h['name']} | {h['access']} | 1 | {val} |")
+        rows.append(f"| `0x{base + h['offset']:X}` | {h['name']} | {h['access']} | 1 | {val} |")
+    return rows
+
+
+def _layer_rows(m: RegisterMap) -> list[str]:
+    rows = _header_rows(m.base, m.header())
     for r in sorted(m.regions.values(), key=lambda r: r.base):
         rows.append(f"| `0x{m.base + r.base:X}` | {r.name} | RW | {r.count} | "
                     f"{r.bits} bits: {cell(r.doc)} |")
@@ -368,10 +379,7 @@ def to_markdown(rm: RegisterMap | NetworkMap) -> str:
         return "\n".join([f"# Register map of layer `{sanitise(rm.spec.name)}`", "", *head,
                           *_layer_rows(rm), ""])
     lines = [f"# Register map of network `{sanitise(rm.spec.name)}`", "", *head,
-             f"| `0x{ADDR_ID:X}` | ID | R | 1 | `0x{ID_VALUE:08X}` |",
-             f"| `0x{ADDR_VERSION:X}` | VERSION | R | 1 | `0x{REGMAP_VERSION:08X}` |",
-             f"| `0x{ADDR_CTRL:X}` | CTRL | W | 1 | bit 0: commit all layers |",
-             f"| `0x{ADDR_STATUS:X}` | STATUS | R | 1 | bit 0: commit pending |"]
+             *_header_rows(0, rm.header())]
     for m in rm.layers:
         lines += [f"| | **layer `{sanitise(m.spec.name)}`** | | | base `0x{m.base:X}` |",
                   *_layer_rows(m)]
