@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 from pathlib import Path
 
@@ -23,7 +25,7 @@ from lognet.config import (
     QuantiseConfig,
     SimulateConfig,
 )
-from lognet.model.validate import MAX_LEVELS
+from lognet.model.validate import MAX_IO, MAX_LEVELS
 
 EXIT_BAD_INPUT = 2
 
@@ -57,6 +59,13 @@ def _check_out_file(path: str | None) -> Path | None:
     if not p.absolute().parent.exists():
         raise CLIError(f"folder {p.absolute().parent} does not exist; create it first")
     return p
+
+
+def _check_folder(path: str, what: str) -> None:
+    """A folder to create or reuse: no file may stand where it or a parent should be."""
+    for p in (Path(path), *Path(path).absolute().parents):
+        if p.exists() and not p.is_dir():
+            raise CLIError(f"{what} {path}: {p} is a file, not a folder")
 
 
 def _save_npy(path: Path, array) -> None:
@@ -210,6 +219,8 @@ def _override_arch(spec, args):
 def cmd_sim(args) -> int:
     spec = _load_spec(args.spec)
     out = _check_out_file(args.out)
+    _check_out_file(args.json)  # before the simulation, not after
+    _check_folder(args.build_dir, "--build-dir")
     if not args.bulk and (args.inputs or out):
         raise CLIError("--inputs and -o go with --bulk (the cocotb bench draws its own vectors)")
     if args.bulk:
@@ -290,6 +301,7 @@ def _tool_spec_and_out(args, kind: str, name: str, names) -> tuple:
                            f"{top_name(spec)}-{name}")
     force = args.force or args.out is None
     check_out_folder(out, force)
+    _check_out_file(args.json)  # before minutes of synthesis, not after
     return spec, out, force
 
 
@@ -413,8 +425,8 @@ def _codebook_options(p):
     from lognet.model.levels import PICKERS
 
     q = QuantiseConfig()
-    p.add_argument("--levels", "-K", type=int, default=q.K, help=f"levels per layer "
-                                                                 f"(default {q.K})")
+    p.add_argument("--levels", "-K", type=_bounded(int, 1, MAX_LEVELS), default=q.K,
+                   help=f"levels per layer (default {q.K})")
     p.add_argument("--picker", default=q.picker, choices=PICKERS,
                    help=f"how the K levels are picked (default {q.picker})")
     p.add_argument("--topology", default=q.topology,
@@ -423,22 +435,59 @@ def _codebook_options(p):
 
 def _format_options(p):
     q, d = QuantiseConfig(), DataConfig()
-    p.add_argument("--in-bits", type=int, default=d.input_bits,
+    p.add_argument("--in-bits", type=_bounded(int, 2, 32), default=d.input_bits,
                    help=f"input width (default {d.input_bits})")
     p.add_argument("--unsigned-inputs", dest="in_signed", action="store_false",
                    help="inputs are unsigned (e.g. images scaled to [0,1))")
-    p.add_argument("--level-bits", type=int, default=q.level_bits,
+    p.add_argument("--level-bits", type=_bounded(int, 1, 32), default=q.level_bits,
                    help=f"level magnitude width (default {q.level_bits})")
-    p.add_argument("--out-bits", type=int, default=q.out_bits,
+    p.add_argument("--out-bits", type=_bounded(int, 2, 32), default=q.out_bits,
                    help=f"output width (default {q.out_bits})")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the one-line error of every other bad input (``lognet: error: ...``,
+    exit 2), pointing at ``--help`` instead of printing the usage block."""
+
+    def error(self, message):
+        verb = self.prog.split(" ", 1)[1] if " " in self.prog else ""
+        hint = f"lognet {verb} --help" if verb else "lognet --help"
+        print(f"lognet: error: {message} (see {hint})", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
+def _bounded(kind, lo=None, hi=None):
+    """An argparse type: ``kind`` (int or float) in ``[lo, hi]``, finite."""
+
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            what = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if kind is float and not math.isfinite(v):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            rng = f"{lo if lo is not None else '-inf'}..{hi if hi is not None else 'inf'}"
+            raise argparse.ArgumentTypeError(f"{text} is outside {rng}")
+        return v
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+#: seeds are NumPy seeds: non-negative integers
+_SEED = _bounded(int, 0, 2**63 - 1)
+#: random vectors a run may draw (int64 rows of up to 65535 elements stay within memory)
+MAX_RANDOM_VECTORS = 10_000_000
+
+
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
+    ap = _Parser(
         prog="lognet",
         description="Hardware generator for lognormal-connected (codebook-weight) layers.")
     ap.add_argument("--version", action="version", version=f"lognet {__version__}")
-    sub = ap.add_subparsers(dest="verb", metavar="VERB")
+    sub = ap.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
     sub.required = True
 
     p = sub.add_parser("layers", help="list the weight arrays of a file")
@@ -449,8 +498,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fit", help="distribution analysis of |w| per layer (JSON + PNG)")
     p.add_argument("file", help=".npz, .npy, .safetensors or .onnx")
     p.add_argument("--layer", action="append", help="name or glob (repeatable; default all)")
-    p.add_argument("--bins", type=int, default=100, help="bins of the size-weighted histogram")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--bins", type=_bounded(int, 2, 100_000), default=100,
+                   help="bins of the size-weighted histogram")
+    p.add_argument("--seed", type=_SEED, default=0,
                    help="seed of the Gaussian control and the MLE subsample")
     p.add_argument("-o", "--out", default="fit", help="output folder (default ./fit)")
     p.add_argument("--force", action="store_true", help="replace an existing output folder")
@@ -464,7 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--activation", default=ModelConfig().activation, choices=ACTIVATIONS,
                    help="relu-hidden: ReLU on all but the last layer (default)")
     p.add_argument("--calib", help=".npy of real-valued inputs to calibrate output formats")
-    p.add_argument("--seed", type=int, default=JobConfig().seed,
+    p.add_argument("--seed", type=_SEED, default=JobConfig().seed,
                    help="seed of the pickers and topologies")
     _format_options(p)
     _arch_options(p)
@@ -472,13 +522,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_quantise)
 
     p = sub.add_parser("spec", help="draw a layer of a chosen size from LN(mu, sigma)")
-    p.add_argument("--inputs", type=int, required=True, help="inputs of the layer")
-    p.add_argument("--outputs", type=int, required=True, help="outputs of the layer")
-    p.add_argument("--mu", type=float, default=-3.0, help="mean of log|w| (default -3.0)")
-    p.add_argument("--sigma", type=float, default=0.65, help="sd of log|w| (default 0.65)")
+    p.add_argument("--inputs", type=_bounded(int, 1, MAX_IO), required=True,
+                   help="inputs of the layer")
+    p.add_argument("--outputs", type=_bounded(int, 1, MAX_IO), required=True,
+                   help="outputs of the layer")
+    p.add_argument("--mu", type=_bounded(float), default=-3.0,
+                   help="mean of log|w| (default -3.0)")
+    p.add_argument("--sigma", type=_bounded(float, 1e-6), default=0.65,
+                   help="sd of log|w| (default 0.65)")
     _codebook_options(p)
     p.add_argument("--name", default="layer", help="layer name (sanitised for the HDL)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the drawn weights and topology")
+    p.add_argument("--seed", type=_SEED, default=0, help="seed of the drawn weights and topology")
     _format_options(p)
     _arch_options(p)
     p.add_argument("-o", "--output", required=True, help="spec JSON to write")
@@ -494,7 +548,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("spec", help="spec JSON (from lognet spec or lognet quantise)")
     p.add_argument("-o", "--out", required=True, help="output folder (must not exist)")
     p.add_argument("--force", action="store_true", help="replace an existing output folder")
-    p.add_argument("--clock", type=float, default=100.0, help="clock for throughput (MHz)")
+    p.add_argument("--clock", type=_bounded(float, 1e-6), default=100.0,
+                   help="clock for throughput (MHz)")
     p.add_argument("--no-readback", action="store_true",
                    help="weight registers read as 0 (saves the read multiplexers)")
     _arch_options(p, defaults=False)
@@ -507,8 +562,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--simulator", default=engine.value,
                    choices=[e.value for e in Engine if e is not Engine.AMARANTH],
                    help=f"default {engine.value}")
-    p.add_argument("--vectors", type=int, default=1000, help="random vectors (default 1000)")
-    p.add_argument("--seed", type=int, default=0, help="seed of vectors, gaps and stalls")
+    p.add_argument("--vectors", type=_bounded(int, 1, MAX_RANDOM_VECTORS), default=1000,
+                   help="random vectors (default 1000)")
+    p.add_argument("--seed", type=_SEED, default=0, help="seed of vectors, gaps and stalls")
     p.add_argument("--waves", action="store_true", help="write FST (Verilator) / VCD (Icarus)")
     p.add_argument("--build-dir", default="build/sim", help="build folder (default build/sim)")
     p.add_argument("--json", help="write the summary here")
@@ -518,9 +574,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--inputs", help="with --bulk: integer inputs, N x n_in .npy (default: "
                                     "--vectors random vectors)")
     p.add_argument("-o", "--out", help="with --bulk: write the hardware's outputs (.npy)")
-    p.add_argument("--p-valid", type=float, default=1.0,
+    p.add_argument("--p-valid", type=_bounded(float, 1e-6, 1.0), default=1.0,
                    help="with --bulk: chance an input is offered on a clock (default 1)")
-    p.add_argument("--p-ready", type=float, default=1.0,
+    p.add_argument("--p-ready", type=_bounded(float, 1e-6, 1.0), default=1.0,
                    help="with --bulk: chance an output is taken on a clock (default 1)")
     p.set_defaults(func=cmd_sim)
 
@@ -528,7 +584,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "Fmax as JSON")
     p.add_argument("spec")
     p.add_argument("--target", required=True, help="ice40-up5k, ecp5-25k or ecp5-85k")
-    p.add_argument("--clock", type=float, default=None,
+    p.add_argument("--clock", type=_bounded(float, 1e-3), default=None,
                    help="requested clock in MHz (default: 48 on iCE40, 100 on ECP5)")
     p.add_argument("-o", "--out", default=None,
                    help="output folder (default build/synth/<top>-<target>, replaced)")
@@ -536,7 +592,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dsp", action="store_true", help="let Yosys use DSP blocks")
     p.add_argument("--bitstream", action="store_true",
                    help="also pack a bitstream of the wrapped core (proves it routes)")
-    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    p.add_argument("--seed", type=_SEED, default=1, help="nextpnr placement seed")
     p.add_argument("--json", help="also write the result here")
     _arch_options(p, defaults=False)
     p.set_defaults(func=cmd_synth)
@@ -547,9 +603,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", default=None,
                    help="output folder (default build/board/<top>-<board>, replaced)")
     p.add_argument("--force", action="store_true", help="replace an existing output folder")
-    p.add_argument("--baud", type=int, default=115200)
+    p.add_argument("--baud", type=_bounded(int, 300, 12_000_000), default=115200)
     p.add_argument("--dsp", action="store_true", help="let Yosys use DSP blocks")
-    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    p.add_argument("--seed", type=_SEED, default=1, help="nextpnr placement seed")
     p.add_argument("--plan-only", action="store_true",
                    help="write the build files (RTLIL, pins, scripts) without running tools")
     p.add_argument("--json", help="also write the result here")
@@ -562,8 +618,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", required=True,
                    help="serial port (e.g. /dev/ttyUSB1), a pyserial URL, or 'sim' for the "
                         "simulated board top (slow; for trying the protocol without a board)")
-    p.add_argument("--baud", type=int, default=115200)
-    p.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for an answer")
+    p.add_argument("--baud", type=_bounded(int, 300, 12_000_000), default=115200)
+    p.add_argument("--timeout", type=_bounded(float, 1e-3), default=2.0,
+                   help="seconds to wait for an answer")
     p.add_argument("--no-load", action="store_true",
                    help="keep the weights already on the board")
     p.add_argument("-o", "--output", help="write the outputs here (.npy); default: stdout")
@@ -585,9 +642,23 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _on_sigterm(signum, frame):
+    raise KeyboardInterrupt  # cleaned up like Ctrl-C: temporaries removed, nothing half-written
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _on_sigterm)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:
+        return int(e.code or 0)
+    if getattr(args, "func", None) is None:
+        print("lognet: error: give a verb (see lognet --help)", file=sys.stderr)
+        return EXIT_BAD_INPUT
     errors = _user_errors()
     try:
         return int(args.func(args) or 0)
@@ -595,6 +666,11 @@ def main(argv: list[str] | None = None) -> int:
         msg = " ".join(str(e).split("\n"))
         print(f"lognet: error: {msg}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        # the reader went away (``| head``): end quietly, as other command-line tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("lognet: interrupted", file=sys.stderr)
         return 130

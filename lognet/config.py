@@ -20,6 +20,7 @@ import dataclasses
 import difflib
 import enum
 import json
+import math
 import tomllib
 import types
 import typing
@@ -29,7 +30,7 @@ from pathlib import Path
 from lognet.base.errors import InputError
 from lognet.model.arch import Arith, Tunable
 from lognet.model.levels import PICKERS
-from lognet.model.validate import MAX_LEVELS
+from lognet.model.validate import MAX_IO, MAX_LEVELS
 
 __all__ = [
     "ACTIVATIONS",
@@ -85,7 +86,7 @@ class ModelConfig:
     """``[model]``: the float network, trained here or read from a weight file."""
 
     #: hidden layer sizes of the digits MLP trained when no ``weights`` are given
-    hidden: tuple[int, ...] = _opt((32,), lo=1)
+    hidden: tuple[int, ...] = _opt((32,), lo=1, hi=MAX_IO)
     #: weight file of dense layers (``.npz``, ``.safetensors``, ONNX); unset: train the demo
     weights: Path | None = None
     #: which matrices of ``weights``, in order (names or globs); unset: all 2-D arrays
@@ -105,9 +106,9 @@ class DataConfig:
     #: ``.npy`` of calibration inputs; unset: the test inputs
     x_calib: Path | None = None
     #: width of the input format
-    input_bits: int = _opt(8, lo=1, hi=64)
+    input_bits: int = _opt(8, lo=2, hi=32)
     #: fraction bits of integer-coded inputs (required for them, ignored for real ones)
-    input_frac_bits: int | None = _opt(None, lo=0)
+    input_frac_bits: int | None = _opt(None, lo=0, hi=32)
     #: signed inputs; unset: signed when any input is negative (integer codes: signed)
     input_signed: bool | None = None
 
@@ -123,9 +124,9 @@ class QuantiseConfig:
     #: width of a level magnitude
     level_bits: int = _opt(8, lo=1, hi=32)
     #: width of a bias
-    bias_bits: int = _opt(16, lo=2, hi=64)
+    bias_bits: int = _opt(16, lo=2, hi=32)
     #: width of a layer's output
-    out_bits: int = _opt(8, lo=1, hi=64)
+    out_bits: int = _opt(8, lo=2, hi=32)
     #: ``dense``, ``fanin:F[:random:SEED]``, ``prune:DENSITY`` or ``band:W``
     topology: str = "dense"
     #: ``parallel`` or ``folded:P`` (P lanes)
@@ -225,7 +226,9 @@ class FlowConfig:
                 raise InputError(f"{p}: no such config file")
             try:
                 d = json.loads(p.read_text())
-            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            except RecursionError:
+                raise InputError(f"{p}: not a valid config (nested too deeply)") from None
+            except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
                 raise InputError(f"{p}: not a valid config ({str(e).splitlines()[0]})") from None
             if not isinstance(d, dict):
                 raise InputError(f"{p}: not a valid config (the top level must be an object)")
@@ -305,7 +308,10 @@ def _describe(hint) -> str:
     if origin in (typing.Union, types.UnionType):
         return " or ".join(_describe(a) for a in args if a is not type(None))
     if origin is tuple:
-        return f"a list of {_describe(args[0]).split(' ', 1)[1]}s"
+        inner = _describe(args[0])
+        if inner.startswith("one of "):
+            return f"a list of values from: {inner[len('one of '):]}"
+        return f"a list of {inner.split(' ', 1)[1]}s"
     if origin is dict:
         return f"a table of {_describe(args[1]).split(' ', 1)[1]}s"
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
@@ -374,6 +380,8 @@ def _convert(raw, hint, meta, where, base):
         if not ok or isinstance(raw, bool):
             raise _Mismatch
         v = hint(raw)
+        if hint is float and not math.isfinite(v):
+            raise InputError(f"{where} = {raw!r} is not a finite number")
         lo, hi = meta.get("lo"), meta.get("hi")
         if (lo is not None and v < lo) or (hi is not None and v > hi):
             rng = (f">= {lo}" if hi is None else f"in {lo}..{hi}") if lo is not None else \

@@ -267,9 +267,13 @@ def _load_weight_file(cfg: FlowConfig) -> ModelData:
 
     def inputs(key, path):
         x = load_npy(path, f"[data] {key}")
-        if x.ndim != 2 or x.shape[1] != n_in:
-            raise InputError(f"{path}: shape {x.shape}, expected (N, {n_in}) for "
+        if x.ndim != 2 or x.shape[1] != n_in or x.shape[0] == 0:
+            raise InputError(f"{path}: shape {x.shape}, expected (N, {n_in}) with N >= 1 for "
                              f"{layers[0][0]}")
+        if x.dtype.kind not in "iuf":
+            raise InputError(f"{path}: {x.dtype} values; give integer or real inputs")
+        if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
+            raise InputError(f"{path}: the inputs hold NaN or inf; clean them first")
         return x
 
     x_test = inputs("x_test", dc.x_test)
@@ -290,7 +294,13 @@ def _load_weight_file(cfg: FlowConfig) -> ModelData:
                                    acc_frac=INPUT_FRAC_CAP)
     y_test = None
     if dc.y_test is not None:
-        y_test = load_npy(dc.y_test, "[data] y_test").astype(np.int64).ravel()
+        raw = load_npy(dc.y_test, "[data] y_test")
+        n_out = layers[-1][1].shape[0]
+        if (raw.dtype.kind not in "iuf" or raw.size == 0 or not np.all(np.isfinite(raw))
+                or np.any(raw != np.round(raw)) or raw.min() < 0 or raw.max() >= n_out):
+            raise InputError(f"{dc.y_test}: labels must be whole numbers in 0..{n_out - 1} "
+                             f"(the network's {n_out} outputs)")
+        y_test = raw.astype(np.int64).ravel()
         if len(y_test) != len(x_test):
             raise InputError(f"{dc.y_test}: {len(y_test)} labels for {len(x_test)} "
                              f"test inputs")
@@ -555,6 +565,28 @@ def step_synth(cfg: FlowConfig, net, folder: Path, out_dir: Path) -> list[Target
 # -- the flow ------------------------------------------------------------------------------------
 
 
+def _check_early(cfg: FlowConfig, steps, given) -> None:
+    """What can be refused before any work: architectures and topology texts, folders that are
+    files, a skipped quantise with nothing to resume from."""
+    from lognet.model.arch import Arch
+    from lognet.model.topology import make_topology
+
+    for where, text in [("[quantise] arch", cfg.quantise.arch),
+                        *((f"[synth.arch] {t}", a) for t, a in cfg.synth.arch.items())]:
+        try:
+            Arch.parse(text)
+        except ValueError as e:
+            raise InputError(f"{where}: {e}") from None
+    make_topology(np.ones((2, 65535)), cfg.quantise.topology)  # the text's form alone
+    for where, folder in (("[simulate] build_dir", cfg.simulate.build_dir),
+                          ("the report folder", cfg.flow.out)):
+        for p in (Path(folder), *Path(folder).absolute().parents):
+            if p.exists() and not p.is_dir():
+                raise InputError(f"{where} {folder}: {p} is a file, not a folder")
+    if "quantise" in steps.skip and not given:
+        raise InputError("the quantise step cannot be skipped without --spec FILE")
+
+
 def _check_targets(cfg: FlowConfig) -> None:
     import difflib
 
@@ -593,6 +625,7 @@ def run_flow(config=None, out=None, force=False, skip=(), spec=None) -> int:
     steps = _Steps(skip)
     _check_targets(cfg)
     given = spec or cfg.quantise.spec
+    _check_early(cfg, steps, given)
     given_net = _given_spec(given) if given else None
     if "simulate" not in steps.skip:
         from lognet.sim.build import check_simulator

@@ -20,6 +20,7 @@ from .qformat import QFormat, Rounding
 from .reference import reference_layer
 from .spec import LayerSpec, NetworkSpec
 from .topology import describe_topology, make_topology
+from .validate import size_problems
 
 __all__ = [
     "bias_format",
@@ -158,6 +159,10 @@ def random_layer_spec(n_in: int, n_out: int, mu: float, sigma: float, K: int, *,
         raise InputError("a layer needs at least one input and one output")
     if sigma <= 0:
         raise InputError(f"sigma must be > 0 (got {sigma})")
+    # the dense matrix is drawn before any topology prunes it: check its size first
+    too_big = size_problems(n_in, n_out, n_in * n_out)
+    if too_big:
+        raise InputError(f"a {n_in} x {n_out} layer: {too_big[0]}")
     rng = np.random.default_rng(seed)
     W = np.exp(rng.normal(mu, sigma, (n_out, n_in))) * rng.choice([-1.0, 1.0], (n_out, n_in))
     in_fmt = QFormat(0, in_bits - 1, True)

@@ -126,22 +126,20 @@ def load_npy(path: str | os.PathLike, what: str = "array"):
         raise InputError(f"{p}: not a readable .npy file ({what})") from None
 
 
-def _written_by_lognet(folder: Path) -> bool:
-    """An empty folder, or one that carries lognet's :data:`MARKER` (or, from lognet versions
-    before the marker, a manifest or report that names lognet's version)."""
+def _foreign(folder: Path) -> list[str]:
+    """What in ``folder`` lognet did not write: everything, unless the folder carries lognet's
+    :data:`MARKER`, which lists the names lognet put there; then the names it does not list."""
     try:
-        if not any(folder.iterdir()):
-            return True
+        names = sorted(p.name for p in folder.iterdir())
     except OSError:
-        return False
-    if (folder / MARKER).is_file():
-        return True
-    for name in ("manifest.json", "report.json"):
-        f = folder / name
-        if f.is_file() and f.stat().st_size < 1 << 20 and '"lognet_version"' in f.read_text(
-                errors="replace"):
-            return True
-    return False
+        return ["(unreadable)"]
+    marker = folder / MARKER
+    if not names:
+        return []
+    if not marker.is_file() or marker.is_symlink() or marker.stat().st_size > 1 << 20:
+        return names
+    listed = set(marker.read_text(errors="replace").splitlines()[1:])
+    return [n for n in names if n != MARKER and n not in listed]
 
 
 def check_out_folder(out: str | os.PathLike, force: bool) -> Path:
@@ -151,11 +149,18 @@ def check_out_folder(out: str | os.PathLike, force: bool) -> Path:
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out} exists and is not a folder; choose another output folder")
+    if out.is_symlink():
+        raise InputError(f"{out} is a symbolic link; give the folder itself")
     if out.exists() and not force:
         raise InputError(f"{out} already exists; choose another folder or pass --force")
-    if out.exists() and not _written_by_lognet(out):
-        raise InputError(f"{out} holds files lognet did not write; --force replaces only "
-                         f"lognet's own output folders: choose another folder")
+    if out.exists():
+        foreign = _foreign(out)
+        if foreign:
+            shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more"
+                                              if len(foreign) > 3 else "")
+            raise InputError(f"{out} holds files lognet did not write ({shown}); --force "
+                             f"replaces only lognet's own output folders: choose another "
+                             f"folder")
     for p in out.absolute().parents:
         if p.exists() and not p.is_dir():
             raise InputError(f"{out}: {p} is a file, not a folder; choose another output folder")
@@ -201,7 +206,9 @@ def atomic_folder(out: str | os.PathLike, *, force: bool = False):
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; give the folder the usual mode
     try:
         yield tmp
-        (tmp / MARKER).write_text("written by lognet; `--force` may replace this folder\n")
+        names = sorted(p.name for p in tmp.iterdir() if p.name != MARKER)
+        (tmp / MARKER).write_text("written by lognet; `--force` may replace this folder if it "
+                                  "holds only these:\n" + "".join(f"{n}\n" for n in names))
         if out.exists():
             check_out_folder(out, force)  # still lognet's (it may have changed meanwhile)
             if _exchange(tmp, out):

@@ -105,3 +105,34 @@ def test_a_file_where_a_folder_belongs_is_one_error(tmp_path):
         atomic_write_text(tmp_path / "afile" / "f.json", "{}")
     with pytest.raises(InputError, match="exists and is not a folder"):
         check_out_folder(tmp_path / "afile", force=True)
+
+
+def test_force_refuses_a_lognet_folder_the_user_added_to(tmp_path):
+    out = tmp_path / "out"
+    with atomic_folder(out) as tmp:
+        (tmp / "a.txt").write_text("a")
+    (out / "NOTES.md").write_text("mine")
+    (out / "mydata").mkdir()
+    with pytest.raises(InputError, match=r"holds files lognet did not write \(NOTES.md, mydata\)"):
+        check_out_folder(out, force=True)
+    # a copied manifest does not make a folder lognet's
+    own = tmp_path / "proj"
+    own.mkdir()
+    (own / "manifest.json").write_text('{"lognet_version": "0.1.0"}')
+    (own / "main.c").write_text("int main(){}")
+    with pytest.raises(InputError, match="did not write"):
+        check_out_folder(own, force=True)
+    assert (own / "main.c").read_text() == "int main(){}"
+
+
+def test_a_symbolic_link_is_refused_and_left_alone(tmp_path):
+    target = tmp_path / "target"
+    with atomic_folder(target) as tmp:
+        (tmp / "a.txt").write_text("a")
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    with pytest.raises(InputError, match="is a symbolic link"):
+        with atomic_folder(link, force=True):
+            pass
+    assert link.is_symlink() and sorted(p.name for p in tmp_path.iterdir()) == ["link",
+                                                                                "target"]

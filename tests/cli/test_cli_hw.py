@@ -65,9 +65,14 @@ def test_generate_refuses_existing_folder(tmp_path):
     # it replaces lognet's own output
     gen = tmp_path / "gen"
     assert run("generate", tmp_path / "s.json", "-o", gen).returncode == 0
-    (gen / "stale.txt").write_text("from the old run")
+    (gen / "datasheet.md").write_text("edited")
     assert run("generate", tmp_path / "s.json", "-o", gen, "--force").returncode == 0
-    assert not (gen / "stale.txt").exists() and (gen / "datasheet.md").is_file()
+    assert (gen / "datasheet.md").read_text().startswith("# `lognet_layer` datasheet")
+    # but not once the user has put a file of their own there
+    (gen / "NOTES.txt").write_text("mine")
+    assert_user_error(run("generate", tmp_path / "s.json", "-o", gen, "--force"),
+                      "holds files lognet did not write (NOTES.txt)")
+    assert (gen / "NOTES.txt").read_text() == "mine"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp leftovers
 
 

@@ -72,7 +72,7 @@ def test_wrong_type(capsys, tmp_path, text, expected):
     ("[quantise]\nK = 0\n", "[quantise] K = 0 is out of range; it must be in 1..255"),
     ("[compare]\nK = [4, 0]\n", "[compare] K = 0 is out of range; it must be in 1..255"),
     ("[simulate]\nvectors = 0\n", "[simulate] vectors = 0 is out of range; it must be >= 1"),
-    ("[data]\ninput_bits = 0\n", "[data] input_bits = 0 is out of range; it must be in 1..64"),
+    ("[data]\ninput_bits = 0\n", "[data] input_bits = 0 is out of range; it must be in 2..32"),
     ("[flow]\nseed = -2\n", "[flow] seed = -2 is out of range; it must be >= 0"),
     ('[synth.clock]\nice40-up5k = -12\n',
      "[synth] clock.ice40-up5k = -12 is out of range; it must be >= 0.001"),
@@ -170,8 +170,8 @@ def test_flow_reads_inputs_from_the_config_folder(capsys, tmp_path, monkeypatch)
     monkeypatch.chdir(cwd)
     assert cli.main(["flow", str(sub / "cfg.toml"), "-o", str(cwd / "rep")]) == 2
     err = capsys.readouterr().err
-    assert err == (f"lognet: error: {sub / 'x.npy'}: shape (5, 7), expected (N, 10) for "
-                   f"fc1_weight\n")
+    assert err == (f"lognet: error: {sub / 'x.npy'}: shape (5, 7), expected (N, 10) with "
+                   f"N >= 1 for fc1_weight\n")
     assert not (cwd / "rep").exists()
 
 

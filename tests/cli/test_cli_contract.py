@@ -1,0 +1,156 @@
+"""The bad-input contract, verb by verb: one line ``lognet: error: ...``, exit 2, no traceback,
+nothing left behind, nothing of the user's changed. The files are made here; every case runs
+through ``lognet.cli.main`` (the broken pipe through a real pipe)."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from support.clitools import LOGNET
+from support.specs import make_spec
+
+from lognet.cli import main
+from lognet.model.specjson import dump_spec
+
+SPEC = ["--mu", "-3", "--sigma", "0.6", "-K", "4"]
+
+
+@pytest.fixture
+def files(tmp_path, monkeypatch):
+    """A folder with a valid spec, inputs, a folder of the user's own and hostile files."""
+    monkeypatch.chdir(tmp_path)
+    dump_spec(make_spec(6, 4, 4), "l.json")
+    np.save("x.npy", np.zeros((5, 6), dtype=np.int64))
+    np.save("x3d.npy", np.zeros((2, 5, 6), dtype=np.int64))
+    np.save("xf.npy", np.full((5, 6), 0.5))
+    np.save("xu.npy", np.full((5, 6), 2**64 - 1, dtype=np.uint64))
+    with open("pickle.npy", "wb") as f:
+        pickle.dump({"a": 1}, f)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("years of work")
+    (tmp_path / "afile").write_text("a file")
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    (tmp_path / "notspec.json").write_text(json.dumps({"hello": 1}))
+    (tmp_path / "trunc.json").write_text('{"schema": "lognet.layer", "version": 1, "na')
+    (tmp_path / "huge.json").write_text(
+        (tmp_path / "l.json").read_text().replace('"n_in":6', '"n_in":1' + "0" * 5000))
+    (tmp_path / "bad.toml").write_text("[model]\nweigths = 'w.npz'\n")
+    (tmp_path / "nested.json").write_text('{"model":' * 50_000 + "1" + "}" * 50_000)
+    (tmp_path / "clock.toml").write_text("[synth]\ntargets = ['ice40-up5k']\n"
+                                         "clock = {ice40-up5k = nan}\n")
+    (tmp_path / "arch.toml").write_text("[quantise]\narch = 'folded:0'\n")
+    (tmp_path / "bdir.toml").write_text("[simulate]\nbuild_dir = 'afile/x'\n")
+    return tmp_path
+
+
+CASES = {
+    # spec
+    "spec-inputs-0": (["spec", "--inputs", "0", "--outputs", "4", *SPEC, "-o", "o.json"],
+                      "--inputs: 0 is outside 1..65535"),
+    "spec-huge": (["spec", "--inputs", "60000", "--outputs", "60000", *SPEC, "-o", "o.json"],
+                  "connections is more than the supported"),
+    "spec-in-bits-0": (["spec", "--inputs", "6", "--outputs", "4", "--in-bits", "0", *SPEC,
+                        "-o", "o.json"], "--in-bits: 0 is outside 2..32"),
+    "spec-out-bits-0": (["spec", "--inputs", "6", "--outputs", "4", "--out-bits", "0", *SPEC,
+                         "-o", "o.json"], "--out-bits: 0 is outside 2..32"),
+    "spec-seed-neg": (["spec", "--inputs", "6", "--outputs", "4", "--seed", "-1", *SPEC,
+                       "-o", "o.json"], "--seed: -1 is outside"),
+    "spec-sigma-nan": (["spec", "--inputs", "6", "--outputs", "4", "--mu", "-3", "--sigma",
+                        "nan", "-o", "o.json"], "--sigma: 'nan' is not a finite number"),
+    "spec-type": (["spec", "--inputs", "six", "--outputs", "4", *SPEC, "-o", "o.json"],
+                  "--inputs: 'six' is not an integer"),
+    "unknown-option": (["generate", "l.json", "-o", "g", "--bogus"],
+                       "unrecognized arguments: --bogus"),
+    "no-verb": ([], "VERB"),
+    # generate
+    "gen-deep": (["generate", "deep.json", "-o", "g"], "nested too deeply"),
+    "gen-notspec": (["generate", "notspec.json", "-o", "g"], "is this a lognet spec?"),
+    "gen-trunc": (["generate", "trunc.json", "-o", "g"], "not valid JSON"),
+    "gen-huge-int": (["generate", "huge.json", "-o", "g"], "not a valid spec"),
+    "gen-folder-spec": (["generate", "mine", "-o", "g"], "cannot read it"),
+    "gen-user-folder": (["generate", "l.json", "-o", "mine"], "already exists"),
+    "gen-user-folder-force": (["generate", "l.json", "-o", "mine", "--force"],
+                              "holds files lognet did not write (thesis.tex)"),
+    "gen-file-parent": (["generate", "l.json", "-o", "afile/sub"], "is a file, not a folder"),
+    "gen-clock-nan": (["generate", "l.json", "-o", "g", "--clock", "nan"],
+                      "--clock: 'nan' is not a finite number"),
+    # infer
+    "infer-3d": (["infer", "l.json", "x3d.npy"], "expected (N, 6)"),
+    "infer-float": (["infer", "l.json", "xf.npy"], "must be integers"),
+    "infer-uint64": (["infer", "l.json", "xu.npy"], "outside the input format"),
+    "infer-pickle": (["infer", "l.json", "pickle.npy"], "not a .npy file"),
+    # sim
+    "sim-bulk-shape": (["sim", "l.json", "--bulk", "--inputs", "x3d.npy", "--simulator",
+                        "icarus"], "expected (N, 6)"),
+    "sim-p-valid": (["sim", "l.json", "--bulk", "--p-valid", "0", "--simulator", "icarus"],
+                    "--p-valid: 0 is outside"),
+    "sim-vectors-neg": (["sim", "l.json", "--bulk", "--vectors", "-1", "--simulator",
+                         "icarus"], "--vectors: -1 is outside"),
+    "sim-vectors-huge": (["sim", "l.json", "--bulk", "--vectors", "100000000000",
+                          "--simulator", "icarus"], "--vectors: 100000000000 is outside"),
+    "sim-build-dir-file": (["sim", "l.json", "--bulk", "--build-dir", "afile", "--simulator",
+                            "icarus"], "is a file, not a folder"),
+    "sim-json-missing-dir": (["sim", "l.json", "--bulk", "--json", "nodir/s.json",
+                              "--simulator", "icarus"], "does not exist"),
+    "sim-inputs-no-bulk": (["sim", "l.json", "--inputs", "x.npy"], "go with --bulk"),
+    # flow: refused before any work
+    "flow-typo": (["flow", "bad.toml"], "did you mean 'weights'?"),
+    "flow-nested-json": (["flow", "nested.json"], "not a valid config"),
+    "flow-clock-nan": (["flow", "clock.toml"], "is not a finite number"),
+    "flow-arch": (["flow", "arch.toml"], "[quantise] arch"),
+    "flow-build-dir": (["flow", "bdir.toml"], "is a file, not a folder"),
+    "flow-skip-quantise": (["flow", "--skip", "quantise"], "cannot be skipped without --spec"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input_is_one_line_and_exit_2(files, capsys, case):
+    argv, needle = CASES[case]
+    before = sorted(p.name for p in files.iterdir())
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lognet: error: "), err
+    assert needle in lines[0], err
+    assert sorted(p.name for p in files.iterdir()) == before  # nothing left, nothing removed
+    assert (files / "mine" / "thesis.tex").read_text() == "years of work"
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path):
+    dump_spec(make_spec(6, 4, 4), tmp_path / "l.json")
+    x = tmp_path / "x.npy"
+    np.save(x, np.zeros((20000, 6), dtype=np.int64))
+    p = subprocess.Popen([*LOGNET, "infer", str(tmp_path / "l.json"), str(x)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.readline()
+    p.stdout.close()  # the reader goes away, as `| head -1` does
+    err = p.stderr.read().decode()
+    assert p.wait() == 0 and "Traceback" not in err and err == ""
+
+
+def test_sigterm_leaves_no_temporaries(tmp_path):
+    """A generate killed with SIGTERM cleans up like Ctrl-C: no output, no temp folder."""
+    import signal
+    import time
+
+    spec = make_spec(64, 32, 8, arch="folded", lanes=2)
+    dump_spec(spec, tmp_path / "l.json")
+    p = subprocess.Popen([*LOGNET, "generate", str(tmp_path / "l.json"), "-o",
+                          str(tmp_path / "g")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    while time.time() < deadline and not any(q.name.startswith(".g.lognet-tmp-")
+                                             for q in tmp_path.iterdir()):
+        time.sleep(0.02)
+    p.send_signal(signal.SIGTERM)
+    rc = p.wait(60)
+    left = sorted(q.name for q in tmp_path.iterdir())
+    if rc == 0:  # it finished before the signal landed: the output is whole
+        assert left == ["g", "l.json"]
+    else:
+        assert rc == 130 and left == ["l.json"], (rc, left)
+    assert sys.executable  # (the child ran under this interpreter)
