@@ -6,7 +6,18 @@ from __future__ import annotations
 import numpy as np
 from amaranth.sim import Simulator
 
-__all__ = ["stream_through", "transfer_latency"]
+__all__ = ["commit_clocks", "stream_through", "transfer_latency"]
+
+#: clock period of these simulations (seconds; only clock counts matter)
+_PERIOD = 1e-8
+
+
+def _simulate(core, tb) -> None:
+    """Run the async testbench ``tb`` against ``core`` on one clock until ``tb`` returns."""
+    sim = Simulator(core)
+    sim.add_clock(_PERIOD)
+    sim.add_testbench(tb)
+    sim.run()
 
 
 def stream_through(core, X, max_cycles: int | None = None) -> tuple[np.ndarray, int]:
@@ -38,10 +49,7 @@ def stream_through(core, X, max_cycles: int | None = None) -> tuple[np.ndarray, 
             if len(got) >= len(X):
                 break
 
-    sim = Simulator(core)
-    sim.add_clock(1e-8)
-    sim.add_testbench(tb)
-    sim.run()
+    _simulate(core, tb)
     return np.asarray(got, dtype=np.int64).reshape(-1, n_out), state["cycles"]
 
 
@@ -66,10 +74,7 @@ def transfer_latency(core, x, max_cycles: int = 100_000) -> int:
             if "in" in edges:
                 ctx.set(core.i_stream.valid, 0)
 
-    sim = Simulator(core)
-    sim.add_clock(1e-8)
-    sim.add_testbench(tb)
-    sim.run()
+    _simulate(core, tb)
     if "out" not in edges:
         raise RuntimeError(f"no output within {max_cycles} clocks")
     return edges["out"] - edges["in"]
@@ -98,10 +103,7 @@ def commit_clocks(core, max_cycles: int = 1_000_000) -> int:
                 result["done"] = edge - 1  # STATUS was 0 just after edge ``edge - 1``
                 return
 
-    sim = Simulator(core)
-    sim.add_clock(1e-8)
-    sim.add_testbench(tb)
-    sim.run()
+    _simulate(core, tb)
     if "done" not in result:
         raise RuntimeError(f"the commit did not finish within {max_cycles} clocks")
     return result["done"] - 1
