@@ -26,8 +26,8 @@ def stream_through(core, X, max_cycles: int | None = None) -> tuple[np.ndarray, 
     n_out = core.info.n_out
     got: list[list[int]] = []
     state = {"cycles": 0}
-    limit = max_cycles or ((len(X) + 4) * (core.info.cycles_per_vector + 2) + core.info.latency
-                           + 100)
+    limit = max_cycles or int((len(X) + 4) * (core.info.cycles_per_vector + 2)
+                               + core.info.latency + 100)
 
     async def tb(ctx):
         nxt = 0

@@ -121,12 +121,13 @@ class CoreInfo:
     addr_width: int
     #: clocks from an input transfer to its output (with no stalls)
     latency: int
-    #: clocks between two input vectors at full rate
-    cycles_per_vector: int
+    #: clocks between two input vectors at full rate (the mean of a long stream; a folded layer
+    #: shorter than its pipeline alternates between two intervals and reports e.g. 13.5)
+    cycles_per_vector: int | float
 
     @classmethod
     def of(cls, spec: LayerSpec | NetworkSpec, addr_width: int, latency: int,
-           cycles_per_vector: int) -> CoreInfo:
+           cycles_per_vector: int | float) -> CoreInfo:
         return cls(spec.n_in, spec.n_out, spec.in_fmt.width, spec.out_fmt.width,
                    spec.in_fmt.signed, spec.out_fmt.signed, addr_width, latency,
                    cycles_per_vector)

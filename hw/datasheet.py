@@ -171,7 +171,14 @@ def _layer_section(la, rm: RegisterMap) -> list[str]:
             f"- Latency {la.info.latency} clocks: the rising edge that transfers an input "
             f"vector and the one that transfers its output are {la.info.latency} edges apart "
             f"(with `o_stream.ready` high).",
-            f"- One vector every {la.info.cycles_per_vector} clock(s) at full rate.",
+            f"- One vector every {la.info.cycles_per_vector} clock(s) at full rate"
+            + (" (the mean: this layer is shorter than its pipeline, so consecutive vectors "
+               "alternate between two intervals)" if isinstance(la.info.cycles_per_vector, float)
+               else "") + ".",
+            *([f"- Consecutive vectors overlap: the next vector enters while the lanes finish "
+               f"this one (lane depth T = {la.regmap.lane_depth}), at most two are inside, and "
+               f"a vector's results move to the output payload one clock after its last lane "
+               f"result."] if la.folded else []),
             f"- Commit: {la.commit_clocks} clock(s) from the CTRL write into an idle layer until "
             f"STATUS bit 0 reads 0; a vector accepted on or before the edge of the CTRL write is "
             f"computed with the old set, the layer takes no vector while the commit is pending, "

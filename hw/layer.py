@@ -62,9 +62,10 @@ class Layer(wiring.Component):
         self.commit_walk = (not self.folded and self.arith is Arith.SHIFT
                             and self.tunable is Tunable.ALL)
         if self.folded:
-            from .folded import folded_timing
+            from .folded import timing_of
 
-            latency, cycles = folded_timing(self)
+            timing = timing_of(spec, self.regmap)
+            latency, cycles = timing.latency, timing.cycles_per_vector
         else:
             latency, cycles = self._parallel_latency(), 1
         #: sizes, formats and timing (:class:`~lognet.hw.arch.CoreInfo`)

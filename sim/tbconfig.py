@@ -83,7 +83,7 @@ class TbConfig(_Config):
     #: drive the configuration through the Wishbone front
     wishbone: bool = False
     #: the core's cycles per vector (for the cycle budget)
-    cycles_per_vector: int = 1
+    cycles_per_vector: int | float = 1
     #: the core's latency in cycles (for the cycle budget)
     latency: int = 8
     #: where each scenario's result is written (JSON, keyed by scenario; None: nowhere)
@@ -103,7 +103,7 @@ class TbConfig(_Config):
                    seed=int(d.pop("seed", 0)), p_valid=float(d.pop("p_valid", 0.8)),
                    p_ready=float(d.pop("p_ready", 0.8)), corrupt=bool(d.pop("corrupt", False)),
                    wishbone=bool(d.pop("wishbone", False)),
-                   cycles_per_vector=int(d.pop("cycles_per_vector", 1)),
+                   cycles_per_vector=d.pop("cycles_per_vector", 1),
                    latency=int(d.pop("latency", 8)), results=d.pop("results", None),
                    outputs=d.pop("outputs", None))
 

@@ -64,7 +64,8 @@ def _load_then_stream(core, writes, X):
         ctx.set(cfg.w_en, 0)
         ctx.set(core.o_stream.ready, 1)
         nxt = 0
-        for _ in range((len(X) + 2) * (core.info.cycles_per_vector + core.info.latency) + 5000):
+        clocks = int((len(X) + 2) * (core.info.cycles_per_vector + core.info.latency)) + 5000
+        for _ in range(clocks):
             if nxt < len(X):
                 ctx.set(core.i_stream.valid, 1)
                 for i, v in enumerate(X[nxt]):

@@ -47,7 +47,7 @@ def run_core(dut, spec, X, *, reprograms=(), p_valid=0.7, p_ready=0.7, seed=0, m
     progs = sorted(reprograms, key=lambda r: r.after)
     got, gens = [], []
     state = {"cycles": 0, "reads": {}}
-    limit = max_cycles or (len(X) + 50) * (dut.info.cycles_per_vector + 4) * 4 + 20000
+    limit = max_cycles or int((len(X) + 50) * (dut.info.cycles_per_vector + 4) * 4 + 20000)
 
     async def tb(ctx):
         nxt = 0

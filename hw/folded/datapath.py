@@ -1,0 +1,680 @@
+"""The folded datapath, as small Components wired by :func:`build_folded`.
+
+- :class:`Control`: takes vectors in and steps the lanes through positions ``0 .. T-1``
+  (an ``m.FSM``); counts the vectors inside; its clock model is :mod:`.timing`.
+- :class:`Lane`: one lane's pipeline, from the selected input and connection word to the
+  lane's result registers (``shared``, ``shift``, ``multiply``: accumulate per output;
+  ``factored``: partial sums per level, handed to a :class:`Finisher`).
+- :class:`Finisher`: ``y = sum_k level_k * S_k`` for one output of a ``factored`` lane.
+- :class:`CommitCopy`, :class:`ConnWords`, :class:`Biases`: the memories behind the
+  configuration bus and the copy that makes a commit take effect between two vectors.
+
+Packed words are :class:`~amaranth.lib.data.StructLayout` views (:func:`position_layout`,
+:func:`conn_layout`); pipeline depths are the named stages of :mod:`.timing`.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from lognet.model.arch import Arith, Tunable
+
+from ..common import holding_shape, requantise_tail, with_bias
+from .timing import finisher_can_stall, is_regular
+
+__all__ = ["build_folded", "Control", "Lane", "Finisher", "CommitCopy", "ConnWords", "Biases",
+           "position_layout", "conn_layout"]
+
+
+def _clog2(n: int) -> int:
+    return max(0, (n - 1).bit_length())
+
+
+def _bits(n: int) -> int:
+    """Bits of a counter or index over ``n`` values (at least one)."""
+    return max(1, _clog2(n))
+
+
+def position_layout(src_bits: int, slot_bits: int, conn_bits: int = 0) -> data.StructLayout:
+    """One lane's word of the position ROM (schedules that are not regular): the position
+    holds a connection, it is its output's first / last, the input it reads, the output's slot
+    in the lane, and (builds whose connections are constants) the connection word."""
+    fields = {"valid": 1, "first": 1, "last": 1, "src": src_bits, "slot": slot_bits}
+    if conn_bits:
+        fields["conn"] = conn_bits
+    return data.StructLayout(fields)
+
+
+def conn_layout(index_bits: int) -> data.StructLayout:
+    """A codebook connection word: the sign (1: negative) and the level index (the CONN
+    register encoding of :class:`~lognet.hw.regmap.RegisterMap`; no index when ``K = 1``)."""
+    return data.StructLayout({"sign": 1, "index": index_bits} if index_bits else {"sign": 1})
+
+
+def _pack(layout: data.StructLayout, **fields) -> int:
+    """The integer of a layout's word with these field values (for memory initial values)."""
+    word = 0
+    for name, value in fields.items():
+        f = layout[name]
+        word |= (value & ((1 << f.width) - 1)) << f.offset
+    return word
+
+
+class Control(wiring.Component):
+    """Vector intake and position issue.
+
+    A vector enters (``accept``) when the inputs are free (see :mod:`.timing`), no commit is
+    pending (``block``) and at most one other vector is inside and not leaving this clock
+    (``transfer``). The FSM issues positions ``t = 0 .. depth-1`` on clocks where ``run_en``
+    is high; ``v1`` is ``issue`` one clock later (the memories' read data belong to it)."""
+
+    def __init__(self, depth: int, regular: bool):
+        self.depth = depth
+        self.regular = regular
+        super().__init__({
+            "in_valid": In(1), "block": In(1), "run_en": In(1), "transfer": In(1),
+            "in_ready": Out(1), "accept": Out(1), "issue": Out(1), "v1": Out(1),
+            "t": Out(_bits(depth)), "occupancy": Out(2),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        T = self.depth
+        last_issue = Signal()
+        with m.FSM(name="issue") as fsm:
+            with m.State("IDLE"):
+                with m.If(self.accept):
+                    m.d.sync += self.t.eq(0)
+                    m.next = "RUN"
+            with m.State("RUN"):
+                with m.If(self.issue):
+                    m.d.sync += self.t.eq(self.t + 1)
+                    with m.If(self.t == T - 1):
+                        with m.If(self.accept):
+                            m.d.sync += self.t.eq(0)
+                        with m.Else():
+                            m.next = "IDLE"
+        running = fsm.ongoing("RUN")
+        m.d.comb += [self.issue.eq(running & self.run_en),
+                     last_issue.eq(self.issue & (self.t == T - 1))]
+        with m.If(self.run_en):
+            m.d.sync += self.v1.eq(self.issue)
+        if self.regular:
+            # the inputs are read at the issue edge: the last one frees them
+            x_free = ~running | last_issue
+        else:
+            # the inputs are read one edge after the issue (the position ROM names them)
+            x_free = ~running & (self.run_en | ~self.v1)
+        room = (self.occupancy < 2) | self.transfer
+        m.d.comb += [self.in_ready.eq(x_free & ~self.block & room),
+                     self.accept.eq(self.in_valid & self.in_ready)]
+        m.d.sync += self.occupancy.eq(self.occupancy + self.accept - self.transfer)
+        return m
+
+
+class Finisher(wiring.Component):
+    """``y = sum_k level_k * S_k`` for one output of a ``factored`` lane, then bias, activation,
+    requantisation: the partial sums are taken the clock after ``start``; ``K`` issue clocks,
+    one multiplier, pipelined in three stages (select -> multiply -> accumulate); ``write``
+    strobes the result ``y`` for ``slot`` :data:`~.timing.FACTORED_WRITE` ``+ K`` edges
+    after the output's last connection was issued. ``busy`` is high from ``start`` to the
+    write: a new start must wait for it."""
+
+    def __init__(self, spec, level_shape, bias_shape, out_shape, slot_bits: int, name: str):
+        self.spec = spec
+        self.lname = name
+        sw = spec.partial_sum_width
+        super().__init__({
+            "start": In(1), "sums": In(data.ArrayLayout(signed(sw), spec.K)),
+            "slot": In(slot_bits), "bias": In(bias_shape), "lane_last": In(1),
+            "levels": In(data.ArrayLayout(level_shape, spec.K)),
+            "busy": Out(1), "write": Out(1), "write_slot": Out(slot_bits),
+            "write_last": Out(1), "y": Out(out_shape),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        spec, K, n = self.spec, self.spec.K, self.lname
+        sw, aw = spec.partial_sum_width, spec.acc_width
+        B = Signal(data.ArrayLayout(signed(sw), K), reset_less=True, name=f"{n}_B")
+        f_start = Signal(name=f"{n}_fstart")  # S holds an output's sums: copy them to B
+        fbusy = Signal(name=f"{n}_fbusy")  # issuing k = 0 .. K-1
+        fk = Signal(_bits(K + 1), name=f"{n}_fk")
+        fa = Signal(name=f"{n}_fa")  # stage a valid: bk, lk hold term fk
+        fb = Signal(name=f"{n}_fb")  # stage b valid: fp holds a product
+        fa_last = Signal(name=f"{n}_fa_last")
+        fb_last = Signal(name=f"{n}_fb_last")
+        fdone = Signal(name=f"{n}_fdone")  # fy is final
+        fout = Signal(name=f"{n}_fout")  # fz = fy + bias: activation and rounding
+        bk = Signal(signed(sw), reset_less=True, name=f"{n}_bk")
+        lk = Signal(self.levels.shape().elem_shape, reset_less=True, name=f"{n}_lk")
+        fp = Signal(signed(aw), reset_less=True, name=f"{n}_fp")
+        fy = Signal(signed(aw), reset_less=True, name=f"{n}_fy")
+        fz = Signal(signed(aw), reset_less=True, name=f"{n}_fz")
+        fslot = Signal.like(self.write_slot, reset_less=True, name=f"{n}_fslot")
+        fbias = Signal(self.bias.shape(), reset_less=True, name=f"{n}_fbias")
+        flast = Signal(reset_less=True, name=f"{n}_flast")
+        m.d.comb += self.busy.eq(f_start | fbusy | fa | fb | fdone | fout | self.write)
+        with m.If(self.start):
+            m.d.sync += [fslot.eq(self.slot), fbias.eq(self.bias), flast.eq(self.lane_last)]
+        m.d.sync += f_start.eq(self.start)
+        with m.If(f_start):
+            m.d.sync += [B.eq(self.sums), fbusy.eq(1), fk.eq(0), fy.eq(0)]
+        m.d.sync += [fa.eq(fbusy & ~f_start), fa_last.eq(fbusy & (fk == K - 1)),
+                     fb.eq(fa), fb_last.eq(fa & fa_last), fdone.eq(fb & fb_last),
+                     fout.eq(fdone), self.write.eq(fout),
+                     fz.eq(with_bias(fy, fbias, spec))]
+        with m.If(fbusy & ~f_start):
+            m.d.sync += [bk.eq(B[fk] if K > 1 else B[0]),
+                         lk.eq(self.levels[fk] if K > 1 else self.levels[0]),
+                         fk.eq(fk + 1)]
+            with m.If(fk == K - 1):
+                m.d.sync += fbusy.eq(0)
+        with m.If(fa):
+            m.d.sync += fp.eq(bk * lk)
+        with m.If(fb):
+            m.d.sync += fy.eq(fy + fp)
+        m.d.comb += [self.y.eq(requantise_tail(m, fz, spec, name=n, reg_en=fout)),
+                     self.write_slot.eq(fslot), self.write_last.eq(flast)]
+        return m
+
+
+class Lane(wiring.Component):
+    """One lane: outputs ``p, p + P, ...`` of the layer (its *slots*), one connection per
+    clock.
+
+    Inputs at stage ``STAGE_READ + 1`` (the clock after the issue): ``v1`` and ``pos`` (the
+    position holds a connection of this lane, first / last of its output, the output's slot),
+    ``x`` (the input it reads) and ``word`` (its connection word). ``bias`` is the bias of the
+    output whose connection is at ``STAGE_PRODUCT`` (``slot_product``; a bias memory is read
+    with ``slot_r`` one clock earlier). Results land in ``results[slot]``; ``done`` goes high
+    when the lane's last output of a vector is written and stays high until ``clear``."""
+
+    def __init__(self, layer, p: int, level_shape, bias_shape, slot_bits: int):
+        spec = layer.spec
+        self.layer = layer
+        self.p = p
+        self.n_slots = len(range(p, spec.n_out, spec.arch.lanes))
+        self.slot_bits = slot_bits
+        in_shape = layer.i_stream.payload.shape().elem_shape
+        out_shape = layer.o_stream.payload.shape().elem_shape
+        self.stalls = (layer.arith is Arith.FACTORED and finisher_can_stall(spec))
+        members = {
+            "en": In(1), "v1": In(1),
+            "pos": In(data.StructLayout({"valid": 1, "first": 1, "last": 1,
+                                          "slot": slot_bits})),
+            "x": In(in_shape), "word": In(len(Const(0, layer.conn_shape()))),
+            "levels": In(data.ArrayLayout(level_shape, spec.K)),
+            "bias": In(bias_shape), "clear": In(1),
+            "slot_r": Out(slot_bits), "slot_product": Out(slot_bits),
+            "results": Out(data.ArrayLayout(out_shape, self.n_slots)),
+            "done": Out(1),
+        }
+        if self.stalls:
+            members["stall"] = Out(1)
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        layer, spec, p = self.layer, self.layer.spec, self.p
+        n = f"l{p}"
+        acc_w = spec.acc_width
+        ib = spec.index_bits
+        en = self.en
+        slot_shape = unsigned(self.slot_bits)
+        # stage R: the selected input, the connection word and the level it names, so that
+        # neither the input multiplexer nor the level lookup shares a clock with the product
+        vr = Signal(name=f"{n}_vr")
+        fr = Signal(name=f"{n}_fr")
+        lr = Signal(name=f"{n}_lr")
+        sr = Signal(slot_shape, reset_less=True, name=f"{n}_sr")
+        xr = Signal(self.x.shape(), reset_less=True, name=f"{n}_x")
+        wr = Signal(self.word.shape(), reset_less=True, name=f"{n}_w")
+        with m.If(en):
+            m.d.sync += [vr.eq(self.v1 & self.pos.valid), fr.eq(self.pos.first),
+                         lr.eq(self.pos.last), sr.eq(self.pos.slot), xr.eq(self.x),
+                         wr.eq(self.word)]
+        m.d.comb += self.slot_r.eq(sr)
+        word = conn_layout(ib)(self.word) if layer.arith is not Arith.MULTIPLY else None
+        wview = conn_layout(ib)(wr) if word is not None else None
+        lv = None
+        if layer.arith in (Arith.SHARED, Arith.SHIFT):
+            lv = Signal(self.levels.shape().elem_shape, reset_less=True, name=f"{n}_lv")
+            with m.If(en):
+                m.d.sync += lv.eq(self.levels[word.index] if spec.K > 1 else self.levels[0])
+        # stage PRODUCT: a negative connection's product is registered as ~t and its + 1 rides
+        # on the accumulating adder as carry-in (-t = ~t + 1): no negation carry chain
+        prod = Signal(signed(acc_w), reset_less=True, name=f"{n}_prod")
+        v2 = Signal(name=f"{n}_v2")
+        f2 = Signal(name=f"{n}_first")
+        l2 = Signal(name=f"{n}_last")
+        s2 = Signal(slot_shape, reset_less=True, name=f"{n}_slot")
+        k2 = Signal(max(1, ib), reset_less=True, name=f"{n}_idx")
+        n2 = Const(0, 1)
+        if layer.arith is Arith.MULTIPLY:
+            pv = xr * wr.as_signed()
+        else:
+            if layer.arith is Arith.FACTORED:
+                tv = xr
+            elif layer.arith is Arith.SHIFT:
+                from ..parallel import _shift_product
+
+                tv = _shift_product(xr, lv, layer.regmap.terms, layer.regmap.ebits)
+            else:  # SHARED: the level looked up last clock, one multiplier per lane
+                tv = xr * lv
+            tw = Signal(holding_shape(tv, acc_w), name=f"{n}_t")
+            m.d.comb += tw.eq(tv)
+            pv = Mux(wview.sign, ~tw, tw)
+            n2 = Signal(name=f"{n}_neg")
+            with m.If(en):
+                m.d.sync += n2.eq(wview.sign)
+        with m.If(en):
+            m.d.sync += [prod.eq(pv), v2.eq(vr), f2.eq(fr), l2.eq(lr), s2.eq(sr)]
+            if wview is not None and ib:
+                m.d.sync += k2.eq(wview.index)
+        m.d.comb += self.slot_product.eq(s2)
+        last_slot = self.n_slots - 1
+        if layer.arith is not Arith.FACTORED:
+            # stage ACC
+            acc = Signal(signed(acc_w), reset_less=True, name=f"{n}_acc")
+            v3 = Signal(name=f"{n}_v3")
+            s3 = Signal(slot_shape, reset_less=True, name=f"{n}_s3")
+            b3 = Signal(self.bias.shape(), reset_less=True, name=f"{n}_b3")
+            with m.If(en):
+                with m.If(v2):
+                    m.d.sync += acc.eq(Mux(f2, 0, acc) + prod + n2)
+                m.d.sync += [v3.eq(v2 & l2), s3.eq(s2), b3.eq(self.bias)]
+            # stage BIAS: accumulator + bias registered, then activation and rounding
+            v4 = Signal(name=f"{n}_v4")
+            s4 = Signal(slot_shape, reset_less=True, name=f"{n}_s4")
+            z4 = Signal(signed(acc_w), reset_less=True, name=f"{n}_z4")
+            with m.If(en):
+                m.d.sync += [v4.eq(v3), s4.eq(s3), z4.eq(with_bias(acc, b3, spec))]
+            # stage ROUND: the rounded value registered, then saturation into the result
+            v5 = Signal(name=f"{n}_v5")
+            s5 = Signal(slot_shape, reset_less=True, name=f"{n}_s5")
+            with m.If(en):
+                m.d.sync += [v5.eq(v4), s5.eq(s4)]
+            y = requantise_tail(m, z4, spec, name=n, reg_en=en)
+            write = Signal(name=f"{n}_write")
+            m.d.comb += write.eq(v5 & en)
+            write_slot, write_last = s5, s5 == last_slot
+        else:
+            S = Signal(data.ArrayLayout(signed(spec.partial_sum_width), spec.K),
+                       reset_less=True, name=f"{n}_S")
+            fin = Finisher(spec, self.levels.shape().elem_shape, self.bias.shape(),
+                           self.results.shape().elem_shape, self.slot_bits, name=n)
+            m.submodules.finisher = fin
+            # one adder per partial sum, no multiplexer in front of it (the index selects which
+            # sum takes the input; a first connection restarts the sums: the selected one from
+            # the input, the others by a synchronous clear), so the loop through S is one adder
+            with m.If(en & v2):
+                for k in range(spec.K):
+                    with m.If(k2 == k):
+                        m.d.sync += S[k].eq(Mux(f2, 0, S[k]) + prod + n2)
+                    with m.Elif(f2):
+                        m.d.sync += S[k].eq(0)
+            # the clock after an output's last connection S is final (the next output's first
+            # connection clears it only on this same edge): the finisher takes it then
+            m.d.comb += [fin.start.eq(en & v2 & l2), fin.sums.eq(S), fin.slot.eq(s2),
+                         fin.bias.eq(self.bias), fin.lane_last.eq(s2 == last_slot),
+                         fin.levels.eq(self.levels)]
+            if self.stalls:
+                m.d.comb += self.stall.eq(v2 & l2 & fin.busy)
+            y, write = fin.y, fin.write
+            write_slot, write_last = fin.write_slot, fin.write_last
+        with m.If(write):
+            for sl in range(self.n_slots):
+                with m.If(write_slot == sl):
+                    m.d.sync += self.results[sl].eq(y)
+        with m.If(self.clear):
+            m.d.sync += self.done.eq(0)
+        with m.If(write & write_last):
+            m.d.sync += self.done.eq(1)
+        return m
+
+
+class CommitCopy(wiring.Component):
+    """The copy that makes a commit take effect in a folded build: once ``start`` (a commit is
+    pending and no vector is in the lanes), rows ``0 .. rows-1`` of the shadow memories are read
+    (``addr``) and written into the active ones one clock later (``prev``, with
+    ``conn_wen``/``bias_wen`` registered so no comparison sits in front of a write enable);
+    ``done`` pulses once after the last row."""
+
+    def __init__(self, rows: int, conn_rows: int, bias_rows: int):
+        self.rows, self.conn_rows, self.bias_rows = rows, conn_rows, bias_rows
+        super().__init__({
+            "start": In(1), "copying": Out(1), "addr": Out(_bits(rows + 2)),
+            "prev": Out(_bits(rows + 2)), "conn_wen": Out(1), "bias_wen": Out(1),
+            "done": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        with m.If(self.start & ~self.copying & ~self.done):
+            m.d.sync += [self.copying.eq(1), self.addr.eq(0)]
+        with m.If(self.copying):
+            m.d.sync += self.addr.eq(self.addr + 1)
+            with m.If(self.addr == self.rows):
+                m.d.sync += self.copying.eq(0)
+        m.d.sync += [self.prev.eq(self.addr),
+                     self.conn_wen.eq(self.copying & (self.addr < self.conn_rows)),
+                     self.bias_wen.eq(self.copying & (self.addr < self.bias_rows)),
+                     self.done.eq(self.copying & (self.addr == self.rows))]
+        return m
+
+
+class ConnWords(wiring.Component):
+    """The connection words of a ``tunable=all`` build: all P lanes' words of a position side by
+    side in one row (lane p in bits ``p*w .. p*w+w-1``), a shadow memory that the bus writes one
+    lane word at a time (write granularity) and reads back, and the active memory the lanes
+    read at ``t``. :class:`CommitCopy` copies shadow rows into the active memory."""
+
+    def __init__(self, layer, rows: list[int], cfg_addr_width: int):
+        rm = layer.regmap
+        self.layer = layer
+        self.rows = rows
+        self.cb = len(Const(0, layer.conn_shape()))
+        self.P = len(rm.schedule)
+        self.depth = rm.lane_depth
+        super().__init__({
+            "addr": In(cfg_addr_width), "w_data": In(32), "w_en": In(1), "r_en": In(1),
+            "copying": In(1), "copy_addr": In(_bits(self.depth + 2)),
+            "copy_prev": In(_bits(self.depth + 2)), "copy_wen": In(1),
+            "t": In(_bits(self.depth)), "en": In(1),
+            "row": Out(data.ArrayLayout(self.cb, self.P)),
+            "hit": Out(1), "r_data": Out(self.cb),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        rm = self.layer.regmap
+        P, cb, T = self.P, self.cb, self.depth
+        lb = rm.lane_bits
+        pb = _clog2(P)
+        rb = lb + pb
+        base = rm.region("CONN").base
+        m.d.comb += self.hit.eq(self.addr[rb:] == (base >> rb) if rb < len(self.addr) else 1)
+        m.submodules.shadow = shadow = Memory(shape=unsigned(P * cb), depth=T, init=self.rows)
+        m.submodules.active = active = Memory(shape=unsigned(P * cb), depth=T, init=self.rows)
+        sw = shadow.write_port(granularity=cb)
+        lane_sel = (Const(1, 1) << self.addr[lb:lb + pb])[:P] if pb else Const(1, 1)
+        m.d.comb += [sw.addr.eq(self.addr[:lb]), sw.data.eq(Cat(*[self.w_data[:cb]] * P)),
+                     sw.en.eq(Mux(self.w_en & self.hit, lane_sel, 0))]
+        sr = shadow.read_port()
+        m.d.comb += [sr.addr.eq(Mux(self.copying, self.copy_addr, self.addr[:lb])),
+                     sr.en.eq(self.copying | self.r_en)]
+        aw = active.write_port()
+        m.d.comb += [aw.addr.eq(self.copy_prev), aw.data.eq(sr.data), aw.en.eq(self.copy_wen)]
+        ar = active.read_port()
+        m.d.comb += [ar.addr.eq(self.t), ar.en.eq(self.en), self.row.eq(ar.data)]
+        rd_lane = Signal(max(1, pb))
+        with m.If(self.r_en):
+            m.d.sync += rd_lane.eq(self.addr[lb:lb + pb] if pb else 0)
+        m.d.comb += self.r_data.eq(sr.data.word_select(rd_lane, cb) if P > 1 else sr.data)
+        return m
+
+
+class Biases(wiring.Component):
+    """Writable biases of a folded build: a shadow memory behind the bus (read back one clock
+    after ``r_en``) and one active memory per lane, holding the lane's outputs by slot, read at
+    ``slot[p]`` (data one clock later); :class:`CommitCopy` fills them (output ``j`` lands in
+    lane ``j % P``, slot ``j // P``)."""
+
+    def __init__(self, spec, bias, cfg_addr_width: int, slot_bits: int):
+        self.spec = spec
+        self.bias = bias
+        P = spec.arch.lanes
+        self.P = P
+        shape = bias.shape
+        super().__init__({
+            "addr": In(cfg_addr_width), "w_data": In(32), "w_en": In(1), "r_en": In(1),
+            "copying": In(1), "copy_addr": In(_bits(spec.n_out + 2)), "copy_wen": In(1),
+            "slot": In(data.ArrayLayout(slot_bits, P)), "en": In(1),
+            "value": Out(data.ArrayLayout(shape, P)),
+            "hit": Out(1), "r_data": Out(shape),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        spec, bias, P = self.spec, self.bias, self.P
+        brb = bias.region_bits()
+        m.d.comb += self.hit.eq(bias.hit(self.addr))
+        m.submodules.shadow = bsh = Memory(shape=bias.shape, depth=spec.n_out,
+                                           init=list(spec.bias))
+        bw = bsh.write_port()
+        m.d.comb += [bw.addr.eq(self.addr[:brb] if brb else 0),
+                     bw.data.eq(self.w_data[:len(bw.data)]), bw.en.eq(self.w_en & self.hit)]
+        br = bsh.read_port()
+        m.d.comb += [br.addr.eq(Mux(self.copying, self.copy_addr, self.addr[:brb] if brb else 0)),
+                     br.en.eq(self.copying | self.r_en), self.r_data.eq(br.data)]
+        # output j of the copy lands in lane j % P, slot j // P: two counters, one clock behind
+        c_lane = Signal(_bits(P), name="bcopy_lane")
+        c_slot = Signal(_bits(-(-spec.n_out // P)), name="bcopy_slot")
+        with m.If(~self.copying):
+            m.d.sync += [c_lane.eq(0), c_slot.eq(0)]
+        with m.Elif(self.copy_wen):
+            with m.If(c_lane == P - 1):
+                m.d.sync += [c_lane.eq(0), c_slot.eq(c_slot + 1)]
+            with m.Else():
+                m.d.sync += c_lane.eq(c_lane + 1)
+        for p in range(P):
+            outs = list(range(p, spec.n_out, P))
+            mem = Memory(shape=bias.shape, depth=max(1, len(outs)),
+                         init=[spec.bias[j] for j in outs] or [0])
+            m.submodules[f"active{p}"] = mem
+            w = mem.write_port()
+            m.d.comb += [w.addr.eq(c_slot), w.data.eq(br.data),
+                         w.en.eq(self.copy_wen & (c_lane == p) if P > 1 else self.copy_wen)]
+            r = mem.read_port()
+            m.d.comb += [r.addr.eq(self.slot[p]), r.en.eq(self.en), self.value[p].eq(r.data)]
+        return m
+
+
+def build_folded(m: Module, layer, levels, bias, block, pending):
+    """Elaborate the folded datapath into ``m``. Returns ``(swap_ok, busy, mem_reads)``: the
+    commit may land, a vector is inside, and ``(address hit, data)`` of the memories the bus
+    reads back (data one clock after ``r_en``)."""
+    spec = layer.spec
+    rm = layer.regmap
+    P = spec.arch.lanes
+    T = rm.lane_depth
+    cfg = layer.cfg
+    tunable_conn = layer.tunable is Tunable.ALL
+    regular = is_regular(spec)
+    in_shape = layer.i_stream.payload.shape().elem_shape
+    cb = len(Const(0, layer.conn_shape()))
+    sb = _bits(spec.n_in)
+    slot_bits = _bits(-(-spec.n_out // P))
+    level_shape = levels.active[0].shape()
+    schedule = rm.schedule
+
+    # -- control ----------------------------------------------------------------------------
+    m.submodules.control = ctl = Control(T, regular)
+    run_en = Signal()
+    o = layer.o_stream
+    transfer = Signal()
+    m.d.comb += [transfer.eq(o.valid & o.ready), ctl.in_valid.eq(layer.i_stream.valid),
+                 ctl.block.eq(block), ctl.run_en.eq(run_en), ctl.transfer.eq(transfer),
+                 layer.i_stream.ready.eq(ctl.in_ready)]
+    xs = [Signal(in_shape, reset_less=True, name=f"x{i}") for i in range(spec.n_in)]
+    with m.If(ctl.accept):
+        m.d.sync += [x.eq(layer.i_stream.payload[i]) for i, x in enumerate(xs)]
+    # no vector in the lanes (the payload may hold one): a commit may be copied and land
+    lanes_idle = Signal()
+    m.d.comb += lanes_idle.eq((ctl.occupancy == 0) | ((ctl.occupancy == 1) & o.valid))
+
+    # -- commit: shadow -> active -----------------------------------------------------------
+    # Connection words (tunable=all) and biases (whenever writable) live in memories: the bus
+    # writes a shadow memory, and a commit copies it into the active memories the lanes read,
+    # one row per clock, between two vectors. Only then does the commit take effect.
+    bias_mem = bias.writable
+    conn_rows = T if tunable_conn else 0
+    bias_rows = spec.n_out if bias_mem else 0
+    n_copy = max(conn_rows, bias_rows)
+    swap_ok = Signal()
+    mem_reads = []  # (address hit, read data one clock after r_en) for the read-back mux
+    copy = None
+    if n_copy:
+        m.submodules.commit_copy = copy = CommitCopy(n_copy, conn_rows, bias_rows)
+        m.d.comb += [copy.start.eq(pending & lanes_idle), swap_ok.eq(copy.done)]
+    else:
+        m.d.comb += swap_ok.eq(lanes_idle)
+
+    # -- per-position words -----------------------------------------------------------------
+    def conn_words(p):
+        return [rm.conn_word(spec.signs[j][c], spec.indices[j][c]) for j, c in schedule[p]]
+
+    def rows_of(lane_words, width):
+        """One memory row per position: lane p's word in bits p*width .. p*width+width-1."""
+        rows = [0] * T
+        for p, words in enumerate(lane_words):
+            for t_, w in enumerate(words):
+                rows[t_] |= w << (p * width)
+        return rows
+
+    def wide_rom(name, layout, lane_words):
+        # all lanes read the same position, so their words share one row: one read port, one
+        # address counter, and the synthesiser packs the lanes into as few block RAMs as their
+        # total width needs
+        width = data.Layout.cast(layout).size if isinstance(layout, data.Layout) else layout
+        rom = Memory(shape=unsigned(P * width), depth=T, init=rows_of(lane_words, width))
+        m.submodules[name] = rom
+        rp = rom.read_port()
+        m.d.comb += [rp.addr.eq(ctl.t), rp.en.eq(run_en)]
+        return data.ArrayLayout(layout if isinstance(layout, data.Layout) else unsigned(width),
+                                P)(rp.data)
+
+    lane_pos = [None] * P  # per lane: (valid, first, last, slot) at stage READ + 1
+    lane_x = [None] * P
+    lane_word = [None] * P
+    if regular:
+        # one pair of counters serves every lane: connection c of the lane's current output
+        F = spec.fanins[0]
+        srcs = spec.sources[0]
+        c_cnt = Signal(_bits(F), name="c_cnt")
+        s_cnt = Signal(slot_bits, name="s_cnt")
+        with m.If(ctl.issue):
+            with m.If(c_cnt == F - 1):
+                m.d.sync += [c_cnt.eq(0), s_cnt.eq(s_cnt + 1)]
+            with m.Else():
+                m.d.sync += c_cnt.eq(c_cnt + 1)
+        with m.If(ctl.accept):
+            m.d.sync += [c_cnt.eq(0), s_cnt.eq(0)]
+        r_first = Signal(name="r_first")
+        r_last = Signal(name="r_last")
+        r_slot = Signal(slot_bits, name="r_slot")
+        src_now = (c_cnt if list(srcs) == list(range(spec.n_in))
+                   else Array([Const(v, sb) for v in srcs])[c_cnt])
+        with m.If(run_en):
+            m.d.sync += [r_first.eq(c_cnt == 0), r_last.eq(c_cnt == F - 1),
+                         r_slot.eq(s_cnt)]
+        # the input every lane reads, selected at the issue edge (so the next vector may load
+        # the input registers on that edge): for wide layers in two halves, groups of 8 by the
+        # low source bits registered here, the group picked by the high bits one clock later
+        if spec.n_in > 8:
+            groups = [xs[g:g + 8] for g in range(0, spec.n_in, 8)]
+            xg = [Signal(in_shape, reset_less=True, name=f"xg{g}") for g in range(len(groups))]
+            r_hi = Signal(max(1, sb - 3), name="r_src_hi")
+            with m.If(run_en):
+                m.d.sync += [r.eq(Array(grp)[src_now[:3]] if len(grp) > 1 else grp[0])
+                             for r, grp in zip(xg, groups)]
+                m.d.sync += r_hi.eq(src_now[3:])
+            x_sel = Array(xg)[r_hi] if len(xg) > 1 else xg[0]
+        else:
+            x_sel = Signal(in_shape, reset_less=True, name="x_sel")
+            with m.If(run_en):
+                m.d.sync += x_sel.eq(Array(xs)[src_now] if spec.n_in > 1 else xs[0])
+        for p in range(P):
+            n_slots = len(range(p, spec.n_out, P))
+            lane_pos[p] = dict(valid=r_slot < n_slots, first=r_first, last=r_last, slot=r_slot)
+            lane_x[p] = x_sel
+        if not tunable_conn:
+            row = wide_rom("conn_rom", cb, [conn_words(p) for p in range(P)])
+            lane_word = [row[p] for p in range(P)]
+    else:
+        # a position ROM per lane, side by side in one row: source, flags, slot (and the
+        # connection word when it is a constant)
+        layout = position_layout(sb, slot_bits, 0 if tunable_conn else cb)
+        words = []
+        for p in range(P):
+            lane = []
+            for t_ in range(T):
+                if t_ < len(schedule[p]):
+                    j, c = schedule[p][t_]
+                    fields = dict(valid=1, first=int(c == 0), last=int(c == spec.fanins[j] - 1),
+                                  src=spec.sources[j][c], slot=j // P)
+                    if not tunable_conn:
+                        fields["conn"] = rm.conn_word(spec.signs[j][c], spec.indices[j][c])
+                    lane.append(_pack(layout, **fields))
+                else:
+                    lane.append(0)
+            words.append(lane)
+        row = wide_rom("lane_rom", layout, words)
+        xarr = Array(xs)
+        for p in range(P):
+            info = row[p]
+            lane_pos[p] = dict(valid=info.valid, first=info.first, last=info.last,
+                               slot=info.slot)
+            lane_x[p] = xarr[info.src] if spec.n_in > 1 else xs[0]
+            if not tunable_conn:
+                lane_word[p] = info.conn
+    if tunable_conn:
+        m.submodules.conn = conn = ConnWords(layer, rows_of([conn_words(p) for p in range(P)],
+                                                            cb), len(cfg.addr))
+        m.d.comb += [conn.addr.eq(cfg.addr), conn.w_data.eq(cfg.w_data),
+                     conn.w_en.eq(cfg.w_en), conn.r_en.eq(cfg.r_en),
+                     conn.copying.eq(copy.copying), conn.copy_addr.eq(copy.addr),
+                     conn.copy_prev.eq(copy.prev), conn.copy_wen.eq(copy.conn_wen),
+                     conn.t.eq(ctl.t), conn.en.eq(run_en)]
+        lane_word = [conn.row[p] for p in range(P)]
+        mem_reads.append((conn.hit, conn.r_data))
+
+    # -- lanes ------------------------------------------------------------------------------
+    lanes = []
+    for p in range(P):
+        lane = Lane(layer, p, level_shape, bias.shape, slot_bits)
+        m.submodules[f"lane{p}"] = lane
+        lanes.append(lane)
+        pos = lane_pos[p]
+        m.d.comb += [lane.en.eq(run_en), lane.v1.eq(ctl.v1), lane.x.eq(lane_x[p]),
+                     lane.word.eq(lane_word[p]), lane.pos.valid.eq(pos["valid"]),
+                     lane.pos.first.eq(pos["first"]), lane.pos.last.eq(pos["last"]),
+                     lane.pos.slot.eq(pos["slot"])]
+        m.d.comb += [lane.levels[k].eq(v) for k, v in enumerate(levels.active)]
+    if bias_mem:
+        m.submodules.biases = biases = Biases(spec, bias, len(cfg.addr), slot_bits)
+        m.d.comb += [biases.addr.eq(cfg.addr), biases.w_data.eq(cfg.w_data),
+                     biases.w_en.eq(cfg.w_en), biases.r_en.eq(cfg.r_en),
+                     biases.copying.eq(copy.copying), biases.copy_addr.eq(copy.addr),
+                     biases.copy_wen.eq(copy.bias_wen), biases.en.eq(run_en)]
+        for p, lane in enumerate(lanes):
+            m.d.comb += [biases.slot[p].eq(lane.slot_r), lane.bias.eq(biases.value[p])]
+        mem_reads.append((biases.hit, biases.r_data.as_signed() if bias.shape.signed
+                          else biases.r_data))
+    else:
+        for p, lane in enumerate(lanes):
+            values = [bias.active[j] for j in range(p, spec.n_out, P)]
+            m.d.comb += lane.bias.eq(Array(values)[lane.slot_product] if len(values) > 1
+                                     else values[0])
+    stalls = [lane.stall for lane in lanes if lane.stalls]
+    m.d.comb += run_en.eq(~Cat(*stalls).any() if stalls else 1)
+
+    # -- output: the lanes' results, copied into the payload once every lane is done ---------
+    all_done = Signal()
+    m.d.comb += all_done.eq(Cat(*[lane.done for lane in lanes]).all())
+    to_payload = Signal()
+    m.d.comb += to_payload.eq(all_done & (~o.valid | o.ready))
+    m.d.comb += [lane.clear.eq(to_payload) for lane in lanes]
+    with m.If(transfer):
+        m.d.sync += o.valid.eq(0)
+    with m.If(to_payload):
+        m.d.sync += o.valid.eq(1)
+        m.d.sync += [o.payload[j].eq(lanes[j % P].results[j // P]) for j in range(spec.n_out)]
+
+    busy = Signal()
+    m.d.comb += busy.eq(ctl.occupancy != 0)
+    return swap_ok, busy, mem_reads

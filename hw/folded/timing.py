@@ -1,0 +1,210 @@
+"""The clock model of a folded layer: pipeline depths, latency and cycles per vector.
+
+Pure Python (no Amaranth): the plan and the manifest read it without elaborating anything, and
+tests/hw checks it against the simulated RTL. The names here are the ones the datapath
+(:mod:`lognet.hw.folded.datapath`) is built from, so the two cannot drift apart silently.
+
+Clock edges are counted from the *issue edge* of a position (the edge at which the control
+presents position ``t`` to the memories):
+
+- ``STAGE_READ`` (0): memories read, the regular schedule's input pre-selected;
+- ``STAGE_R`` (1): the selected input, the connection word and its level registered;
+- ``STAGE_PRODUCT`` (2): the product (or ``+-x`` for ``factored``) registered;
+- ``STAGE_ACC`` (3): accumulated (``factored``: into partial sum ``S_k``);
+- ``STAGE_BIAS`` (4): accumulator + bias registered;
+- ``STAGE_ROUND`` (5): the rounded value registered;
+- ``STAGE_WRITE`` (6): saturated into the lane's result register.
+
+``factored`` lanes hand an output's partial sums to the lane's finisher instead (``B_k <= S_k``
+one edge after ``STAGE_ACC``, ``K`` issue clocks, then multiply, accumulate, bias, round and
+write): :data:`FACTORED_WRITE` ``+ K`` edges after the issue of the output's last connection.
+
+A vector is *complete* once every lane has written its last output; the edge after that copies
+the lane results into the output stream's payload (``COPY``) and the edge after that transfers
+it when ``o_stream.ready`` is high. The next vector may enter while the lanes still work on this
+one: at the last issue edge for a regular (dense) schedule, which reads its inputs at
+``STAGE_READ``, one edge later otherwise (the inputs are read at ``STAGE_R``), and only when at
+most one other vector is inside the layer and not being transferred out (so a finishing vector
+always finds the payload free and the results of the next never overwrite its own).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lognet.model.arch import Arith
+
+__all__ = ["STAGE_READ", "STAGE_R", "STAGE_PRODUCT", "STAGE_ACC", "STAGE_BIAS", "STAGE_ROUND",
+           "STAGE_WRITE", "FACTORED_WRITE", "FINISHER_BUSY", "FoldedTiming", "folded_timing",
+           "finisher_can_stall", "is_regular"]
+
+STAGE_READ = 0
+STAGE_R = 1
+STAGE_PRODUCT = 2
+STAGE_ACC = 3
+STAGE_BIAS = 4
+STAGE_ROUND = 5
+STAGE_WRITE = 6
+#: edges from the issue of an output's last connection to its write, less ``K`` (factored)
+FACTORED_WRITE = 9
+#: clocks a finisher stays busy after its start, less ``K``: a lane whose next output reaches
+#: ``STAGE_PRODUCT`` at its last connection within that window stalls every lane
+FINISHER_BUSY = 6
+
+
+def is_regular(spec) -> bool:
+    """Every output reads the same inputs in the same order (dense and other uniform
+    topologies): one pair of counters replaces the per-lane position ROM, and every lane reads
+    the same input at the same time."""
+    return len(set(spec.sources)) == 1
+
+
+def finisher_can_stall(spec) -> bool:
+    """Whether a factored lane can reach an output's last connection while its finisher still
+    works on the previous output. The finisher is busy ``K + 6`` clocks after it starts, and
+    the next output of a lane starts ``fan-in`` clocks later; when every fan-in is longer (as
+    in dense layers) the stall logic, a signal that fans out to every lane, is left out."""
+    return any(f <= spec.K + FINISHER_BUSY for f in spec.fanins)
+
+
+@dataclass(frozen=True)
+class FoldedTiming:
+    """The clock model's answer for one layer."""
+
+    #: rising edges from the one that transfers an input vector into an idle layer to the one
+    #: that transfers its output (``o_stream.ready`` held high)
+    latency: int
+    #: clocks between two accepted vectors in a long stream at full rate (the mean: layers
+    #: shorter than their pipeline alternate between two intervals, see :attr:`periods`)
+    cycles_per_vector: float
+    #: the steady-state intervals between accepted vectors, one repetition of the pattern
+    periods: tuple[int, ...]
+    #: issue clocks per vector: the longest lane's positions
+    depth: int
+
+
+def folded_timing(spec, lane_depth: int, lane_lengths: list[int], lane_lasts=None,
+                  vectors: int = 16) -> FoldedTiming:
+    """Latency and cycles per vector of a folded layer (see the module docstring).
+
+    ``lane_depth`` is ``T``, ``lane_lengths`` each lane's positions, ``lane_lasts`` (factored
+    builds that can stall) each lane's list of flags "this position is an output's last
+    connection"."""
+    T = lane_depth
+    regular = is_regular(spec)
+    x_free = 0 if regular else 1  # edges after the last issue at which the inputs are free
+    if spec.arch.arith is Arith.FACTORED:
+        if finisher_can_stall(spec):
+            return _clocked(spec, T, lane_lasts, x_free, vectors)
+        write = FACTORED_WRITE + spec.K
+    else:
+        write = STAGE_WRITE
+    # no stalls: the longest lane's last output is written ``write`` edges after the last issue
+    accepts, transfers = [0], []
+    for k in range(vectors):
+        last_issue = accepts[k] + T
+        done = last_issue + write
+        copy = max(done + 1, transfers[k - 1] if k else 0)
+        transfers.append(copy + 1)
+        nxt = last_issue + x_free
+        if k >= 1:
+            nxt = max(nxt, transfers[k - 1])
+        accepts.append(nxt)
+    return _summary(accepts, transfers, T)
+
+
+def _summary(accepts, transfers, T) -> FoldedTiming:
+    gaps = [b - a for a, b in zip(accepts, accepts[1:])]
+    tail = gaps[len(gaps) // 2:]
+    for n in (1, 2, 3, 4):
+        if all(tail[i] == tail[i % n] for i in range(len(tail))):
+            pattern = tuple(tail[:n])
+            break
+    else:  # not periodic within four vectors: report the mean of the second half
+        pattern = tuple(tail)
+    mean = sum(pattern) / len(pattern)
+    return FoldedTiming(transfers[0] - accepts[0], int(mean) if mean == int(mean) else mean,
+                        pattern, T)
+
+
+def _clocked(spec, T, lasts, x_free, vectors) -> FoldedTiming:
+    """Clock-by-clock model of factored lanes whose finishers can stall the issue, for a
+    stream of ``vectors`` vectors with ``o_stream.ready`` high; mirrors the control and the
+    finisher of :mod:`lognet.hw.folded.datapath` register by register."""
+    K = spec.K
+    P = len(lasts)
+    lengths = [len(la) for la in lasts]
+    # per lane: the position (vector, t) at stage s1 / r / s2, or None
+    s1 = [None] * P
+    r = [None] * P
+    s2 = [None] * P
+    # per lane finisher: its flags, the term counter, and whether the output it works on is
+    # the lane's last of its vector (one output at a time: a start needs an idle finisher)
+    fbusy, fk = [False] * P, [0] * P
+    fa, fa_last, fb, fb_last, fdone, fout, fsat, f_start = ([False] * P for _ in range(8))
+    f_lane_last = [False] * P
+    done = [False] * P
+    accepts, transfers = [], []
+    running, t, vec, v1 = False, 0, -1, False
+    o_valid, occupancy = False, 0
+    edge = 0
+    limit = (vectors + 2) * (T + 1) * (K + 2 * FINISHER_BUSY + 8)
+    while len(transfers) < vectors:
+        edge += 1
+        if edge > limit:
+            raise RuntimeError("the folded clock model found no output")
+        f_any = [f_start[p] or fbusy[p] or fa[p] or fb[p] or fdone[p] or fout[p] or fsat[p]
+                 for p in range(P)]
+        at_last = [s2[p] is not None and lasts[p][s2[p][1]] for p in range(P)]
+        run_en = not any(at_last[p] and f_any[p] for p in range(P))
+        issue = running and run_en
+        last_issue = issue and t == T - 1
+        transfer = o_valid  # o_stream.ready held high
+        copy = all(done) and (not o_valid or transfer)
+        if x_free == 0:
+            x_ok = not running or last_issue
+        else:
+            x_ok = not running and (run_en or not v1)
+        accept = len(accepts) < vectors and x_ok and occupancy - transfer <= 1
+        writes_last = [fsat[p] and f_lane_last[p] for p in range(P)]
+        # -- the edge --
+        if transfer:
+            transfers.append(edge)
+            o_valid = False
+            occupancy -= 1
+        if copy:
+            o_valid = True
+        done = [(d and not copy) or w for d, w in zip(done, writes_last)]
+        start = f_start
+        n_f_start = [run_en and at_last[p] for p in range(P)]
+        for p in range(P):
+            if n_f_start[p]:
+                f_lane_last[p] = s2[p][1] == lengths[p] - 1
+        n_fa = [fbusy[p] and not start[p] for p in range(P)]
+        n_fa_last = [fbusy[p] and fk[p] == K - 1 for p in range(P)]
+        n_fb, n_fb_last = fa[:], [fa[p] and fa_last[p] for p in range(P)]
+        n_fdone = [fb[p] and fb_last[p] for p in range(P)]
+        for p in range(P):
+            if fbusy[p] and not start[p]:
+                fk[p] += 1
+                fbusy[p] = fk[p] < K
+            if start[p]:
+                fbusy[p], fk[p] = True, 0
+        fa, fa_last, fb, fb_last = n_fa, n_fa_last, n_fb, n_fb_last
+        fdone, fout, fsat, f_start = n_fdone, fdone, fout, n_f_start
+        if run_en:
+            s2 = r[:]
+            r = [s1[p] if s1[p] is not None and s1[p][1] < lengths[p] else None
+                 for p in range(P)]
+            s1 = [(vec, t) if issue else None] * P
+            v1 = issue
+        if issue:
+            t += 1
+            if last_issue:
+                running = False
+        if accept:
+            accepts.append(edge)
+            occupancy += 1
+            vec += 1
+            running, t = True, 0
+    return _summary(accepts, transfers, T)
