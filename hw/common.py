@@ -192,10 +192,6 @@ def requantise_tail(m: Module, v, spec: LayerSpec, name: str = "rq", reg_en=None
     ``reg_en`` is given: then the rounded value is registered (on clocks where ``reg_en`` is
     high) before saturation, and the result belongs to the value ``v`` had one clock earlier."""
     aw = spec.acc_width
-    if spec.activation is Activation.RELU:
-        r = Signal(signed(aw), name=f"{name}_relu")
-        m.d.comb += r.eq(Mux(v[-1], 0, v))
-        v = r
     s = spec.shift
     fmt = spec.out_fmt
     q = Signal(signed(aw + 1), name=f"{name}_q")
@@ -217,6 +213,12 @@ def requantise_tail(m: Module, v, spec: LayerSpec, name: str = "rq", reg_en=None
         with m.If(reg_en):
             m.d.sync += qr.eq(q)
         q = qr
+    if spec.activation is Activation.RELU:
+        # ReLU after rounding: every rounding mode here is monotonic and maps 0 to 0, so
+        # relu(round(v)) == round(relu(v)), and the sign test leaves the rounding stage
+        r = Signal(signed(aw + 1), name=f"{name}_relu")
+        m.d.comb += r.eq(Mux(q[-1], 0, q))
+        q = r
     out = Signal(fmt_shape(fmt), name=f"{name}_out")
     if fmt.saturate:
         m.d.comb += out.eq(Mux(q > fmt.max_int, fmt.max_int,

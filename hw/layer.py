@@ -177,18 +177,21 @@ class Layer(wiring.Component):
             m.d.comb += self.busy.eq(busy)
 
         hdr = header_read(m, cfg.addr, rm.shape_word(), rm.params_word(), pending)
-        value = Mux(cfg.addr < HEADER_WORDS, hdr, 0)
+        # the regions are disjoint: an OR of one masked value per region, all in parallel (a
+        # chain of multiplexers would put every region's decode in series on the read path)
+        value = Mux(cfg.addr[(HEADER_WORDS - 1).bit_length():] == 0, hdr, 0)
         for hit, v in reads:
-            value = Mux(hit, v, value)
+            value = value | Mux(hit, v, 0)
         r_reg = Signal(32)
         with m.If(cfg.r_en):
             m.d.sync += r_reg.eq(value)
-        # memories answer one clock after r_en: remember which one the address hit
+        # memories answer one clock after r_en: remember which one the address hit (the
+        # register word reads 0 then), and OR the masked words
         data = r_reg
         for k, (hit, mem_data) in enumerate(mem_reads):
             from_mem = Signal(name=f"rd_mem{k}")
             with m.If(cfg.r_en):
                 m.d.sync += from_mem.eq(hit)
-            data = Mux(from_mem, mem_data, data)
+            data = data | Mux(from_mem, mem_data, 0)
         m.d.comb += cfg.r_data.eq(data)
         return m

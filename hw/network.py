@@ -101,8 +101,12 @@ class Network(wiring.Component):
                                Mux(off == ADDR_ID, ID_VALUE,
                                    Mux(off == ADDR_VERSION, REGMAP_VERSION,
                                        Mux(off == ADDR_STATUS, Cat(hold, Const(0, 31)), 0)))))
-        value = hdr
+        # one masked word per layer, ORed (the selects are disjoint): no chain of multiplexers
+        # behind the layers' read data, which may come straight out of a memory
+        hdr_sel = Signal()
+        m.d.comb += hdr_sel.eq(rsel == 0)
+        value = Mux(hdr_sel, hdr, 0)
         for i, layer in enumerate(self.layers):
-            value = Mux(rsel == i + 1, layer.cfg.r_data, value)
+            value = value | Mux(rsel == i + 1, layer.cfg.r_data, 0)
         m.d.comb += cfg.r_data.eq(value)
         return m

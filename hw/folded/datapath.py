@@ -67,9 +67,11 @@ class Control(wiring.Component):
     """Vector intake and position issue.
 
     A vector enters (``accept``) when the inputs are free (see :mod:`.timing`), no commit is
-    pending (``block``) and at most one other vector is inside and not leaving this clock
-    (``transfer``). The FSM issues positions ``t = 0 .. depth-1`` on clocks where ``run_en``
-    is high; ``v1`` is ``issue`` one clock later (the memories' read data belong to it)."""
+    pending (``block``) and at most one other vector is inside (``transfer``, an output leaving,
+    only counts it down: ``in_ready`` never waits on the downstream ``ready``, so a chain of
+    layers has no combinational path through every layer's handshake). The FSM issues
+    positions ``t = 0 .. depth-1`` on clocks where ``run_en`` is high; ``v1`` is ``issue`` one
+    clock later (the memories' read data belong to it)."""
 
     def __init__(self, depth: int, regular: bool):
         self.depth = depth
@@ -84,22 +86,25 @@ class Control(wiring.Component):
         m = Module()
         T = self.depth
         last_issue = Signal()
+        # ``t == T - 1``, registered: the comparison is made one position early, so the intake
+        # (which fans out to every input register) waits on one flip-flop, not a comparator.
+        # ``t`` returns to 0 at the last issue whether or not a vector enters, so no counter
+        # waits on the intake either.
+        t_last = Signal(init=T == 1)
         with m.FSM(name="issue") as fsm:
             with m.State("IDLE"):
                 with m.If(self.accept):
-                    m.d.sync += self.t.eq(0)
                     m.next = "RUN"
             with m.State("RUN"):
                 with m.If(self.issue):
-                    m.d.sync += self.t.eq(self.t + 1)
-                    with m.If(self.t == T - 1):
-                        with m.If(self.accept):
-                            m.d.sync += self.t.eq(0)
-                        with m.Else():
+                    m.d.sync += [self.t.eq(self.t + 1), t_last.eq(self.t == T - 2)]
+                    with m.If(t_last):
+                        m.d.sync += [self.t.eq(0), t_last.eq(T == 1)]
+                        with m.If(~self.accept):
                             m.next = "IDLE"
         running = fsm.ongoing("RUN")
         m.d.comb += [self.issue.eq(running & self.run_en),
-                     last_issue.eq(self.issue & (self.t == T - 1))]
+                     last_issue.eq(self.issue & t_last)]
         with m.If(self.run_en):
             m.d.sync += self.v1.eq(self.issue)
         if self.regular:
@@ -108,7 +113,7 @@ class Control(wiring.Component):
         else:
             # the inputs are read one edge after the issue (the position ROM names them)
             x_free = ~running & (self.run_en | ~self.v1)
-        room = (self.occupancy < 2) | self.transfer
+        room = self.occupancy < 2
         m.d.comb += [self.in_ready.eq(x_free & ~self.block & room),
                      self.accept.eq(self.in_valid & self.in_ready)]
         m.d.sync += self.occupancy.eq(self.occupancy + self.accept - self.transfer)
@@ -557,13 +562,14 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
         srcs = spec.sources[0]
         c_cnt = Signal(_bits(F), name="c_cnt")
         s_cnt = Signal(slot_bits, name="s_cnt")
+        # both return to 0 after the last position (c_cnt wraps with the last connection of the
+        # last slot; s_cnt is cleared), so the intake does not have to reset them
+        s_end = -(-spec.n_out // P) - 1
         with m.If(ctl.issue):
             with m.If(c_cnt == F - 1):
-                m.d.sync += [c_cnt.eq(0), s_cnt.eq(s_cnt + 1)]
+                m.d.sync += [c_cnt.eq(0), s_cnt.eq(Mux(s_cnt == s_end, 0, s_cnt + 1))]
             with m.Else():
                 m.d.sync += c_cnt.eq(c_cnt + 1)
-        with m.If(ctl.accept):
-            m.d.sync += [c_cnt.eq(0), s_cnt.eq(0)]
         r_first = Signal(name="r_first")
         r_last = Signal(name="r_last")
         r_slot = Signal(slot_bits, name="r_slot")
@@ -667,7 +673,8 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
     all_done = Signal()
     m.d.comb += all_done.eq(Cat(*[lane.done for lane in lanes]).all())
     to_payload = Signal()
-    m.d.comb += to_payload.eq(all_done & (~o.valid | o.ready))
+    # (registered state only: the downstream ready does not reach the payload's enables)
+    m.d.comb += to_payload.eq(all_done & ~o.valid)
     m.d.comb += [lane.clear.eq(to_payload) for lane in lanes]
     with m.If(transfer):
         m.d.sync += o.valid.eq(0)

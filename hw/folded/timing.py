@@ -24,8 +24,9 @@ the lane results into the output stream's payload (``COPY``) and the edge after 
 it when ``o_stream.ready`` is high. The next vector may enter while the lanes still work on this
 one: at the last issue edge for a regular (dense) schedule, which reads its inputs at
 ``STAGE_READ``, one edge later otherwise (the inputs are read at ``STAGE_R``), and only when at
-most one other vector is inside the layer and not being transferred out (so a finishing vector
-always finds the payload free and the results of the next never overwrite its own).
+most one other vector is inside the layer (so a finishing vector always finds the payload free
+and the results of the next never overwrite its own). Neither the intake nor the copy looks at
+the downstream ``ready`` of the same clock: only the transfer does.
 """
 
 from __future__ import annotations
@@ -104,11 +105,11 @@ def folded_timing(spec, lane_depth: int, lane_lengths: list[int], lane_lasts=Non
     for k in range(vectors):
         last_issue = accepts[k] + T
         done = last_issue + write
-        copy = max(done + 1, transfers[k - 1] if k else 0)
+        copy = max(done + 1, transfers[k - 1] + 1 if k else 0)
         transfers.append(copy + 1)
         nxt = last_issue + x_free
         if k >= 1:
-            nxt = max(nxt, transfers[k - 1])
+            nxt = max(nxt, transfers[k - 1] + 1)
         accepts.append(nxt)
     return _summary(accepts, transfers, T)
 
@@ -160,12 +161,12 @@ def _clocked(spec, T, lasts, x_free, vectors) -> FoldedTiming:
         issue = running and run_en
         last_issue = issue and t == T - 1
         transfer = o_valid  # o_stream.ready held high
-        copy = all(done) and (not o_valid or transfer)
+        copy = all(done) and not o_valid
         if x_free == 0:
             x_ok = not running or last_issue
         else:
             x_ok = not running and (run_en or not v1)
-        accept = len(accepts) < vectors and x_ok and occupancy - transfer <= 1
+        accept = len(accepts) < vectors and x_ok and occupancy <= 1
         writes_last = [fsat[p] and f_lane_last[p] for p in range(P)]
         # -- the edge --
         if transfer:
