@@ -8,16 +8,28 @@ when its timeout expires): a ``serial.Serial`` for a real board, or
     with LognetDevice("/dev/ttyUSB0") as dev:
         dev.load_spec_weights(config_writes(spec))
         y = dev.infer(x)
+        dev.retune(spec, tuned)  # only the words that differ, then a commit
+
+:func:`retune_writes` (pure, no device) lists the words that change between two weight sets of
+one core and refuses a set the core's tunability tier cannot take.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 from lognet.base.errors import InputError
-from lognet.hw.regmap import ADDR_ID, ID_VALUE
+from lognet.hw.regmap import ADDR_ID, ID_VALUE, RegisterMap, config_writes, register_map
+from lognet.model.arch import Arith, SpecError, Tunable
+from lognet.model.spec import LayerSpec
 
 from . import protocol as P
 
-__all__ = ["DeviceError", "DeviceTimeout", "LognetDevice", "open_serial"]
+__all__ = ["DeviceError", "DeviceTimeout", "LognetDevice", "open_serial", "retune_writes",
+           "write_regions"]
+
+#: what a weight set may change in a built core (the rest is wired in or is provenance)
+_WEIGHTS = ("levels", "bias", "signs", "indices", "meta")
 
 #: the core's ID register value (``lognet.hw.regmap.ID_VALUE``), read by
 #: :meth:`LognetDevice.check_core`
@@ -45,6 +57,58 @@ def open_serial(port: str, baud: int = 115200, timeout: float = 2.0):
         raise InputError(f"cannot open serial port {port!r} ({e}); check the name (e.g. "
                          f"/dev/ttyUSB1 for an iCEBreaker, /dev/ttyUSB0 for a ULX3S) and "
                          f"your permission to use it") from None
+
+
+def retune_writes(old, new, core=None) -> list[tuple[int, int]]:
+    """The ``(address, word)`` writes that turn weight set ``old`` into ``new`` in a core built
+    from ``core`` (default: ``old``): only the words that differ, in register-map order.
+
+    Raises :class:`SpecError` when ``new`` needs a register the core does not have: another
+    shape, format, activation or architecture (wired in), new levels or biases in a
+    ``tunable=none`` core, new signs or indices in a ``tunable=levels`` one, or a level a
+    shift build cannot encode."""
+    core = old if core is None else core
+    if isinstance(old, LayerSpec) != isinstance(new, LayerSpec) or (
+            len(old.layers) != len(new.layers)):
+        raise SpecError("the tuned spec has other layers than the core's; regenerate the core")
+    for a, b in zip(old.layers, new.layers):
+        for f in dataclasses.fields(LayerSpec):
+            if f.name in _WEIGHTS or (f.name == "arch" and _same_arch(a.arch, b.arch)):
+                continue
+            if getattr(a, f.name) != getattr(b, f.name):
+                raise SpecError(f"layer {a.name!r}: the new weight set changes {f.name}, which "
+                                f"is wired into the core; regenerate it")
+        if a.arch.tunable is Tunable.NONE and (a.levels != b.levels or a.bias != b.bias
+                                               or a.signs != b.signs or a.indices != b.indices):
+            raise SpecError(f"layer {a.name!r} is built with tunable=none: its weights are wired "
+                            f"in; rebuild the core with --tunable levels or all")
+    was, now = config_writes(core, old), config_writes(core, new)
+    return [(addr, w) for (addr, v), (_, w) in zip(was, now) if v != w]
+
+
+def _same_arch(a, b) -> bool:
+    """The same build: ``arith=auto`` matches the mode it resolves to (whether the levels
+    can be encoded is then the register map's check)."""
+    return (a.kind, a.lanes, a.tunable) == (b.kind, b.lanes, b.tunable) and (
+        a.arith == b.arith or Arith.AUTO in (a.arith, b.arith))
+
+
+def write_regions(core, writes) -> list[dict]:
+    """``{"layer", "region", "words", "of"}`` per register region that ``writes`` touch in a
+    core built from ``core`` (``of``: the words the region has), in address order."""
+    rm = register_map(core)
+    counts: dict[tuple[str, str], list[int]] = {}
+    spans = []
+    for m in [rm] if isinstance(rm, RegisterMap) else rm.layers:
+        for r in sorted(m.regions.values(), key=lambda r: r.base):
+            key = (m.spec.name, r.name)
+            counts[key] = [0, r.count]
+            spans.append((m.base + r.base, m.base + r.base + r.count, key))
+    for addr, _ in writes:
+        key = next(k for lo, hi, k in spans if lo <= addr < hi)
+        counts[key][0] += 1
+    return [{"layer": k[0], "region": k[1], "words": n, "of": total}
+            for k, (n, total) in counts.items() if n]
 
 
 class LognetDevice:
@@ -160,6 +224,14 @@ class LognetDevice:
         if commit:
             self.commit()
         return n
+
+    def retune(self, old, new, *, core=None, commit: bool = True) -> int:
+        """Write only the words in which weight set ``new`` differs from ``old`` (the set the
+        core holds; ``core``: the spec it was built from, default ``old``), then commit.
+        Returns the number of words written; raises :class:`SpecError` before any write when
+        the core's tier cannot take ``new`` (:func:`retune_writes`)."""
+        writes = retune_writes(old, new, core)
+        return self.load_spec_weights(writes, commit=commit and bool(writes))
 
     def check_core(self) -> None:
         """Check that the core answers its ID register (address 0) with ``LGNT``."""

@@ -61,6 +61,33 @@ def _check_out_file(path: str | None) -> Path | None:
     return p
 
 
+#: argument names that name files a verb reads, and files (or folders) it writes
+_INPUT_ARGS = ("spec", "file", "inputs", "calib", "data", "weights", "config", "net")
+_OUTPUT_ARGS = ("output", "out", "json")
+
+
+def _outputs_clear_of_inputs(args) -> None:
+    """Refuse an output path that is one of the verb's input files, or a folder holding one
+    (``--json spec.json`` would overwrite the spec the verb is reading)."""
+    inputs = []
+    for name in _INPUT_ARGS:
+        value = getattr(args, name, None)
+        if isinstance(value, str) and value and Path(value).is_file():
+            inputs.append((name, Path(value).resolve()))
+    for name in _OUTPUT_ARGS:
+        value = getattr(args, name, None)
+        if not isinstance(value, str) or not value:
+            continue
+        out = Path(value).resolve()
+        for in_name, path in inputs:
+            if path == out:
+                raise CLIError(f"--{name} {value} is also the verb's input ({in_name}); "
+                               f"write the output to another path")
+            if out in path.parents and out.is_dir():
+                raise CLIError(f"--{name} {value} holds the input {path.name}; "
+                               f"give an output folder that does not contain the inputs")
+
+
 def _check_folder(path: str, what: str) -> None:
     """A folder to create or reuse: no file may stand where it or a parent should be."""
     for p in (Path(path), *Path(path).absolute().parents):
@@ -329,6 +356,43 @@ def cmd_build(args) -> int:
         dsp=args.dsp, seed=args.seed))
 
 
+def cmd_plan(args) -> int:
+    from lognet.hw.plan import auto_lanes, format_plan, plan
+
+    spec = _load_spec(args.spec)
+    out = _check_out_file(args.json)
+    if (args.fps is not None or args.fill is not None) and not args.auto:
+        raise CLIError("--fps and --fill go with --auto (the search that picks the lanes)")
+    if args.fill is None:
+        from lognet.hw.plan import AUTO_FILL
+
+        args.fill = AUTO_FILL
+    if args.auto:
+        found = auto_lanes(spec, args.target, args.clock, args.fps, dsp=args.dsp,
+                           fill=args.fill)
+        p = found.plan
+        names = [la.name for la in spec.layers]
+        print("auto-folded lanes: " + ", ".join(f"{n} folded:{k}"
+                                                for n, k in zip(names, found.lanes)))
+    else:
+        p = plan(spec, args.target, args.clock, dsp=args.dsp)
+    print(format_plan(p))
+    if out is not None:
+        doc = p.to_json()
+        if args.auto:
+            doc["auto"] = {"lanes": list(found.lanes), "ok": found.ok, "reason": found.reason,
+                           "fps": args.fps}
+        _write_json(out, doc)
+    if args.auto and not found.ok:
+        print(f"lognet: {found.reason}", file=sys.stderr)
+        return 1
+    if not p.fits:
+        print("lognet: does not fit " + p.target + ": " + "; ".join(map(str, p.shortfalls)),
+              file=sys.stderr)
+        return 1
+    return 0
+
+
 def _run_on_device(args, spec, x, transport):
     """Outputs of the board (or simulated top) behind ``transport`` for inputs ``x``."""
     import numpy as np
@@ -394,10 +458,243 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_tune(args) -> int:
+    from lognet.flow import tune_spec
+    from lognet.model.specjson import dump_spec
+    from lognet.model.tune import load_tune_data
+
+    out = _check_out_file(args.output)
+    _check_out_file(args.json)
+    spec = _load_spec(args.spec)
+    data = load_tune_data(args.data, spec)
+    t = tune_spec(spec, data, family=args.family, epochs=args.epochs, seed=args.seed,
+                  lr=args.lr, batch=args.batch, biases=not args.freeze_bias,
+                  reassign=args.reassign)
+    r = t.result
+    what = "free levels" if r.family == "free" else f"{r.family} family"
+    print(f"tuned {args.spec}: {what}, {r.epochs} epochs (kept epoch {r.best_epoch}), seed "
+          f"{r.seed}, {r.seconds:.1f} s")
+    test = ("" if t.test_before is None
+            else f", test {t.test_before:.4f} -> {t.test_after:.4f}")
+    print(f"accuracy (integer reference): train {r.train_before:.4f} -> {r.train_after:.4f}"
+          f"{test}")
+    for la in r.layers:
+        fam = ""
+        if la.family_before is not None:
+            (m0, s0), (m1, s1) = la.family_before, la.family_after
+            fam = f"; LN(mu, sigma) ({m0:.3f}, {s0:.3f}) -> ({m1:.3f}, {s1:.3f})"
+        moved = f"; {la.conn_changed} connections moved" if la.conn_changed else ""
+        print(f"{la.name}: levels {list(la.levels_before)} -> {list(la.levels_after)}; "
+              f"{la.bias_changed} of {la.n_bias} biases changed{fam}{moved}")
+    regions = ", ".join(f"{g['layer']} {g['region']} {g['words']}/{g['of']}"
+                        for g in t.regions) or "none"
+    print(f"register writes: {len(t.writes)} of the {t.writable} writable words change "
+          f"({regions}), then a commit")
+    dump_spec(t.spec, out)
+    if args.json:
+        _write_json(Path(args.json), {"spec": str(args.spec), "tuned": str(out),
+                                      **t.to_json()})
+    print(f"wrote {out}")
+    return 0
+
+
 def cmd_flow(args) -> int:
     from lognet.flow import run_flow
 
     return run_flow(args.config, out=args.out, force=args.force, skip=args.skip, spec=args.spec)
+
+
+# -- analyse: the network as an Ising model, signal propagation across depth ---------------------
+
+
+def demo_networks(seed: int = 0) -> dict:
+    """The shipped demo's digits MLP as ``{name: [(W, b), ...]}``: ``trained`` (as ``lognet
+    flow`` trains it), ``untrained`` (the same shapes, default initialisation, seeded) and
+    ``quantised`` (the codebook network the demo's ``[quantise]`` options make of it)."""
+    from lognet.config import FlowConfig
+    from lognet.flow import DEFAULT_CONFIG, step_train
+    from lognet.model.arch import Arch
+    from lognet.model.ising import default_init, spec_layers
+    from lognet.model.quantise import quantise_network
+
+    cfg = FlowConfig.from_toml(DEFAULT_CONFIG)
+    data = step_train(cfg)
+    q = cfg.quantise
+    net, _ = quantise_network(
+        data.layers, K=q.K, picker=q.picker, name=cfg.flow.name, in_fmt=data.in_fmt,
+        level_bits=q.level_bits, bias_bits=q.bias_bits, out_bits=q.out_bits,
+        calib_x=data.in_fmt.quantise(data.x_calib), seed=cfg.flow.seed, topology=q.topology,
+        arch=Arch.parse(q.arch, arith=q.arith, tunable=q.tunable))
+    trained = [(W, b) for _, W, b, _ in data.layers]
+    return {"trained": trained, "untrained": default_init([W.shape for W, _ in trained], seed),
+            "quantised": spec_layers(net)}
+
+
+def _ising_inputs(args) -> tuple[str, dict]:
+    """What ``lognet analyse ising`` studies: ``(description, {name: layers or None})``; a
+    lattice has no layers."""
+    from lognet.model.ising import default_init, spec_layers
+
+    if args.lattice and (args.net or args.spec):
+        raise CLIError("give a network or --lattice, not both")
+    if args.lattice:
+        return f"the {args.lattice} ferromagnet", {args.lattice: None}
+    if args.spec and not args.net:
+        raise CLIError("--spec adds the quantised network to a weight file's; give the file too")
+    if not args.net:
+        return ("the demo's digits MLP (trained as `lognet flow` trains it)",
+                demo_networks(args.seed))
+    if Path(args.net).suffix.lower() == ".json":
+        if args.layer:
+            raise CLIError("--layer picks arrays of a weight file; a spec JSON is used whole")
+        layers = spec_layers(_load_spec(args.net))
+        return (f"the codebook network {args.net}",
+                {"quantised": layers,
+                 "untrained": default_init([W.shape for W, _ in layers], args.seed)})
+    from lognet.model.quantise import load_dense_layers
+
+    items = load_dense_layers(args.net, args.layer)
+    trained = [(W, b) for _, W, b, _ in items]
+    nets = {"trained": trained, "untrained": default_init([W.shape for W, _ in trained],
+                                                          args.seed)}
+    if args.spec:
+        q = spec_layers(_load_spec(args.spec))
+        if [W.shape for W, _ in q] != [W.shape for W, _ in trained]:
+            raise CLIError(f"{args.spec}: its layers {[W.shape for W, _ in q]} are not those "
+                           f"of {args.net} {[W.shape for W, _ in trained]}")
+        nets["quantised"] = q
+    return f"the dense layers of {args.net}", nets
+
+
+def _ising_lines(result: dict, onsager: bool) -> list[str]:
+    from lognet.model.ising import ONSAGER_TC
+
+    lines = []
+    for row in result["models"]:
+        m, d, pk = row["model"], row["dos"], row["thermo"]["peak"]
+        conv = "" if d["converged"] else " (NOT converged: raise the step limit)"
+        lines.append(f"{m['name']}: {m['spins']} spins, {m['couplings']:,} couplings; "
+                     f"Wang-Landau {d['steps']:.3g} flips in {d['seconds']:.1f} s to ln f = "
+                     f"{d['ln_f_final']:.1e}{conv}, {d['occupied_bins']} of "
+                     f"{d['bins']['count']} energy bins visited")
+        edge = " (at the edge of the temperature grid)" if pk["at_grid_edge"] else ""
+        lines.append(f"  C(T) peak at T = {pk['T']:.4f}, C/N = {pk['C']:.4f}{edge}")
+        if onsager:
+            err = (pk["T"] / ONSAGER_TC - 1) * 100
+            lines.append(f"  Onsager's T_c = 2/ln(1+sqrt 2) = {ONSAGER_TC:.4f} (infinite "
+                         f"lattice): the peak is {err:+.2f} % from it (finite-size shift "
+                         f"included)")
+        if "exact" in row:
+            c, ex, un = (row["exact"]["comparison"], row["exact"]["thermo"]["peak"],
+                         row["exact"]["unbinned"]["peak"])
+            lines.append(f"  exact enumeration: ln g relative error mean "
+                         f"{c['mean_relative_error'] * 100:.3f} %, largest "
+                         f"{c['max_relative_error'] * 100:.3f} % over {c['bins_relative']} bins "
+                         f"(largest absolute {c['max_abs_error']:.4f}); peak T exact "
+                         f"{ex['T']:.4f} on these bins, {un['T']:.4f} from every state")
+    return lines
+
+
+def cmd_analyse_ising(args) -> int:
+    from lognet.base.errors import InputError
+    from lognet.model.ising import MAX_EXACT_SPINS, analyse_models, network_model, parse_lattice
+    from lognet.model.ising import plot_ising as plot
+
+    out = check_out_folder(args.out, args.force) if args.out else None
+    what, nets = _ising_inputs(args)
+    models = []
+    for name, layers in nets.items():
+        m = parse_lattice(name) if layers is None else network_model(layers, name)
+        if args.exact and m.n > MAX_EXACT_SPINS:
+            raise InputError(f"{name} has {m.n} spins; exact enumeration is limited to "
+                             f"{MAX_EXACT_SPINS} (2^{m.n} states): drop --exact to sample with "
+                             f"Wang-Landau")
+        models.append((m, layers))
+    say = None if args.json else (lambda s: print(s, flush=True))
+    result = analyse_models(models, bins=args.bins, ln_f_final=args.ln_f, exact=args.exact,
+                            seed=args.seed, progress=say)
+    result["input"] = what
+    lines = _ising_lines(result, onsager=bool(args.lattice))
+    if out is not None:
+        with atomic_folder(out, force=args.force) as tmp:
+            plot(result, tmp / "ising.png", title=args.lattice or "network")
+            result["plot"] = "ising.png"
+            _write_json(tmp / "ising.json", result)
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        print("\n".join(lines))
+        if out is not None:
+            print(f"wrote {out}/ising.json and ising.png")
+    return 0
+
+
+def cmd_analyse_criticality(args) -> int:
+    from lognet.model.criticality import WeightFamily, analyse_criticality, plot_criticality
+
+    out = check_out_folder(args.out, args.force) if args.out else None
+    if args.sigma_w_max <= args.sigma_w_min:
+        raise CLIError(f"--sigma-w-max ({args.sigma_w_max}) must exceed --sigma-w-min "
+                       f"({args.sigma_w_min})")
+    if args.burn_in is not None and args.burn_in >= args.depth:
+        raise CLIError(f"--burn-in ({args.burn_in}) must be below --depth ({args.depth})")
+    family = WeightFamily(args.family, mu=args.mu, sigma=args.sigma, df=args.df,
+                          alpha=args.alpha)
+    layers = None
+    if args.weights:
+        if Path(args.weights).suffix.lower() == ".json":
+            spec = _load_spec(args.weights)
+            from lognet.model.ising import spec_layers
+
+            layers = [(la.name, W) for la, (W, _) in zip(spec.layers, spec_layers(spec))]
+        else:
+            from lognet.model.quantise import load_dense_layers
+
+            layers = [(n, W) for n, W, _, _ in load_dense_layers(args.weights)]
+    say = None if args.json else (lambda s: print(s, flush=True))
+    r = analyse_criticality(family=family, activation=args.activation, width=args.fan_in,
+                            depth=args.depth, burn_in=args.burn_in, sigma_b=args.sigma_b,
+                            grid=(args.sigma_w_min, args.sigma_w_max, args.points),
+                            refine=args.refine, tol=args.tol, seed=args.seed, layers=layers,
+                            progress=say)
+    if out is not None:
+        with atomic_folder(out, force=args.force) as tmp:
+            plot_criticality(r, tmp / "criticality.png")
+            r["plot"] = "criticality.png"
+            _write_json(tmp / "criticality.json", r)
+    if args.json:
+        print(json.dumps(r, indent=1))
+        return 0
+    g = r["grid"]
+    print(f"{'sigma_w':>8} {'lambda':>9} {'plain':>9} {'log10 d_L':>9}  phase")
+    def num(v, fmt):
+        return "-" if v is None else format(v, fmt)
+
+    for s, lam, pl, d, ph in zip(g["sigma_w"], g["lambda"], g["lambda_plain"],
+                                 g["final_log10_distance"], r["phases"]):
+        print(f"{s:8.4f} {num(lam, '9.5f'):>9} {num(pl, '9.5f'):>9} {num(d, '9.2f'):>9}  {ph}")
+    t, tp = r["transition_sigma_w"], r["transition_sigma_w_plain"]
+    print(f"lambda: {g['estimator']}; the inputs start {g['eps']:g} apart")
+    if t is None:
+        print("lambda does not cross 0 on this grid: no order-to-chaos transition in "
+              f"{args.sigma_w_min:g}..{args.sigma_w_max:g}")
+    else:
+        cr = r["critical_region"]
+        plain = "none on the grid" if tp is None else f"{tp:.4f}"
+        print(f"lambda = 0 at sigma_w = {t:.4f} (finite width N={args.fan_in}, uncorrected: "
+              f"{plain}); critical region |lambda| <= {args.tol:g}: sigma_w "
+              f"{cr['lo']:.4f}..{cr['hi']:.4f}, width {cr['width']:.4f}")
+        if args.family == "gaussian" and args.activation == "tanh" and args.sigma_b == 0:
+            print(f"mean-field transition for Gaussian weights, tanh, no bias: sigma_w = 1; "
+                  f"measured {t:.4f} ({t - 1:+.4f})")
+    for p in r["layers"]:
+        lam = "n/a" if p["lambda"] is None else f"{p['lambda']:+.4f}"
+        note = f" ({p['note']})" if p.get("note") else ""
+        print(f"layer {p['name']}: sigma_w = {p['sigma_w']:.4f}, lambda = {lam}, "
+              f"{p['phase']}{note}")
+    if out is not None:
+        print(f"wrote {out}/criticality.json and criticality.png")
+    return 0
 
 
 # -- parser --------------------------------------------------------------------------------------
@@ -597,6 +894,23 @@ def build_parser() -> argparse.ArgumentParser:
     _arch_options(p, defaults=False)
     p.set_defaults(func=cmd_synth)
 
+    p = sub.add_parser("plan", help="resource plan before synthesis: memories, LUT4/FF/DSP "
+                                    "estimate, cycles per vector, fits or not")
+    p.add_argument("spec")
+    p.add_argument("--target", required=True, help="ice40-up5k, ecp5-25k or ecp5-85k")
+    p.add_argument("--clock", type=_bounded(float, 1e-3), default=None,
+                   help="clock in MHz for inferences/s (default: 48 on iCE40, 100 on ECP5)")
+    p.add_argument("--dsp", action="store_true", help="multipliers in DSP blocks")
+    p.add_argument("--auto", action="store_true",
+                   help="pick folded lanes per layer: the most inferences/s that fit")
+    p.add_argument("--fps", type=_bounded(float, 1e-6), default=None,
+                   help="with --auto: reach this many inferences/s with the fewest lanes")
+    p.add_argument("--fill", type=_bounded(float, 0.01, 1.0), default=None,
+                   help="with --auto: share of the device's logic to fill (default 0.85: room "
+                        "for placement and what surrounds the core)")
+    p.add_argument("--json", help="also write the plan here")
+    p.set_defaults(func=cmd_plan)
+
     p = sub.add_parser("build", help="bitstream for a board: the core behind the UART bridge")
     p.add_argument("spec")
     p.add_argument("--board", required=True, help="icebreaker or ulx3s")
@@ -626,6 +940,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="write the outputs here (.npy); default: stdout")
     p.set_defaults(func=cmd_run)
 
+    _tune_parser(sub)
+
     p = sub.add_parser("flow", help="the whole job: train/load, fit, quantise, compare, "
                                     "generate, simulate, synthesise, report")
     p.add_argument("config", nargs="?", default=None,
@@ -633,13 +949,131 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", default=None, help="report folder (default from config)")
     p.add_argument("--force", action="store_true")
     p.add_argument("--skip", action="append", default=[],
-                   help="skip a step (repeatable): train, fit, quantise, compare, generate, "
-                        "simulate, synth, report")
+                   help="skip a step (repeatable): train, fit, quantise, compare, tune, "
+                        "generate, simulate, synth, report")
     p.add_argument("--spec", default=None,
                    help="resume from this NetworkSpec (e.g. a report's network.json) instead "
                         "of quantising again")
     p.set_defaults(func=cmd_flow)
+
+    _analyse_parser(sub)
     return ap
+
+
+def _analyse_parser(sub) -> None:
+    """``lognet analyse ising|criticality``."""
+    from lognet.model import criticality as cr
+    from lognet.model import ising
+
+    pa = sub.add_parser("analyse", help="the network as an Ising model (ising), signal "
+                                        "propagation across depth (criticality)")
+    asub = pa.add_subparsers(dest="analysis", metavar="ANALYSIS", parser_class=_Parser)
+    asub.required = True
+
+    p = asub.add_parser("ising", help="density of states (Wang-Landau), mean energy and "
+                                      "specific heat of a network's Ising model")
+    p.add_argument("net", nargs="?", default=None,
+                   help="a weight file (.npz, .safetensors, .onnx, .npy) or a spec JSON (the "
+                        "codebook network); default: the demo's digits MLP")
+    p.add_argument("--lattice", help="validation instead: square:L, the L x L ferromagnet "
+                                     "(Onsager's T_c = 2.269 as L grows)")
+    p.add_argument("--spec", help="with a weight file: its quantised network (spec JSON) too")
+    p.add_argument("--layer", action="append",
+                   help="with a weight file: name or glob of a matrix (repeatable)")
+    p.add_argument("--exact", action="store_true",
+                   help=f"also enumerate every state (<= {ising.MAX_EXACT_SPINS} spins) and "
+                        f"compare")
+    p.add_argument("--bins", type=_bounded(int, 2, ising.MAX_BINS), default=64,
+                   help="energy bins of a network (default 64; a lattice uses its exact "
+                        "levels)")
+    p.add_argument("--ln-f", type=_bounded(float, 1e-12, 0.5), default=1e-6,
+                   help="final Wang-Landau modification factor ln f (default 1e-6)")
+    p.add_argument("--seed", type=_SEED, default=0,
+                   help="seed of the walk and of the untrained network")
+    p.add_argument("-o", "--out", default=None,
+                   help="also write ising.json and ising.png into this folder")
+    p.add_argument("--force", action="store_true", help="replace an existing output folder")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=cmd_analyse_ising)
+
+    p = asub.add_parser("criticality", help="largest Lyapunov exponent and the distance of "
+                                            "nearby inputs over depth, across weight scales")
+    p.add_argument("--family", default="gaussian", choices=cr.FAMILIES,
+                   help="weight distribution (default gaussian)")
+    p.add_argument("--mu", type=_bounded(float, -50, 50), default=0.0,
+                   help="lognormal: mean of ln|w| (only scales; sigma_w replaces it)")
+    p.add_argument("--sigma", type=_bounded(float, 1e-6, 10), default=1.0,
+                   help="lognormal: sd of ln|w| (default 1)")
+    p.add_argument("--df", type=_bounded(float, 1e-3, 1e6), default=3.0,
+                   help="student-t: degrees of freedom (default 3)")
+    p.add_argument("--alpha", type=_bounded(float, 0.1, 2.0), default=1.5,
+                   help="alpha-stable: stability index (default 1.5; slow to draw)")
+    p.add_argument("--activation", default="tanh", choices=cr.ACTIVATIONS,
+                   help="default tanh")
+    p.add_argument("--fan-in", type=_bounded(int, 1, cr.MAX_WIDTH), default=100,
+                   help="width N of every layer (default 100)")
+    p.add_argument("--depth", type=_bounded(int, 1, cr.MAX_DEPTH), default=4000,
+                   help="layers (default 4000)")
+    p.add_argument("--burn-in", type=_bounded(int, 0, cr.MAX_DEPTH - 1), default=None,
+                   help="first layers left out of lambda (default depth/10)")
+    p.add_argument("--sigma-b", type=_bounded(float, 0.0, 1e3), default=0.0,
+                   help="bias standard deviation (default 0)")
+    p.add_argument("--sigma-w-min", type=_bounded(float, 1e-6, 1e3), default=0.5,
+                   help="smallest weight scale of the grid (default 0.5)")
+    p.add_argument("--sigma-w-max", type=_bounded(float, 1e-6, 1e3), default=2.0,
+                   help="largest weight scale of the grid (default 2)")
+    p.add_argument("--points", type=_bounded(int, 2, cr.MAX_POINTS), default=31,
+                   help="grid points (default 31)")
+    p.add_argument("--refine", type=_bounded(int, 0, cr.MAX_POINTS), default=21,
+                   help="points of the finer grid around the zero crossing (default 21)")
+    p.add_argument("--tol", type=_bounded(float, 1e-9, 10), default=0.02,
+                   help="critical region: |lambda| <= tol (default 0.02)")
+    p.add_argument("--weights", help="place these trained layers on the diagram (weight file "
+                                     "or spec JSON)")
+    p.add_argument("--seed", type=_SEED, default=0, help="seed of the weights and inputs")
+    p.add_argument("-o", "--out", default=None,
+                   help="also write criticality.json and criticality.png into this folder")
+    p.add_argument("--force", action="store_true", help="replace an existing output folder")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=cmd_analyse_criticality)
+
+
+def _tune_parser(sub) -> None:
+    from lognet.config import TuneConfig
+    from lognet.model.tune import FAMILIES
+
+    t = TuneConfig()
+    p = sub.add_parser(
+        "tune", help="train a spec's levels and biases (signs and indices frozen) on labelled "
+                     "data: the result is register writes to the built core",
+        description="Train each layer's K levels and biases on labelled data through a "
+                    "straight-through model of the integer network, check the result with the "
+                    "bit-exact reference, and say which registers of the built core change. "
+                    "DATA.npz holds x_train (N x n_in) and y_train (N labels 0..n_out-1), and "
+                    "optionally x_test and y_test: float inputs are real values, quantised to "
+                    "the spec's input format (round to nearest, saturate); integer inputs are "
+                    "codes already in that format.")
+    p.add_argument("spec", help="spec JSON of the built core")
+    p.add_argument("--data", required=True,
+                   help=".npz of x_train, y_train (and optionally x_test, y_test)")
+    p.add_argument("-o", "--output", required=True, help="tuned spec JSON to write")
+    p.add_argument("--family", default=t.family, choices=FAMILIES,
+                   help="free levels, or the K points of LN(mu, sigma) per layer "
+                        f"(default {t.family})")
+    p.add_argument("--epochs", type=_bounded(int, 0, 100_000), default=t.epochs,
+                   help=f"passes over the training split (default {t.epochs})")
+    p.add_argument("--seed", type=_SEED, default=JobConfig().seed, help="shuffling seed")
+    p.add_argument("--lr", type=_bounded(float, 1e-9, 1.0), default=t.lr,
+                   help="Adam's step in units of each layer's largest level (default 0.01 "
+                        "free, 0.02 family)")
+    p.add_argument("--batch", type=_bounded(int, 1, 1 << 20), default=t.batch,
+                   help=f"training vectors per step (default {t.batch})")
+    p.add_argument("--freeze-bias", action="store_true", help="tune the levels only")
+    p.add_argument("--reassign", action="store_true",
+                   help="also move connections between levels after each epoch (rewrites "
+                        "connection words: needs a tunable=all core)")
+    p.add_argument("--json", help="also write the figures here")
+    p.set_defaults(func=cmd_tune)
 
 
 def _on_sigterm(signum, frame):
@@ -661,6 +1095,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     errors = _user_errors()
     try:
+        _outputs_clear_of_inputs(args)
         return int(args.func(args) or 0)
     except errors as e:
         msg = " ".join(str(e).split("\n"))

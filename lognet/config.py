@@ -30,6 +30,7 @@ from pathlib import Path
 from lognet.base.errors import InputError
 from lognet.model.arch import Arith, Tunable
 from lognet.model.levels import PICKERS
+from lognet.model.tune import FAMILIES
 from lognet.model.validate import MAX_IO, MAX_LEVELS
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "QuantiseConfig",
     "SimulateConfig",
     "SynthConfig",
+    "TuneConfig",
 ]
 
 #: activation plans of a weight file's dense layers
@@ -193,9 +195,35 @@ class SynthConfig:
     dsp: bool = False
 
 
+@dataclass(frozen=True)
+class TuneConfig:
+    """``[tune]``: train the main spec's levels and biases (signs and indices frozen), so the
+    built core takes the result as register writes (``lognet tune`` has the same options)."""
+
+    #: run the ``tune`` step
+    enabled: bool = False
+    #: ``free`` levels, or the K points of a ``lognormal`` (Lloyd-Max) / ``lognormal-quantile``
+    #: family, two numbers per layer
+    family: str = _opt("free", choices=FAMILIES)
+    #: passes over the training split
+    epochs: int = _opt(60, lo=0, hi=100_000)
+    #: Adam's step in units of each layer's largest level (unset: 0.01 free, 0.02 family)
+    lr: float | None = _opt(None, lo=1e-9, hi=1.0)
+    #: training vectors per step
+    batch: int = _opt(128, lo=1, hi=1 << 20)
+    #: train the biases too (false: levels only)
+    biases: bool = True
+    #: ``.npz`` of x_train, y_train (x_test, y_test) as for ``lognet tune``; unset: the digits
+    #: demo's own split
+    data: Path | None = None
+    #: field adaptation (digits demo): shift every image right by this many pixels, then tune
+    #: the original levels to the shifted data; 0: no adaptation run
+    field_shift: int = _opt(0, lo=0, hi=7)
+
+
 _SECTIONS = {"flow": JobConfig, "model": ModelConfig, "data": DataConfig,
              "quantise": QuantiseConfig, "compare": CompareConfig,
-             "simulate": SimulateConfig, "synth": SynthConfig}
+             "simulate": SimulateConfig, "synth": SynthConfig, "tune": TuneConfig}
 
 
 @dataclass(frozen=True)
@@ -216,6 +244,8 @@ class FlowConfig:
     simulate: SimulateConfig = field(default_factory=SimulateConfig)
     #: ``[synth]``
     synth: SynthConfig = field(default_factory=SynthConfig)
+    #: ``[tune]``
+    tune: TuneConfig = field(default_factory=TuneConfig)
 
     @classmethod
     def from_file(cls, path) -> FlowConfig:

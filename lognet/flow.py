@@ -3,7 +3,9 @@
 Steps: ``train`` (the digits MLP, or a weight file of dense layers with test inputs given as
 ``.npy``) -> ``fit`` (per-layer distribution analysis: is |w| lognormal?) -> ``quantise`` (the
 main NetworkSpec, or one given with ``--spec``) -> ``compare`` (pickers x K: bit-exact integer
-accuracy, and area from Yosys for the Pareto plot) -> ``generate`` (Verilog, register map) ->
+accuracy, and area from Yosys for the Pareto plot) -> ``tune`` (with ``[tune] enabled``: the
+main spec's levels and biases trained, as register writes to the same core, and optionally the
+same core adapted to shifted digits) -> ``generate`` (Verilog, register map) ->
 ``simulate`` (the RTL on the whole test split in Verilator, Icarus or Amaranth's simulator,
 every output compared with the integer reference) -> ``synth`` (out-of-context synthesis and
 place-and-route per target: LUTs, FFs, DSPs, Fmax) -> ``report`` (report.json, report.html with
@@ -35,7 +37,8 @@ from lognet.config import Engine, FlowConfig
 __all__ = ["DEFAULT_CONFIG", "STEPS", "load_config", "run_flow"]
 
 DEFAULT_CONFIG = Path(__file__).with_name("default_flow.toml")
-STEPS = ("train", "fit", "quantise", "compare", "generate", "simulate", "synth", "report")
+STEPS = ("train", "fit", "quantise", "compare", "tune", "generate", "simulate", "synth",
+         "report")
 REPORT_VERSION = 2
 
 #: Most fraction bits an input format calibrated on real data may get. Inputs feed no
@@ -91,6 +94,8 @@ class ModelData:
     train_accuracy: float | None = None
     #: the float model's top-1 on the test inputs (weight files)
     float_argmax: np.ndarray | None = None
+    #: labels of ``x_calib`` when it is a labelled training split (the digits demo)
+    y_train: np.ndarray | None = None
 
     @property
     def truth(self) -> np.ndarray:
@@ -224,6 +229,59 @@ class TargetSynth:
                 f"Fmax {r.fmax_mhz if r else None} MHz (asked {r.clock_mhz if r else None})")
 
 
+@dataclass(frozen=True)
+class TuneOutcome:
+    """Level tuning of a spec (``lognet tune`` and the flow's ``tune`` step): the tuning run,
+    the integer-reference accuracy on the test split before and after, and the register words
+    that carry the tuned set into the built core."""
+
+    #: lognet.model.tune.TuneResult (its ``spec`` is the tuned spec)
+    result: object
+    test_before: float | None
+    test_after: float | None
+    #: ``(address, word)``: only the words that change
+    writes: list
+    #: per touched region: ``{"layer", "region", "words", "of"}``
+    regions: list
+    #: words the core's tier makes writable (a full load)
+    writable: int
+
+    @property
+    def spec(self):
+        return self.result.spec
+
+    def to_json(self) -> dict:
+        return {**self.result.to_json(), "test_accuracy_before": self.test_before,
+                "test_accuracy_after": self.test_after,
+                "register_words_changed": len(self.writes),
+                "register_words_writable": self.writable, "register_regions": self.regions}
+
+
+def tune_spec(spec, data, *, family: str = "free", epochs: int = 60, seed: int = 0,
+              lr: float | None = None, batch: int = 128, biases: bool = True,
+              reassign: bool = False) -> TuneOutcome:
+    """Tune ``spec``'s levels (and biases) on ``data`` (a lognet.model.tune.TuneData), check
+    the result with the integer reference, and list the register writes that load it into a
+    core built from ``spec``. Refuses (SpecError) a result the core's tier cannot take."""
+    from lognet.boards.host import retune_writes, write_regions
+    from lognet.hw.arch import resolve_spec
+    from lognet.hw.regmap import config_writes
+    from lognet.model.reference import reference
+    from lognet.model.tune import level_candidates, tune_network
+
+    core = resolve_spec(spec)
+    res = tune_network(spec, data.x_train, data.y_train, family=family, epochs=epochs,
+                       seed=seed, lr=lr, batch=batch, biases=biases, reassign=reassign,
+                       candidates=[level_candidates(la) for la in core.layers])
+    writes = retune_writes(spec, res.spec)
+    before = after = None
+    if data.x_test is not None:
+        before = float(np.mean(reference(spec, data.x_test).argmax(1) == data.y_test))
+        after = float(np.mean(reference(res.spec, data.x_test).argmax(1) == data.y_test))
+    return TuneOutcome(res, before, after, writes, write_regions(spec, writes),
+                       len(config_writes(core, core)))
+
+
 # -- train ---------------------------------------------------------------------------------------
 
 
@@ -248,7 +306,8 @@ def step_train(cfg: FlowConfig) -> ModelData:
         d = train_digits_mlp(hidden=cfg.model.hidden, seed=cfg.flow.seed)
         return ModelData("digits MLP trained here (scikit-learn's bundled digits, seeded)",
                          d["layers"], d["x_train"], d["x_test"], d["y_test"],
-                         QFormat(0, 8, False), d["test_accuracy"], d["train_accuracy"])
+                         QFormat(0, 8, False), d["test_accuracy"], d["train_accuracy"],
+                         y_train=d["y_train"])
     return _load_weight_file(cfg)
 
 
@@ -448,6 +507,54 @@ def _areas(specs, target: str, folder: Path, *, dsp: bool, jobs: int | None) -> 
     with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
         done = dict(pool.map(one, first.items()))
     return [done[k] for k in keys]
+
+
+def step_tune(cfg: FlowConfig, data: ModelData, net, xcal, xte, folder: Path) -> dict:
+    """Level tuning of the main spec (``[tune]``): the tuned spec as ``tuned.json``, each
+    layer's levels before and after on its histogram, the loss curves, and with
+    ``field_shift`` the same core adapted to digits shifted right: accuracy before and after,
+    register words written."""
+    from lognet.model.specjson import dump_spec
+    from lognet.model.tune import TuneData, load_tune_data, shift_images
+    from lognet.report import plot_tune_curves, plot_tuned_levels
+
+    t = cfg.tune
+    if t.data is not None:
+        td = load_tune_data(t.data, net)
+    elif data.y_train is not None:
+        td = TuneData(xcal, data.y_train, xte, data.y_test)
+    else:
+        raise InputError("[tune] needs labelled training data: set [tune] data = "
+                         "\"tune.npz\" (x_train, y_train, x_test, y_test)")
+    opts = dict(family=t.family, epochs=t.epochs, seed=cfg.flow.seed, lr=t.lr, batch=t.batch,
+                biases=t.biases)
+    main = tune_spec(net, td, **opts)
+    dump_spec(main.spec, folder / "tuned.json")
+    out = {"main": {**main.to_json(), "spec": "tuned.json"}}
+    names = {la.name: W for la, (_, W, _, _) in zip(net.layers, data.layers)}
+    for la in main.result.layers:
+        if la.name in names:
+            plot_tuned_levels(names[la.name], [v * la.level_step for v in la.levels_before],
+                              [v * la.level_step for v in la.levels_after],
+                              f"{la.name}: {t.family} tuning",
+                              folder / f"tune_levels_{la.name}.png")
+    print(f"  tuned: test {main.test_before} -> {main.test_after}, "
+          f"{len(main.writes)} register words", flush=True)
+    if t.field_shift:
+        if t.data is not None or data.y_train is None or net.n_in != 64:
+            raise InputError("[tune] field_shift shifts the digits demo's 8 x 8 images; leave "
+                             "it 0 for other data")
+        raw_tr, raw_te = data.in_fmt.to_real(xcal), data.in_fmt.to_real(xte)
+        sh = TuneData(data.in_fmt.quantise(shift_images(raw_tr, t.field_shift)), data.y_train,
+                      data.in_fmt.quantise(shift_images(raw_te, t.field_shift)), data.y_test)
+        fa = tune_spec(net, sh, **opts)
+        dump_spec(fa.spec, folder / "tuned_field.json")
+        out["field"] = {**fa.to_json(), "spec": "tuned_field.json",
+                        "shift_pixels": t.field_shift, "original_accuracy": main.test_before}
+        print(f"  field adaptation ({t.field_shift} px shift): test {fa.test_before} -> "
+              f"{fa.test_after}, {len(fa.writes)} register words", flush=True)
+    plot_tune_curves(out, folder / "tune_curves.png")
+    return out
 
 
 # -- generate, simulate, synth -------------------------------------------------------------------
@@ -668,6 +775,10 @@ def run_flow(config=None, out=None, force=False, skip=(), spec=None) -> int:
         points = steps.run("compare", lambda: step_compare(cfg, data, qkw, xte, tmp, area_dir,
                                                            area_on))
         report["compare"] = None if points is None else [p.to_json() for p in points]
+
+        tuned = steps.run("tune", lambda: step_tune(cfg, data, q.net, xcal, xte, tmp),
+                          None if cfg.tune.enabled else "[tune] enabled = false")
+        report["tune"] = tuned
 
         gen = steps.run("generate", lambda: step_generate(q.net, tmp))
         report["generate"] = gen.to_json() if gen else None

@@ -65,6 +65,31 @@ def plot_levels(w, levels_real, title: str, path) -> None:
         ax.set_xlabel("|w| (red: picked levels after rounding)")
 
 
+def plot_tuned_levels(w, before_real, after_real, title: str, path) -> None:
+    """Histogram of |w| with the levels before tuning (red) and after (blue, dashed)."""
+    with figure(path, (6, 3.2)) as (_, ax):
+        ax.hist(np.abs(np.ravel(w)), bins=120, color="#bbb")
+        for v in before_real:
+            ax.axvline(v, color="r", lw=0.8)
+        for v in after_real:
+            ax.axvline(v, color="b", lw=1.0, ls="--")
+        ax.set_title(title)
+        ax.set_xlabel("|w| (red: levels before tuning, blue dashed: after)")
+
+
+def plot_tune_curves(runs: dict[str, dict], path) -> None:
+    """Training loss and integer training accuracy per epoch of each tuning run."""
+    with figure(path, (9, 3.2), ncols=2) as (_, (a1, a2)):
+        for name, r in runs.items():
+            a1.plot(r["loss_curve"], label=name)
+            a2.plot([100 * v for v in r["train_accuracy_curve"]], label=name)
+        a1.set_xlabel("epoch")
+        a1.set_ylabel("training loss")
+        a2.set_xlabel("epoch")
+        a2.set_ylabel("integer training accuracy (%)")
+        a1.legend(fontsize=8)
+
+
 def plot_compare(rows, float_acc, path) -> None:
     """Integer-reference accuracy against K, one line per picker."""
     with figure(path, (6, 3.4)) as (_, ax):
@@ -193,6 +218,19 @@ def summary_lines(report: dict) -> list[str]:
                   else f"{a['mismatches']} values differ from the integer reference")
             bench = f" {a['bench']}" if a.get("bench") else ""
             out.append(f"RTL ({a['engine']}{bench}, {a['vectors']} vectors): {ok}")
+    t = report.get("tune")
+    if t:
+        m = t["main"]
+        out.append(f"level tuning ({m['family']}): test accuracy {_pct(m['test_accuracy_before'])}"
+                   f" -> {_pct(m['test_accuracy_after'])} in {m['seconds']:.1f} s, "
+                   f"{m['register_words_changed']} of {m['register_words_writable']} register "
+                   f"words to write")
+        fa = t.get("field")
+        if fa:
+            out.append(f"field adaptation (digits shifted {fa['shift_pixels']} px): "
+                       f"{_pct(fa['test_accuracy_before'])} -> {_pct(fa['test_accuracy_after'])}"
+                       f" (unshifted {_pct(fa['original_accuracy'])}), "
+                       f"{fa['register_words_changed']} register words written")
     for n, f in report.get("fit", {}).items():
         out.append(f"{n}: {f['summary']}")
     for r in report.get("synth") or []:
@@ -218,6 +256,7 @@ $headline<ul>$summary</ul>
 $compare
 <h2>Hardware against software</h2>
 $confusion
+<h2>Level tuning: register writes, not re-synthesis</h2>$tune
 <h2>Synthesis</h2>$synth
 <h2>Step times</h2>$steps
 </body></html>""")
@@ -305,6 +344,26 @@ def _synth(report: dict, fig: _Figures) -> str:
             + fig("synth", "LUT4 and Fmax per target"))
 
 
+def _tune(report: dict, fig: _Figures) -> str:
+    t = report.get("tune")
+    if not t:
+        return _NOT_RUN
+    runs = {"main": t["main"], **({"field": t["field"]} if t.get("field") else {})}
+    body = [[name, escape(r["family"]), _pct(r["test_accuracy_before"]),
+             _pct(r["test_accuracy_after"]), f"{r['seconds']:.1f}",
+             f"{r['register_words_changed']} / {r['register_words_writable']}"]
+            for name, r in runs.items()]
+    lv = [[escape(la["name"]), ", ".join(map(str, la["levels_before"])),
+           ", ".join(map(str, la["levels_after"])), f"{la['biases_changed']}/{la['biases']}"]
+          for la in t["main"]["layers"]]
+    plots = "".join(fig(f"tune_levels_{la['name']}", f"{la['name']}: levels before and after")
+                    for la in t["main"]["layers"])
+    return (_table(["run", "levels", "test before", "test after", "seconds",
+                    "register words"], body)
+            + _table(["layer", "levels before", "levels after", "biases changed"], lv)
+            + plots + fig("tune_curves", "tuning: loss and integer training accuracy"))
+
+
 def _steps(report: dict, fig: _Figures) -> str:
     body = [[k, f"{v:.1f}"] for k, v in report["step_seconds"].items()]
     return _table(["step", "seconds"], body) + "\n" + fig("step_times", "time per step")
@@ -319,7 +378,7 @@ def render_html(report: dict, folder: Path) -> str:
         summary="".join(f"<li>{escape(s)}</li>" for s in report.get("summary", [])),
         fits=_fits(report, fig), compare=_compare(report, fig),
         confusion=fig("confusion_rtl", "RTL predictions on the test split"),
-        synth=_synth(report, fig), steps=_steps(report, fig))
+        tune=_tune(report, fig), synth=_synth(report, fig), steps=_steps(report, fig))
 
 
 def write_report(report: dict, folder) -> None:

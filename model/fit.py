@@ -35,6 +35,7 @@ __all__ = [
     "gaussian_control",
     "mle_fits",
     "plot_layer",
+    "save_figure",
     "table2_fit",
 ]
 
@@ -247,11 +248,19 @@ def plot_layer(analysis: dict, w, path) -> None:
     ax2.set_title("maximum-likelihood fits (best three)")
     ax2.legend(fontsize=8)
     fig.tight_layout()
+    save_figure(fig, path)
+
+
+def save_figure(fig, path, dpi: int = 90) -> None:
+    """Write a Matplotlib figure as PNG through a temporary file and a rename (never
+    half-written), then close it."""
+    import matplotlib.pyplot as plt
+
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
     os.close(fd)
     try:
-        fig.savefig(tmp, dpi=90)
+        fig.savefig(tmp, dpi=dpi)
         os.replace(tmp, path)
     finally:
         plt.close(fig)

@@ -196,6 +196,18 @@ class Bench:
         if commit:
             self.commit_queue.append(s)
 
+    async def retune(self, s: int) -> int:
+        """Write only the words in which weight set ``s`` differs from the active one, commit,
+        and return after the swap (the stream keeps running). Returns the words written."""
+        from lognet.boards.host import retune_writes
+
+        await self.run(lambda: self.bus.idle, "the bus before a retune")
+        writes = retune_writes(self.sets[self.active], self.sets[s], core=self.spec)
+        self.bus.load(writes)
+        self.commit_queue.append(s)
+        await self.run(lambda: self.bus.idle, f"retuning to weight set {s}")
+        return len(writes)
+
     async def reprogram(self, s: int) -> None:
         """Load weight set ``s`` while the stream keeps running; returns after the swap."""
         self.load(s)

@@ -59,7 +59,7 @@ def _vectors(spec, n: int, seed: int) -> np.ndarray:
 def run_sim(spec, simulator: str = "verilator", vectors: int = 1000, seed: int = 0,
             waves: bool = False, build_dir="build/sim", scenario="reprogram",
             corrupt_reference: bool = False, *, p_valid: float = 0.8, p_ready: float = 0.8,
-            wishbone: bool = False, inputs=None) -> SimResult:
+            wishbone: bool = False, inputs=None, weight_sets=()) -> SimResult:
     """Simulate ``spec`` (a LayerSpec, a NetworkSpec, or a path to its JSON) and compare every
     output with the integer reference.
 
@@ -88,6 +88,9 @@ def run_sim(spec, simulator: str = "verilator", vectors: int = 1000, seed: int =
         Integer input vectors (N, n_in) to stream instead of random ones (``vectors`` is then
         ignored); the ``random`` scenario's outputs come back as ``result.outputs`` (an
         int64 array, one row per input row).
+    weight_sets:
+        Further weight sets of the core (specs, e.g. ``lognet tune`` results) for the
+        ``retune`` scenario, which writes each mid-stream as only the words that change.
 
     Returns
     -------
@@ -131,7 +134,8 @@ def run_sim(spec, simulator: str = "verilator", vectors: int = 1000, seed: int =
              seed=seed, p_valid=p_valid, p_ready=p_ready, corrupt=corrupt_reference,
              wishbone=wishbone, cycles_per_vector=build.cycles_per_vector,
              latency=build.latency, results=str(rdir / "results.json"),
-             outputs=str(rdir / "y.npy")).write(rdir / "config.json")
+             outputs=str(rdir / "y.npy"),
+             weight_sets=tuple(_dump_sets(weight_sets, rdir))).write(rdir / "config.json")
 
     run_seconds, error = _run(build, names, rdir, waves)
     summary = _summary(build, names, rdir, waves, error, vectors=int(vectors),
@@ -142,6 +146,17 @@ def run_sim(spec, simulator: str = "verilator", vectors: int = 1000, seed: int =
         summary = dataclasses.replace(summary,
                                       outputs=np.load(rdir / "y.npy", allow_pickle=False))
     return summary
+
+
+def _dump_sets(sets, rdir: Path) -> list[str]:
+    from lognet.model.specjson import dump_spec
+
+    paths = []
+    for i, ws in enumerate(sets):
+        p = rdir / f"set{i + 1}.json"
+        dump_spec(load_spec(ws) if isinstance(ws, (str, os.PathLike)) else ws, p)
+        paths.append(str(p))
+    return paths
 
 
 def _run(build, names, rdir: Path, waves: bool) -> tuple[float, str | None]:

@@ -19,6 +19,10 @@ and can be picked by name in :func:`lognet.sim.runner.run_sim`:
     set loaded after the reset must take effect.
 ``backpressure``
     a long run with sparse, bursty ready (long stalls) and bursty input.
+``retune``
+    the stream runs under the built set while each given weight set (e.g. a ``lognet tune``
+    result) is written mid-stream as only the words that differ from the active set, then
+    committed (:meth:`~lognet.sim.bench.Bench.retune`); the last one is read back.
 
 Cores whose weights are wired in (``tunable=none``) run the same streams without the loads.
 """
@@ -119,6 +123,17 @@ async def _reset(bench: Bench) -> None:
     await bench.finish_stream()
 
 
+async def _retune(bench: Bench) -> None:
+    n, k = len(bench.X), len(bench.sets)
+    bench.send()
+    for s in range(1, k):
+        await bench.until_sent(s * n // k)
+        await bench.retune(s)
+    await bench.finish_stream()
+    if k > 1:
+        await _readback(bench, k - 1)
+
+
 def _backpressure(bench: Bench):
     bench.send()
     return bench.finish_stream()
@@ -132,6 +147,10 @@ def _sets_for(name: str, cfg: TbConfig):
         ext = extreme_inputs(spec)
         rows = np.concatenate([ext, cfg.X[: max(0, min(len(cfg.X), 64) - len(ext))]])
         return sets, np.concatenate([rows] * len(sets))
+    if name == "retune":
+        from lognet.model.specjson import load_spec
+
+        return [spec, *(load_spec(p) for p in cfg.weight_sets)], cfg.X
     if not tunable(spec) or name in ("random", "backpressure"):
         return [spec], cfg.X
     if name == "reprogram":
@@ -149,6 +168,7 @@ SCENARIOS = {
     "reset": ("reset_midstream", _reset, {}),
     "backpressure": ("backpressure", _backpressure,
                      {"p_valid": 0.9, "p_ready": 0.3, "longest": 24}),
+    "retune": ("retune", _retune, {}),
 }
 
 

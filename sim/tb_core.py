@@ -55,3 +55,9 @@ async def reset_midstream(dut):
 async def backpressure(dut):
     """A long run with sparse, bursty ready and bursty input."""
     await _run(dut, "backpressure")
+
+
+@cocotb.test()
+async def retune(dut):
+    """Given weight sets written mid-stream as only their changed words, then committed."""
+    await _run(dut, "retune")

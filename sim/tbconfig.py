@@ -90,10 +90,13 @@ class TbConfig(_Config):
     results: str | None = None
     #: where the ``random`` scenario's outputs are written (.npy; None: nowhere)
     outputs: str | None = None
+    #: spec JSONs of further weight sets for the core (the ``retune`` scenario's)
+    weight_sets: tuple[str, ...] = ()
 
     def to_json(self) -> dict:
         d = json_fields(self)
         d["spec"] = d.pop("spec_path")
+        d["weight_sets"] = list(self.weight_sets)
         return d
 
     @classmethod
@@ -105,7 +108,8 @@ class TbConfig(_Config):
                    wishbone=bool(d.pop("wishbone", False)),
                    cycles_per_vector=d.pop("cycles_per_vector", 1),
                    latency=int(d.pop("latency", 8)), results=d.pop("results", None),
-                   outputs=d.pop("outputs", None))
+                   outputs=d.pop("outputs", None),
+                   weight_sets=tuple(d.pop("weight_sets", ())))
 
     @property
     def layer(self) -> str:

@@ -136,7 +136,8 @@ def test_the_checker_sees_a_bad_import(tmp_path, monkeypatch):
         test_no_import_cycle_inside_a_folder()
 
 
-@pytest.mark.parametrize("module", ["lognet.hw.regmap", "lognet.hw.arch", "lognet.boards.host",
+@pytest.mark.parametrize("module", ["lognet.hw.regmap", "lognet.hw.arch", "lognet.hw.plan",
+                                    "lognet.boards.host",
                                     "lognet.boards.protocol", "lognet.model.specjson"])
 def test_loads_without_amaranth(module):
     code = f"import sys, {module}; print(sorted(m for m in sys.modules if 'amaranth' in m))"

@@ -98,6 +98,13 @@ CASES = {
     "sim-json-missing-dir": (["sim", "l.json", "--bulk", "--json", "nodir/s.json",
                               "--simulator", "icarus"], "does not exist"),
     "sim-inputs-no-bulk": (["sim", "l.json", "--inputs", "x.npy"], "go with --bulk"),
+    # an output on top of an input
+    "synth-json-is-spec": (["synth", "l.json", "--target", "ice40-up5k", "--json", "l.json"],
+                           "is also the verb's input (spec)"),
+    "infer-out-is-inputs": (["infer", "l.json", "x.npy", "-o", "x.npy"],
+                            "is also the verb's input (inputs)"),
+    "generate-into-inputs": (["generate", "l.json", "-o", ".", "--force"],
+                             "holds the input l.json"),
     # flow: refused before any work
     "flow-typo": (["flow", "bad.toml"], "did you mean 'weights'?"),
     "flow-nested-json": (["flow", "nested.json"], "not a valid config"),
@@ -112,6 +119,8 @@ CASES = {
 def test_bad_input_is_one_line_and_exit_2(files, capsys, case):
     argv, needle = CASES[case]
     before = sorted(p.name for p in files.iterdir())
+    spec_bytes = (files / "l.json").read_bytes()
+    inputs_bytes = (files / "x.npy").read_bytes()
     assert main(argv) == 2
     err = capsys.readouterr().err
     lines = err.strip().splitlines()
@@ -119,6 +128,8 @@ def test_bad_input_is_one_line_and_exit_2(files, capsys, case):
     assert needle in lines[0], err
     assert sorted(p.name for p in files.iterdir()) == before  # nothing left, nothing removed
     assert (files / "mine" / "thesis.tex").read_text() == "years of work"
+    assert (files / "l.json").read_bytes() == spec_bytes
+    assert (files / "x.npy").read_bytes() == inputs_bytes
 
 
 def test_a_closed_pipe_ends_quietly(tmp_path):

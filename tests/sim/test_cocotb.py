@@ -141,3 +141,38 @@ def test_given_inputs_come_back_as_outputs(build_root, sim):
     s = run_sim(net, simulator=sim, inputs=X, scenario="random", build_dir=build_root)
     assert s.passed and s.checked == 30, s.first_mismatch
     np.testing.assert_array_equal(s.outputs, reference(net, X))
+
+
+@pytest.fixture(scope="module")
+def tuned_shift_levels():
+    """The ``parallel-shift-levels`` core and a ``lognet tune`` result for it: levels and
+    biases trained (on the core's powers of two) towards labels of another weight set."""
+    from lognet.hw.arch import resolve_spec
+    from lognet.model.tune import level_candidates, tune_network
+    from lognet.sim.weightsets import perturbed_weights
+
+    spec = CASES["parallel-shift-levels"]()
+    f = spec.in_fmt
+    X = np.random.default_rng(1).integers(f.min_int, f.max_int + 1, (200, spec.n_in))
+    y = reference(perturbed_weights(resolve_spec(spec), 4, levels_only=True), X).argmax(1)
+    r = tune_network(spec, X, y, epochs=4, batch=20, lr=0.05,
+                     candidates=[level_candidates(resolve_spec(spec))])
+    return spec, r.spec
+
+
+@pytest.mark.parametrize("sim", SIMS)
+def test_retune_mid_stream(build_root, tuned_shift_levels, sim):
+    """A tuned set written mid-stream as only its changed level and bias words: every output
+    equals the reference of the set that was active when its vector went in."""
+    from lognet.boards.host import retune_writes, write_regions
+
+    spec, tuned = tuned_shift_levels
+    writes = retune_writes(spec, tuned)
+    assert writes and {g["region"] for g in write_regions(spec, writes)} <= {"LEVELS", "BIAS"}
+    s = run_sim(spec, simulator=sim, vectors=120, seed=5, build_dir=build_root,
+                scenario="retune", weight_sets=[tuned], p_valid=0.7, p_ready=0.6)
+    assert s.passed and s.mismatches == 0, s.first_mismatch or s.error
+    r = s.per_scenario["retune"]
+    assert r.checked == r.vectors == 120 and r.commits == 1
+    assert r.bus_writes == len(writes) + 1  # only the changed words, and the commit
+    assert len(r.vectors_per_set) == 2 and all(n > 0 for n in r.vectors_per_set)
