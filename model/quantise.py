@@ -138,9 +138,14 @@ def quantise_network(layers, *, K: int, picker: str, topology: str = "dense", in
         x = rng.integers(in_fmt.min_int, in_fmt.max_int + 1,
                          (RANDOM_CALIB_VECTORS, layers[0][1].shape[1]))
     for i, (lname, W, b, act) in enumerate(layers):
+        # a lane computes whole outputs: a network-wide folded:P gives a narrower layer at
+        # most one lane per output
+        a = arch
+        if a is not None and a.lanes > W.shape[0]:
+            a = dataclasses.replace(a, lanes=W.shape[0])
         spec, rep = quantise_layer(W, b, name=lname, K=K, picker=picker, topology=topology,
                                    in_fmt=fmt, level_bits=level_bits, bias_bits=bias_bits,
-                                   out_bits=out_bits, activation=act, arch=arch, calib_x=x,
+                                   out_bits=out_bits, activation=act, arch=a, calib_x=x,
                                    zero_level=zero_level, seed=seed + i)
         x = reference_layer(spec, x)
         fmt = dataclasses.replace(spec.out_fmt)

@@ -243,16 +243,20 @@ def with_arch_overrides(spec: LayerSpec | NetworkSpec, arch: str | None = None,
                         tunable: str | None = None) -> LayerSpec | NetworkSpec:
     """``spec`` (a layer or a network, the same kind back) with every layer's microarchitecture
     overridden: ``arch`` (``parallel`` or ``folded:P``) replaces the kind and lanes, ``arith``
-    and ``tunable`` replace theirs; what is not given stays as each layer has it. Bad values
-    raise :class:`SpecError`."""
+    and ``tunable`` replace theirs; what is not given stays as each layer has it. In a network,
+    ``folded:P`` gives each layer at most as many lanes as it has outputs (a lane computes whole
+    outputs; a single layer with more lanes than outputs is refused). Bad values raise
+    :class:`SpecError`."""
     if not (arch or arith or tunable):
         return spec
+    network = not isinstance(spec, LayerSpec)
 
     def one(layer: LayerSpec) -> LayerSpec:
         a = layer.arch
         if arch:
             a = Arch.parse(arch, arith=a.arith, tunable=a.tunable)
-        return layer.with_arch(Arch(a.kind, a.lanes, arith or a.arith, tunable or a.tunable))
+        lanes = min(a.lanes, layer.n_out) if network else a.lanes
+        return layer.with_arch(Arch(a.kind, lanes, arith or a.arith, tunable or a.tunable))
 
     if isinstance(spec, LayerSpec):
         return one(spec)

@@ -143,10 +143,11 @@ def layer_problems(s) -> list[str]:
             f"the accumulator needs {s.acc_width} bits, more than the supported "
             f"{MAX_ACC_WIDTH}; narrow the formats or the fan-in"
         )
-    if s.arch.kind is Microarch.FOLDED and s.arch.lanes > s.n_conn:
+    if s.arch.kind is Microarch.FOLDED and s.arch.lanes > s.n_out:
+        # a lane computes whole outputs (output j in lane j % P): more lanes would idle
         p.append(
-            f"folded with {s.arch.lanes} lanes but only {s.n_conn} connections; "
-            f"use at most {s.n_conn} lanes"
+            f"folded with {s.arch.lanes} lanes but only {s.n_out} outputs; "
+            f"use at most {s.n_out} lanes (a lane computes whole outputs)"
         )
     if s.arch.arith is Arith.MULTIPLY and s.arch.tunable is Tunable.LEVELS:
         p.append("arith=multiply stores plain weights and has no level table; use --tunable "

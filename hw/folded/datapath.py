@@ -671,7 +671,7 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
 
     # -- output: the lanes' results, copied into the payload once every lane is done ---------
     all_done = Signal()
-    m.d.comb += all_done.eq(Cat(*[lane.done for lane in lanes]).all())
+    m.d.comb += all_done.eq(Cat(*[lane.done for lane in lanes if lane.n_slots]).all())
     to_payload = Signal()
     # (registered state only: the downstream ready does not reach the payload's enables)
     m.d.comb += to_payload.eq(all_done & ~o.valid)

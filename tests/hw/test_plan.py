@@ -231,8 +231,11 @@ def test_cli_exit_codes(tmp_path, capsys):
     code, out, _ = run_cli(capsys, small, "--target", "ecp5-25k", "--auto", "--clock", "50")
     assert code == 0 and out.startswith("auto-folded lanes: layer folded:")
 
-    wide = tmp_path / "wide.json"
-    dump_spec(make_spec(16, 4, 4, arch="folded", lanes=8, seed=1), wide)
+    wide = tmp_path / "wide.json"  # more lanes than outputs: the spec itself is refused on load
+    dump_spec(make_spec(16, 4, 4, arch="folded", lanes=4, seed=1), wide)
+    doc = json.loads(wide.read_text())
+    doc["arch"]["lanes"] = 8
+    wide.write_text(json.dumps(doc))
     bad = tmp_path / "bad.json"
     bad.write_text('{"not": "a spec"}')
     for args, needle in (((small, "--target", "ice40-hx8k"), "unknown target"),
