@@ -22,9 +22,11 @@ previous test left another one.
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections import deque
+from pathlib import Path
 
 import numpy as np
 from cocotb.handle import Immediate
@@ -106,6 +108,8 @@ class Bench:
         self.ro = ReadOnly()
         self.t0 = 0.0
         self.limit = 0
+        #: outputs checked at which the progress file is next written (None: no progress)
+        self._progress_at = 0 if cfg.progress else None
 
     # -- set-up --------------------------------------------------------------------------------
 
@@ -152,6 +156,8 @@ class Bench:
         t = self.monitor.sample(c)
         if t is not None:
             self.board.check(t)
+            if self._progress_at is not None and self.board.checked >= self._progress_at:
+                self._progress()
         i = self.driver.sample(c)
         if i is not None:
             self.board.expect(i, self.rows[i], self.active, c)
@@ -257,6 +263,16 @@ class Bench:
             commits=self.bus.commits, bus_writes=self.bus.writes,
             weight_sets=len(self.sets), vectors_per_set=tuple(self.per_set),
             corrupted_reference=self.cfg.corrupt, error=error)
+
+    def _progress(self) -> None:
+        """Tell the runner how far this scenario is (``scenario checked total``, one line,
+        replaced atomically); about 200 writes per scenario."""
+        n, total = self.board.checked, len(self.rows) or len(self.X)
+        self._progress_at = n + max(1, total // 200)
+        path = Path(self.cfg.progress)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(f"{self.scenario} {n} {max(total, n)}\n")
+        os.replace(tmp, path)
 
     def record(self, error: str | None = None) -> ScenarioResult:
         """Write the result for the runner and remember which weights the core holds."""

@@ -160,6 +160,18 @@ def _locked(path: Path):
 VERILATOR_MAKEFLAGS = ("CFG_CXXFLAGS_PCH_I=-include", "OPT_FAST=-O1")
 
 
+#: parallel C++ compile jobs of a Verilator build (one per core)
+BUILD_JOBS = max(1, os.cpu_count() or 1)
+
+
+def build_flags(simulator: str, waves: str | None) -> list[str]:
+    """Every flag a build of ``simulator`` depends on (Verilator's own and its make
+    variables), for the build cache's key: a change of flags is a new build."""
+    if simulator != "verilator":
+        return []
+    return [*_build_args(simulator, waves), *VERILATOR_MAKEFLAGS]
+
+
 @contextlib.contextmanager
 def _verilator_env():
     saved = os.environ.get("MAKEFLAGS")
@@ -231,7 +243,8 @@ def prepare_build(spec, simulator: str, build_dir, *, waves: bool, wishbone: boo
         return {"wishbone": wishbone, **info}
 
     b = cached_build(build_dir, simulator, top,
-                     [dumps_spec(spec), _hw_digest(), f"wishbone={wishbone}", f"waves={fmt}"],
+                     [dumps_spec(spec), _hw_digest(), f"wishbone={wishbone}", f"waves={fmt}",
+                      " ".join(build_flags(simulator, fmt))],
                      write, waves=fmt)
     b.cycles_per_vector, b.latency = b.info["cycles_per_vector"], b.info["latency"]
     return b

@@ -15,6 +15,7 @@ sets, at the simulator's own speed.
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -34,12 +35,15 @@ from lognet.model.spec import LayerSpec, NetworkSpec
 from lognet.model.specjson import dumps_spec
 
 from .build import (
+    BUILD_JOBS,
     Build,
     _build_args,
     _hw_digest,
     _verilator_env,
+    build_flags,
     cached_build,
     check_simulator,
+    fst_possible,
     verilog_for,
 )
 from .results import Mismatch, ScenarioResult, SimResult
@@ -49,22 +53,51 @@ __all__ = ["TB_TOP", "run_bulk", "testbench"]
 #: module name of the testbench (its clock is an input; see :data:`_ICARUS_TOP`)
 TB_TOP = "lognet_bulk_tb"
 _ICARUS_TOP = "lognet_bulk_clock"
+#: vectors in the waveform window when none is given
+DEFAULT_WAVE_VECTORS = 16
 #: the script's marker for "commit here" (no register has this address)
 _COMMIT = 0xFFFFFFFF
-_MAIN_CPP = """// lognet bulk testbench: the clock, nothing else (the testbench does the rest)
+_MAIN_CPP = """// lognet bulk testbench: the clock and the waveform window (the testbench the rest)
 #include "V{top}.h"
 #include "verilated.h"
+#if VM_TRACE_FST
+#include "verilated_fst_c.h"
+typedef VerilatedFstC Trace;
+#elif VM_TRACE
+#include "verilated_vcd_c.h"
+typedef VerilatedVcdC Trace;
+#endif
+#include <cstring>
 int main(int argc, char** argv) {{
     VerilatedContext* ctx = new VerilatedContext;
     ctx->commandArgs(argc, argv);
+#if VM_TRACE
+    ctx->traceEverOn(true);
+#endif
     V{top}* tb = new V{top}{{ctx}};
+#if VM_TRACE
+    // +waves=FILE: dump the clocks where the testbench raises wave_on (the asked window)
+    Trace* tfp = nullptr;
+    const char* arg = ctx->commandArgsPlusMatch("waves=");
+    if (arg && std::strlen(arg) > 7) {{
+        tfp = new Trace;
+        tb->trace(tfp, 99);
+        tfp->open(arg + 7);
+    }}
+#endif
     tb->clk = 0;
     while (!ctx->gotFinish()) {{
         tb->clk = !tb->clk;
         tb->eval();
+#if VM_TRACE
+        if (tfp && tb->wave_on) tfp->dump(ctx->time());
+#endif
         ctx->timeInc(5);
     }}
     tb->final();
+#if VM_TRACE
+    if (tfp) {{ tfp->close(); delete tfp; }}
+#endif
     delete tb;
     delete ctx;
     return 0;
@@ -78,7 +111,8 @@ def testbench(core_top: str, info) -> str:
     it synchronous to ``clk``, so Verilator needs no timing support."""
     iw, ow, aw = info.n_in * info.in_width, info.n_out * info.out_width, info.addr_width
     return f"""// lognet bulk testbench (generated): +inputs=FILE in, +outputs=FILE out
-module {TB_TOP}(input clk);
+// wave_on: high on the clocks of the waveform window (+wfrom=N +wcount=M vectors)
+module {TB_TOP}(input clk, output wave_on);
   reg rst = 1'b1;
   reg [{iw - 1}:0] i_payload = 0;
   reg i_valid = 1'b0;
@@ -96,11 +130,14 @@ module {TB_TOP}(input clk);
     .cfg__addr(addr), .cfg__w_data(w_data), .cfg__w_en(w_en), .cfg__r_en(r_en),
     .cfg__r_data(r_data));
 
-  integer fin, fout, fscr, n_vec, pv, pr, max_cycles, seed, r;
+  integer fin, fout, fscr, n_vec, pv, pr, max_cycles, seed, r, prog, wfrom, wcount;
   integer sent, got, cycles, writes, commits, polls;
   reg [31:0] ga, gb;          // xorshift32 states: input gaps, output backpressure
   reg [31:0] s_vec, s_addr, s_data;
-  reg s_have, polling;
+  reg s_have, polling, dumping;
+  // the window: from the clock vector wfrom may be offered (its bus script included) until
+  // the output of vector wfrom + wcount - 1 has left
+  assign wave_on = wcount != 0 && sent >= wfrom && got < wfrom + wcount;
   reg [{iw - 1}:0] x;
   reg [8*4096-1:0] path;
 
@@ -135,6 +172,16 @@ module {TB_TOP}(input clk);
     if (!$value$plusargs("pready=%d", pr)) pr = 256;
     if (!$value$plusargs("seed=%d", seed)) seed = 1;
     if (!$value$plusargs("max_cycles=%d", max_cycles)) max_cycles = 0;
+    if (!$value$plusargs("progress=%d", prog)) prog = 0;
+    if (!$value$plusargs("wfrom=%d", wfrom)) wfrom = 0;
+    if (!$value$plusargs("wcount=%d", wcount)) wcount = 0;
+`ifndef VERILATOR
+    // Icarus: the VCD/FST system tasks, switched on and off at the window's edges
+    dumping = 1'b0;
+    if (wcount != 0 && $value$plusargs("waves=%s", path)) begin
+      $dumpfile(path); $dumpvars(0, dut); $dumpoff;
+    end
+`endif
     ga = 32'h9E3779B9 ^ seed; gb = 32'h7F4A7C15 ^ (seed * 7 + 1);
     if (ga == 0) ga = 1;
     if (gb == 0) gb = 1;
@@ -142,6 +189,13 @@ module {TB_TOP}(input clk);
     next_script;
     if (n_vec == 0) begin $fclose(fout); $display("LOGNET-DONE 0 0 0 0"); $finish; end
   end
+
+`ifndef VERILATOR
+  always @(posedge clk) begin
+    if (wave_on && !dumping) begin $dumpon; dumping = 1'b1; end
+    else if (!wave_on && dumping) begin $dumpoff; dumping = 1'b0; end
+  end
+`endif
 
   always @(posedge clk) begin
     cycles = cycles + 1;
@@ -157,6 +211,9 @@ module {TB_TOP}(input clk);
       if (o_valid && o_ready) begin
         $fwrite(fout, "%h\\n", o_payload);
         got = got + 1;
+        if (prog != 0 && got % prog == 0) begin
+          $display("LOGNET-PROGRESS %0d", got); $fflush;
+        end
         if (got == n_vec) begin
           $fclose(fout);
           $display("LOGNET-DONE %0d %0d %0d %0d", cycles, writes, commits, polls);
@@ -203,7 +260,7 @@ endmodule
 module {_ICARUS_TOP};
   reg clk = 1'b0;
   always #5 clk = ~clk;
-  {TB_TOP} tb(.clk(clk));
+  {TB_TOP} tb(.clk(clk), .wave_on());
 endmodule
 """
 
@@ -245,8 +302,10 @@ def _script(spec, sets) -> list[str]:
 
 def _compile(b: Build, verilator_main: Path) -> None:
     if b.simulator == "verilator":
-        cmd = ["verilator", "--cc", "--exe", "--build", "-j", "2", *_build_args("verilator", None),
-               "--top-module", TB_TOP, "-Mdir", str(b.sim_build), "-o", "Vbulk",
+        trace = {"fst": ["--trace-fst"], "vcd": ["--trace"]}.get(b.waves_format, [])
+        cmd = ["verilator", "--cc", "--exe", "--build", "-j", str(BUILD_JOBS),
+               *_build_args("verilator", b.waves_format), *trace, "--top-module", TB_TOP,
+               "-Mdir", str(b.sim_build), "-o", "Vbulk",
                str(b.verilog), str(verilator_main)]
         env = _verilator_env()
     else:
@@ -269,18 +328,49 @@ def _compile(b: Build, verilator_main: Path) -> None:
     b.seconds = time.perf_counter() - t0
 
 
+def _simulate(cmd: list[str], log: Path, total: int, show: bool, what: str) -> str:
+    """Run the simulator; its output goes to ``log`` and is returned. With ``show``, a
+    progress bar follows the testbench's ``LOGNET-PROGRESS`` lines."""
+    if not show:
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        log.write_text(proc.stdout)
+        return proc.stdout
+    from tqdm import tqdm
+
+    lines = []
+    with tqdm(total=total, desc=what, unit="vec", file=sys.stderr, leave=False,
+              dynamic_ncols=True, mininterval=0.5) as bar, \
+            subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True, bufsize=1) as proc:
+        for line in proc.stdout:
+            if line.startswith("LOGNET-PROGRESS "):
+                bar.update(int(line.split()[1]) - bar.n)
+            else:
+                lines.append(line)
+    out = "".join(lines)
+    log.write_text(out)
+    return out
+
+
 def run_bulk(spec: LayerSpec | NetworkSpec, x, *, simulator: str = "verilator",
              build_dir="build/bulk", run_dir=None, sets=(), seed: int = 1,
              p_valid: float = 1.0, p_ready: float = 1.0, corrupt: bool = False,
-             max_cycles: int | None = None) -> SimResult:
+             max_cycles: int | None = None, waves: bool = False, waves_from: int = 0,
+             waves_vectors: int = DEFAULT_WAVE_VECTORS, progress: bool | None = None
+             ) -> SimResult:
     """Run the integer inputs ``x`` (N x n_in) through the core of ``spec`` in ``simulator``,
     loading each ``(vector, new_spec)`` of ``sets`` (same shape and topology) on the bus and
     committing it before that vector, and compare every output with the integer reference.
 
     ``p_valid`` / ``p_ready``: probability of offering an input / taking an output on a clock.
     ``corrupt``: compare against a deliberately wrong reference (the mutation check: the run
-    must then fail). Returns a :class:`SimResult` whose ``per_scenario`` has one ``bulk``
-    entry; ``outputs`` holds what the hardware produced."""
+    must then fail). ``waves``: record the window of ``waves_vectors`` vectors from vector
+    ``waves_from`` (from the clock that vector may be offered, its bus script included, to the
+    transfer of the window's last output) as FST (Icarus; Verilator when ``lz4.h`` is there)
+    or VCD; ``result.waves`` names the file. ``progress``: a bar of outputs checked on
+    standard error (None: when standard error is a terminal). Returns a :class:`SimResult`
+    whose ``per_scenario`` has one ``bulk`` entry; ``outputs`` holds what the hardware
+    produced."""
     t_start = time.perf_counter()
     check_simulator(simulator)
     spec = resolve_spec(spec)
@@ -291,6 +381,10 @@ def run_bulk(spec: LayerSpec | NetworkSpec, x, *, simulator: str = "verilator",
     for p, name in ((p_valid, "p_valid"), (p_ready, "p_ready")):
         if not 0 < p <= 1:
             raise InputError(f"{name} must be in (0, 1] (got {p})")
+    if waves and not (0 <= waves_from < len(X) and 1 <= waves_vectors):
+        raise InputError(f"the waveform window (from vector {waves_from}, {waves_vectors} "
+                         f"vectors) must start at one of the {len(X)} vectors and hold at "
+                         f"least one")
     sets = [(int(k), new) for k, new in sets]
     for k, _ in sets:
         if not 0 <= k <= len(X):
@@ -310,9 +404,13 @@ def run_bulk(spec: LayerSpec | NetworkSpec, x, *, simulator: str = "verilator",
                 "n_out": core.info.n_out, "out_width": core.info.out_width,
                 "out_signed": core.info.out_signed, "in_width": core.info.in_width}
 
+    fmt = None
+    if waves:
+        fmt = "fst" if simulator == "icarus" or fst_possible() else "vcd"
     b = cached_build(build_dir, simulator, f"{core_top}_bulk",
-                     [dumps_spec(spec), _hw_digest(), Path(__file__).read_text()], write,
-                     compile=lambda b: _compile(b, b.root / "main.cpp"))
+                     [dumps_spec(spec), _hw_digest(), Path(__file__).read_text(),
+                      " ".join(build_flags(simulator, fmt)), f"waves={fmt}"], write,
+                     waves=fmt, compile=lambda b: _compile(b, b.root / "main.cpp"))
     info = b.info
     rdir = Path(run_dir) if run_dir is not None else b.root / f"run-{time.time_ns()}"
     rdir.mkdir(parents=True, exist_ok=True)
@@ -326,19 +424,29 @@ def run_bulk(spec: LayerSpec | NetworkSpec, x, *, simulator: str = "verilator",
             f"+script={rdir / 'script.hex'}", f"+n={len(X)}", f"+seed={seed}",
             f"+pvalid={max(1, round(p_valid * 256))}", f"+pready={max(1, round(p_ready * 256))}",
             f"+max_cycles={budget}"]
+    wave_file = None
+    if fmt is not None:
+        wave_file = rdir / f"{core_top}.{fmt}"
+        args += [f"+waves={wave_file}", f"+wfrom={waves_from}",
+                 f"+wcount={min(waves_vectors, len(X) - waves_from)}"]
+    show = sys.stderr.isatty() if progress is None else progress
+    step = max(1, len(X) // 200)
+    if show:
+        args.append(f"+progress={step}")
     if simulator == "verilator":
         cmd = [str(b.sim_build / "Vbulk"), *args]
     else:
-        cmd = ["vvp", "-n", str(b.sim_build / "bulk.vvp"), *args]
+        cmd = ["vvp", "-n", str(b.sim_build / "bulk.vvp"), *args,
+               *(["-fst"] if fmt == "fst" else [])]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    stdout = _simulate(cmd, rdir / "sim.log", len(X), show, f"{simulator} bulk")
     run_seconds = time.perf_counter() - t0
-    (rdir / "sim.log").write_text(proc.stdout + proc.stderr)
-    done = [ln for ln in proc.stdout.splitlines() if ln.startswith("LOGNET-")]
+    done = [ln for ln in stdout.splitlines() if ln.startswith("LOGNET-")
+            and not ln.startswith("LOGNET-PROGRESS")]
     error = None
     cycles = writes = commits = 0
     if not done or not done[-1].startswith("LOGNET-DONE"):
-        last = done[-1] if done else (proc.stdout + proc.stderr).strip().splitlines()[-1:]
+        last = done[-1] if done else stdout.strip().splitlines()[-1:]
         error = f"the simulation did not finish ({last}); see {rdir / 'sim.log'}"
     else:
         cycles, writes, commits, _ = (int(v) for v in done[-1].split()[1:5])
@@ -383,7 +491,10 @@ def run_bulk(spec: LayerSpec | NetworkSpec, x, *, simulator: str = "verilator",
         cycles=cycles, sim_seconds=run_seconds,
         vectors_per_second=(n / run_seconds) if run_seconds > 0 and n else None,
         commits=commits, build_seconds=b.seconds, build_cached=b.cached, build_dir=str(b.root),
-        run_dir=str(rdir), waves=None, per_scenario={"bulk": sc}, error=error, vectors=len(X),
+        run_dir=str(rdir), per_scenario={"bulk": sc},
+        waves=str(wave_file) if wave_file is not None and wave_file.exists() else None,
+        waves_note=("Verilator writes FST only with lz4.h (apt-get install liblz4-dev); this "
+                    "run wrote VCD") if fmt == "vcd" else None, error=error, vectors=len(X),
         run_seconds=run_seconds, wall_seconds=time.perf_counter() - t_start,
         corrupted_reference=corrupt, seed=seed, outputs=Y)
 

@@ -16,7 +16,9 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -59,7 +61,8 @@ def _vectors(spec, n: int, seed: int) -> np.ndarray:
 def run_sim(spec, simulator: str = "verilator", vectors: int = 1000, seed: int = 0,
             waves: bool = False, build_dir="build/sim", scenario="reprogram",
             corrupt_reference: bool = False, *, p_valid: float = 0.8, p_ready: float = 0.8,
-            wishbone: bool = False, inputs=None, weight_sets=()) -> SimResult:
+            wishbone: bool = False, inputs=None, weight_sets=(),
+            progress: bool | None = None) -> SimResult:
     """Simulate ``spec`` (a LayerSpec, a NetworkSpec, or a path to its JSON) and compare every
     output with the integer reference.
 
@@ -91,6 +94,9 @@ def run_sim(spec, simulator: str = "verilator", vectors: int = 1000, seed: int =
     weight_sets:
         Further weight sets of the core (specs, e.g. ``lognet tune`` results) for the
         ``retune`` scenario, which writes each mid-stream as only the words that change.
+    progress:
+        A bar per scenario of outputs checked, on standard error (None: when standard error
+        is a terminal).
 
     Returns
     -------
@@ -113,6 +119,7 @@ def run_sim(spec, simulator: str = "verilator", vectors: int = 1000, seed: int =
         raise InputError(f"--vectors must be >= 1 (got {vectors})")
     names = _scenarios(scenario)
     check_simulator(simulator)
+    show = sys.stderr.isatty() if progress is None else bool(progress)
     t_start = time.perf_counter()
     build = prepare_build(spec, simulator, build_dir, waves=waves, wishbone=wishbone)
     runs = build.root / "runs"
@@ -135,9 +142,11 @@ def run_sim(spec, simulator: str = "verilator", vectors: int = 1000, seed: int =
              wishbone=wishbone, cycles_per_vector=build.cycles_per_vector,
              latency=build.latency, results=str(rdir / "results.json"),
              outputs=str(rdir / "y.npy"),
-             weight_sets=tuple(_dump_sets(weight_sets, rdir))).write(rdir / "config.json")
+             weight_sets=tuple(_dump_sets(weight_sets, rdir)),
+             progress=str(rdir / "progress.txt") if show else None).write(rdir / "config.json")
 
-    run_seconds, error = _run(build, names, rdir, waves)
+    with _ProgressBar(rdir / "progress.txt", build.simulator, show):
+        run_seconds, error = _run(build, names, rdir, waves)
     summary = _summary(build, names, rdir, waves, error, vectors=int(vectors),
                        run_seconds=run_seconds, wall_seconds=time.perf_counter() - t_start,
                        corrupted_reference=corrupt_reference, wishbone=wishbone, seed=seed)
@@ -146,6 +155,52 @@ def run_sim(spec, simulator: str = "verilator", vectors: int = 1000, seed: int =
         summary = dataclasses.replace(summary,
                                       outputs=np.load(rdir / "y.npy", allow_pickle=False))
     return summary
+
+
+class _ProgressBar:
+    """While the simulator runs, a thread follows the bench's progress file (``scenario
+    checked total``) with a tqdm bar, one per scenario."""
+
+    def __init__(self, path: Path, simulator: str, show: bool):
+        self.path, self.simulator, self.show = path, simulator, show
+        self.stop = threading.Event()
+        self.thread = None
+
+    def __enter__(self):
+        if self.show:
+            self.thread = threading.Thread(target=self._follow, daemon=True)
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.thread is not None:
+            self.stop.set()
+            self.thread.join()
+
+    def _follow(self) -> None:
+        from tqdm import tqdm
+
+        bar, name = None, None
+        while True:
+            stopping = self.stop.wait(0.25)
+            try:
+                scen, n, total = self.path.read_text().split()
+                n, total = int(n), int(total)
+            except (OSError, ValueError):
+                scen = None
+            if scen is not None:
+                if scen != name:
+                    if bar is not None:
+                        bar.close()
+                    name = scen
+                    bar = tqdm(total=total, desc=f"{self.simulator} {scen}", unit="vec",
+                               file=sys.stderr, leave=False, dynamic_ncols=True)
+                bar.total = max(total, n)
+                bar.update(n - bar.n)
+            if stopping:
+                break
+        if bar is not None:
+            bar.close()
 
 
 def _dump_sets(sets, rdir: Path) -> list[str]:

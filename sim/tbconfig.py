@@ -92,6 +92,8 @@ class TbConfig(_Config):
     outputs: str | None = None
     #: spec JSONs of further weight sets for the core (the ``retune`` scenario's)
     weight_sets: tuple[str, ...] = ()
+    #: a file the bench keeps up to date with ``scenario checked total`` (None: no progress)
+    progress: str | None = None
 
     def to_json(self) -> dict:
         d = json_fields(self)
@@ -109,7 +111,8 @@ class TbConfig(_Config):
                    cycles_per_vector=d.pop("cycles_per_vector", 1),
                    latency=int(d.pop("latency", 8)), results=d.pop("results", None),
                    outputs=d.pop("outputs", None),
-                   weight_sets=tuple(d.pop("weight_sets", ())))
+                   weight_sets=tuple(d.pop("weight_sets", ())),
+                   progress=d.pop("progress", None))
 
     @property
     def layer(self) -> str:

@@ -4,6 +4,8 @@ and committed between vectors, every output compared exactly; a corrupted refere
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from support.specs import make_network, make_spec, perturbed
@@ -68,6 +70,37 @@ def test_a_corrupted_reference_fails_and_is_named(build_root, sim):
     assert (m.vector, m.output) == (20, 0)
     assert m.actual == reference(spec, X)[20, 0] and m.expected == m.actual + 1
     np.testing.assert_array_equal(r.outputs, reference(spec, X))
+
+
+@pytest.mark.parametrize("sim", SIMS)
+def test_waves_cover_the_asked_window_only(build_root, sim):
+    """A waveform of 4 vectors from vector 30 is written and is smaller than one of the whole
+    run; the outputs are unchanged by it."""
+    spec = CASES["parallel-shared"]()
+    X = _inputs(spec, 80, seed=6)
+    part = run_bulk(spec, X, simulator=sim, build_dir=build_root, p_valid=0.7, p_ready=0.6,
+                    waves=True, waves_from=30, waves_vectors=4)
+    whole = run_bulk(spec, X, simulator=sim, build_dir=build_root, p_valid=0.7, p_ready=0.6,
+                     waves=True, waves_from=0, waves_vectors=80)
+    assert part.passed and whole.passed
+    np.testing.assert_array_equal(part.outputs, reference(spec, X))
+    a, b = Path(part.waves), Path(whole.waves)
+    assert a.suffix in (".fst", ".vcd") and a.stat().st_size > 0
+    assert a.stat().st_size < b.stat().st_size / 2
+    if a.suffix == ".vcd":  # the window starts after reset, not at time 0
+        times = [int(ln[1:]) for ln in a.read_text().splitlines() if ln.startswith("#")]
+        assert times[0] > 0 and len(times) < 2 * 40
+    with pytest.raises(InputError, match="waveform window"):
+        run_bulk(spec, X, simulator=sim, build_dir=build_root, waves=True, waves_from=80)
+
+
+@pytest.mark.parametrize("sim", SIMS)
+def test_progress_bar_follows_the_outputs(build_root, sim, capsys):
+    spec = CASES["parallel-shared"]()
+    X = _inputs(spec, 400, seed=7)
+    r = run_bulk(spec, X, simulator=sim, build_dir=build_root, progress=True)
+    assert r.passed
+    assert f"{sim} bulk" in capsys.readouterr().err
 
 
 def test_bad_inputs_are_one_line_before_any_build(tmp_path):

@@ -176,3 +176,15 @@ def test_retune_mid_stream(build_root, tuned_shift_levels, sim):
     assert r.checked == r.vectors == 120 and r.commits == 1
     assert r.bus_writes == len(writes) + 1  # only the changed words, and the commit
     assert len(r.vectors_per_set) == 2 and all(n > 0 for n in r.vectors_per_set)
+
+
+@pytest.mark.parametrize("sim", SIMS)
+def test_progress_follows_every_scenario(build_root, sim, capsys):
+    """With progress on, the bench keeps a progress file up to date (the runner's bar reads
+    it): its last state is the last scenario with every vector checked."""
+    s = run_sim(CASES["parallel-shared"](), simulator=sim, vectors=80, seed=2,
+                build_dir=build_root, scenario="random,reprogram", progress=True)
+    assert s.passed, s.first_mismatch or s.error
+    name, done, total = (Path(s.run_dir) / "progress.txt").read_text().split()
+    assert name == "reprogram" and int(done) == int(total) == s.per_scenario[name].checked
+    assert f"{sim} reprogram" in capsys.readouterr().err
