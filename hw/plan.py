@@ -31,17 +31,15 @@ pace with the slowest one.
 from __future__ import annotations
 
 import functools
-import importlib.util
 import math
-import sys
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 from lognet.base.errors import InputError
 from lognet.model.arch import Arch, Arith, Microarch, Tunable
 from lognet.model.spec import LayerSpec, NetworkSpec
 
 from .arch import choose_arith, shift_terms
+from .folded.timing import finisher_can_stall, folded_timing
 from .regmap import RegisterMap, exp_bits
 
 __all__ = ["AUTO_FILL", "COEFFICIENTS", "DEVICES", "FEATURES", "LOGIC_CELLS",
@@ -294,20 +292,6 @@ def _lane_lengths(spec: LayerSpec, lanes: int) -> list[int]:
 # -- cycles per vector ----------------------------------------------------------------------------
 
 
-def _timing_module():
-    """:mod:`lognet.hw.folded.timing`, the folded layer's clock model (pure Python), loaded
-    without the package around it, which elaborates with Amaranth."""
-    name = "lognet.hw.folded.timing"
-    mod = sys.modules.get(name)
-    if mod is None:
-        path = Path(__file__).with_name("folded") / "timing.py"
-        loader_spec = importlib.util.spec_from_file_location(name, path)
-        mod = importlib.util.module_from_spec(loader_spec)
-        sys.modules[name] = mod
-        loader_spec.loader.exec_module(mod)
-    return mod
-
-
 @dataclass(frozen=True)
 class _TimingView:
     """The parts of a spec the clock model reads (so a search need not rebuild the spec)."""
@@ -328,19 +312,18 @@ def cycles_per_vector(layer: LayerSpec | _Layer, lanes: int | None = None) -> fl
         if spec.arch.kind is Microarch.PARALLEL:
             return 1
         lanes = spec.arch.lanes
-    timing = _timing_module()
     lengths = _lane_lengths(spec, lanes)
     view = _TimingView(Arch(Microarch.FOLDED, lanes, lay.folded_arith, lay.tunable), spec.K,
                        spec.fanins, (spec.sources[0],) if lay.regular else spec.sources[:2])
     lasts = None
-    if lay.folded_arith is Arith.FACTORED and timing.finisher_can_stall(view):
+    if lay.folded_arith is Arith.FACTORED and finisher_can_stall(view):
         lasts = []
         for p in range(lanes):
             flags = []
             for f in spec.fanins[p::lanes]:
                 flags += [False] * (f - 1) + [True]
             lasts.append(flags)
-    return timing.folded_timing(view, max(lengths), lengths, lasts).cycles_per_vector
+    return folded_timing(view, max(lengths), lengths, lasts).cycles_per_vector
 
 
 # -- logic model ----------------------------------------------------------------------------------

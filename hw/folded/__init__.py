@@ -29,11 +29,20 @@ The pieces are Components in :mod:`.datapath`; :func:`build_folded` wires them i
 
 from __future__ import annotations
 
-from .datapath import build_folded
 from .timing import FoldedTiming, finisher_can_stall, folded_timing, is_regular
 
 __all__ = ["build_folded", "folded_timing", "timing_of", "FoldedTiming", "finisher_can_stall",
            "is_regular"]
+
+
+def __getattr__(name):
+    # the datapath elaborates with Amaranth: imported on first use, so the clock model
+    # (:mod:`.timing`, pure Python) loads without it, e.g. for ``lognet plan``
+    if name == "build_folded":
+        from .datapath import build_folded
+
+        return build_folded
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def timing_of(spec, regmap) -> FoldedTiming:
