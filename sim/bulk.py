@@ -378,6 +378,8 @@ def run_bulk(spec: LayerSpec | NetworkSpec, x, *, simulator: str = "verilator",
         X = check_inputs(spec, x)
     except ValueError as e:
         raise InputError(f"inputs: {e}") from None
+    if len(X) == 0:
+        raise InputError("inputs: no vectors (an N x n_in array with N >= 1 is needed)")
     for p, name in ((p_valid, "p_valid"), (p_ready, "p_ready")):
         if not 0 < p <= 1:
             raise InputError(f"{name} must be in (0, 1] (got {p})")

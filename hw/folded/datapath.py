@@ -15,7 +15,7 @@ Packed words are :class:`~amaranth.lib.data.StructLayout` views (:func:`position
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -505,9 +505,16 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
     m.d.comb += [transfer.eq(o.valid & o.ready), ctl.in_valid.eq(layer.i_stream.valid),
                  ctl.block.eq(block), ctl.run_en.eq(run_en), ctl.transfer.eq(transfer),
                  layer.i_stream.ready.eq(ctl.in_ready)]
-    xs = [Signal(in_shape, reset_less=True, name=f"x{i}") for i in range(spec.n_in)]
+    # the input vector, held while the lanes read it: one register of n_in elements (the same
+    # flip-flops as one per element, but a simulator copies it as one value instead of
+    # evaluating n_in registers every clock)
+    width = Shape.cast(in_shape).width
+    x_buf = Signal(spec.n_in * width, reset_less=True, name="x_buf")
     with m.If(ctl.accept):
-        m.d.sync += [x.eq(layer.i_stream.payload[i]) for i, x in enumerate(xs)]
+        m.d.sync += x_buf.eq(layer.i_stream.payload.as_value())
+    xs = [x_buf.word_select(i, width) for i in range(spec.n_in)]
+    if Shape.cast(in_shape).signed:
+        xs = [x.as_signed() for x in xs]
     # no vector in the lanes (the payload may hold one): a commit may be copied and land
     lanes_idle = Signal()
     m.d.comb += lanes_idle.eq((ctl.occupancy == 0) | ((ctl.occupancy == 1) & o.valid))

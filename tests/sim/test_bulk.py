@@ -109,6 +109,8 @@ def test_bad_inputs_are_one_line_before_any_build(tmp_path):
         run_bulk(spec, np.zeros((3, 5), int), simulator="icarus", build_dir=tmp_path)
     with pytest.raises(InputError, match="outside the input format"):
         run_bulk(spec, np.full((3, 7), 10**6), simulator="icarus", build_dir=tmp_path)
+    with pytest.raises(InputError, match="no vectors"):
+        run_bulk(spec, np.zeros((0, 7), int), simulator="icarus", build_dir=tmp_path)
     with pytest.raises(InputError, match="p_valid must be in"):
         run_bulk(spec, _inputs(spec, 3), simulator="icarus", build_dir=tmp_path, p_valid=0)
     assert list(tmp_path.iterdir()) == []
