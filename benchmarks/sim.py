@@ -31,6 +31,7 @@ layer runs 20,000; cocotb and Icarus rows far fewer, their cost being Python or 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import json
 import os
@@ -128,18 +129,22 @@ def run_raw(spec, layer: str, build: Path) -> dict:
     from lognet.hw.export import build_core, to_verilog, top_name
 
     top = top_name(spec)
-    root = build / f"raw-{top}"
+    core = build_core(spec)
+    verilog = to_verilog(core, top)
+    key = hashlib.sha256((verilog + " ".join(_build_args("verilator", None))).encode())
+    root = build / f"raw-{top}-{key.hexdigest()[:12]}"
     exe = root / "obj" / "Vraw"
     stamp = root / "build.json"
-    if stamp.exists():
+    cached = stamp.exists()
+    if cached:
         info = json.loads(stamp.read_text())
     else:
         root.mkdir(parents=True, exist_ok=True)
-        core = build_core(spec)
-        (root / f"{top}.v").write_text(to_verilog(core, top))
+        (root / f"{top}.v").write_text(verilog)
         width = core.info.n_in * core.info.in_width
         if width <= 64:
-            payload = f"m->i_stream___05Fpayload = 0x5a5a5a5a5a5a5a5aULL & ((~0ULL) >> {64 - width});"
+            payload = (f"m->i_stream___05Fpayload = 0x5a5a5a5a5a5a5a5aULL & ((~0ULL) >> "
+                       f"{64 - width});")
         else:
             words = -(-width // 32)
             payload = (f"for (int k = 0; k < {words}; k++) m->i_stream___05Fpayload[k] = "
@@ -163,7 +168,7 @@ def run_raw(spec, layer: str, build: Path) -> dict:
     clocks, secs = int(line.split()[1]), float(line.split()[2])
     return {"cycles": clocks, "sim_seconds": secs, "clocks_per_second": clocks / secs,
             "vectors_per_second": clocks / secs / info["cycles_per_vector"],
-            "build_seconds": info["build_seconds"], "build_cached": stamp.exists()}
+            "build_seconds": info["build_seconds"], "build_cached": cached}
 
 
 def items(text):

@@ -586,17 +586,22 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
             m.d.sync += [r_first.eq(c_cnt == 0), r_last.eq(c_cnt == F - 1),
                          r_slot.eq(s_cnt)]
         # the input every lane reads, selected at the issue edge (so the next vector may load
-        # the input registers on that edge): for wide layers in two halves, groups of 8 by the
-        # low source bits registered here, the group picked by the high bits one clock later
+        # the input register on that edge): for wide layers in two halves, the group of 8
+        # inputs picked by the high source bits registered here, the input in it by the low
+        # bits one clock later (the same multiplexer bits as picking in each group first, and
+        # one selection a clock instead of one per group for a simulator)
         if spec.n_in > 8:
-            groups = [xs[g:g + 8] for g in range(0, spec.n_in, 8)]
-            xg = [Signal(in_shape, reset_less=True, name=f"xg{g}") for g in range(len(groups))]
-            r_hi = Signal(max(1, sb - 3), name="r_src_hi")
+            n_groups = -(-spec.n_in // 8)
+            padded = Cat(x_buf, Const(0, (8 * n_groups - spec.n_in) * width))
+            x_grp = Signal(8 * width, reset_less=True, name="x_grp")
+            r_lo = Signal(3, name="r_src_lo")
             with m.If(run_en):
-                m.d.sync += [r.eq(Array(grp)[src_now[:3]] if len(grp) > 1 else grp[0])
-                             for r, grp in zip(xg, groups)]
-                m.d.sync += r_hi.eq(src_now[3:])
-            x_sel = Array(xg)[r_hi] if len(xg) > 1 else xg[0]
+                m.d.sync += x_grp.eq(Array(padded.word_select(g, 8 * width)
+                                           for g in range(n_groups))[src_now[3:]])
+                m.d.sync += r_lo.eq(src_now[:3])
+            x_sel = Array(x_grp.word_select(k, width) for k in range(8))[r_lo]
+            if Shape.cast(in_shape).signed:
+                x_sel = x_sel.as_signed()
         else:
             x_sel = Signal(in_shape, reset_less=True, name="x_sel")
             with m.If(run_en):
