@@ -1,20 +1,36 @@
 """The datasheet of one generated core: everything an integrator needs to drive it, written from
 the spec, the register map and the core's timing, so it is true for that core and no other.
 
-``lognet generate`` writes it as ``datasheet.md`` beside the Verilog, with ``connections.csv``
-(which connection every CONN address holds). Pure Python: it reads the Component's records
-(:class:`~lognet.hw.arch.CoreInfo`, :class:`~lognet.hw.regmap.RegisterMap`), never its netlist.
+``lognet generate`` writes it as ``datasheet.md`` beside the Verilog, the same as HTML
+(``datasheet.html``, converted from the Markdown by markdown-it-py, raw HTML escaped), and
+``connections.csv`` (which connection every CONN address holds). Pure Python: it reads the
+Component's records (:class:`~lognet.hw.arch.CoreInfo`, :class:`~lognet.hw.regmap.RegisterMap`),
+never its netlist.
 """
 
 from __future__ import annotations
+
+import html
+
+from markdown_it import MarkdownIt
 
 from lognet.base.names import sanitise
 from lognet.model.arch import Activation, Arith, Microarch, Tunable
 from lognet.model.qformat import QFormat, Rounding
 
-from .regmap import ADDR_CTRL, ARITH_CODE, KIND_CODE, TUNABLE_CODE, RegisterMap, cell
+from .regmap import (
+    ADDR_CTRL,
+    ADDR_ID,
+    ARITH_CODE,
+    CTRL_COMMIT,
+    KIND_CODE,
+    TUNABLE_CODE,
+    RegisterMap,
+    cell,
+)
 
-__all__ = ["connection_rows", "connections_csv", "datasheet"]
+__all__ = ["connection_rows", "connections_csv", "datasheet", "datasheet_html",
+           "network_commit_clocks"]
 
 #: connections listed in the datasheet itself; larger layers point to connections.csv
 TABLE_LIMIT = 512
@@ -102,7 +118,9 @@ def _layer_section(la, rm: RegisterMap) -> list[str]:
            "### Arithmetic (bit-exact)", "",
            "For output `j`, with `x` the input integers and every sum exact:", "",
            "```",
-           "w[j,c] = (sign[j][c] ? -1 : +1) * levels[index[j][c]]",
+           ("w[j,c] = the CONN word of (j, c), a signed integer (+-level)"
+            if a.arith is Arith.MULTIPLY else
+            "w[j,c] = (sign[j][c] ? -1 : +1) * levels[index[j][c]]"),
            f"a      = sum over c of w[j,c] * x[sources[j][c]]  +  bias[j] << {s.bias_shift}",
            ]
     if s.activation is Activation.RELU:
@@ -132,12 +150,16 @@ def _layer_section(la, rm: RegisterMap) -> list[str]:
     if "LEVELS" in rm.regions:
         if a.arith is Arith.SHIFT:
             e = rm.ebits
-            out.append(f"- LEVELS word `k`: level `k` as shifts. With E = {e} exponent bits: "
+            out.append(f"- LEVELS word `k`: level `k` as shifts. E = {e} is the width of one "
+                       f"exponent field: the bits that hold any exponent 0..{s.level_fmt.width - 1}"
+                       f" of the {s.level_fmt.width}-bit level format. Fields: "
                        f"bit 0 `a_en`, bits 1..{e} `a`"
                        + (f", bit {1 + e} `b_en`, bits {2 + e}..{1 + 2 * e} `b`"
                           if rm.terms == 2 else "")
                        + "; level = a_en x 2^a" + (" + b_en x 2^b" if rm.terms == 2 else "")
-                       + " (0 when no term is enabled).")
+                       + f", a {_q(s.level_fmt)} integer (0 when no term is enabled). "
+                       f"Example: level {s.levels[-1]} is the word "
+                       f"`0x{rm.level_word(s.levels[-1]):X}`.")
         else:
             out.append(f"- LEVELS word `k`: the magnitude of level `k`, a {_q(s.level_fmt)} "
                        f"integer (levels need not be sorted once written).")
@@ -148,7 +170,8 @@ def _layer_section(la, rm: RegisterMap) -> list[str]:
     if "CONN" in rm.regions:
         if rm.conn_signed:
             out.append(f"- CONN word: the signed weight `+-level` in {rm.conn_bits} bits (two's "
-                       f"complement; higher bits ignored).")
+                       f"complement; higher bits ignored), a {_q(s.level_fmt)} integer with its "
+                       f"sign. There is no level table: each connection holds its own weight.")
         else:
             out.append(f"- CONN word: bit 0 the sign (1 negative), bits 1..{s.index_bits} the "
                        f"level index.")
@@ -157,7 +180,10 @@ def _layer_section(la, rm: RegisterMap) -> list[str]:
                        f"`0x{rm.base + rm.regions['CONN'].base:X} + (j mod {a.lanes}) * "
                        f"{1 << rm.lane_bits} + t`, where lane `j mod {a.lanes}` runs its outputs "
                        f"in increasing `j`, each output's connections back to back, and `t` is "
-                       f"the position of `(j, c)` in that order (lane depth {rm.lane_depth}).")
+                       f"the position of `(j, c)` in that order (lane depth {rm.lane_depth}). "
+                       f"A lane with fewer connections leaves its last addresses unused: they hold "
+                       f"no connection and their content never reaches an output. The table "
+                       f"below (and `connections.csv`) lists every address that is used.")
         else:
             out.append(f"- CONN address of output `j`'s connection `c`: "
                        f"`0x{rm.base + rm.regions['CONN'].base:X} + (fan-in of outputs 0..j-1)"
@@ -182,8 +208,64 @@ def _layer_section(la, rm: RegisterMap) -> list[str]:
             f"- Commit: {la.commit_clocks} clock(s) from the CTRL write into an idle layer until "
             f"STATUS bit 0 reads 0; a vector accepted on or before the edge of the CTRL write is "
             f"computed with the old set, the layer takes no vector while the commit is pending, "
-            f"and every later vector sees the new set.", ""]
+            f"and every later vector sees the new set. With vectors inside, the copy first waits "
+            f"until they no longer need the weights (at most the latency while `o_stream.ready` "
+            f"is high; a stalled output holds it longer).", ""]
     return out
+
+
+def network_commit_clocks(core) -> int:
+    """Clocks from the CTRL write of a network's commit into an idle network until its STATUS
+    reads 0: the slowest layer's commit plus one clock to raise it and one to see it end."""
+    return max(la.commit_clocks for la in core.layers) + 2
+
+
+def _c_example(core, top: str) -> list[str]:
+    """A short C function that checks the ID, loads one level, one bias and one connection
+    word (the core's own values, so it leaves a fresh core as it was) and commits."""
+    P = _md(top).upper()
+    la, rm = _layer_maps(core)[0]
+    # the header's macro prefix of the layer (regmap.to_c_header names them so)
+    lp = sanitise(f"{top}_{la.spec.name}").upper() if hasattr(core, "layers") else P
+    s = la.spec
+    body = [f"    if (base[0x{ADDR_ID:X}] != {P}_ID) return -1;  /* word 0 is the ID register */"]
+    if "LEVELS" in rm.regions:
+        body.append(f"    base[{lp}_LEVELS + 0] = 0x{rm.level_word(s.levels[0]):X}u;  "
+                    f"/* level 0 = {s.levels[0]} */")
+    if "BIAS" in rm.regions:
+        body.append(f"    base[{lp}_BIAS + 0] = (uint32_t)({s.bias[0]});  "
+                    f"/* output 0's bias, two's complement */")
+    if "CONN" in rm.regions:
+        addr, j, c = sorted(rm.conn_addresses())[0]
+        sign, index = s.signs[j][c], s.indices[j][c]
+        what = (f"weight {rm.conn_value(sign, index)}" if rm.conn_signed else
+                f"sign {sign} | index {index} << 1")
+        body.append(f"    base[{lp}_CONN + {addr - rm.regions['CONN'].base}] = "
+                    f"0x{rm.conn_word(sign, index):X}u;  /* output {j}, connection {c}: "
+                    f"{what} */")
+    if len(body) == 1:
+        body.append("    /* tunable=none: nothing to write, the weights are wired in */")
+    return ["```c", "#include <stdint.h>", f'#include "{_md(top)}_regs.h"', "",
+            "/* base: the configuration port, one 32-bit word per address */",
+            "int load_and_commit(volatile uint32_t *base) {", *body,
+            f"    base[{P}_CTRL] = {P}_CTRL_COMMIT;  /* 0x{CTRL_COMMIT:X}: swap the shadow set "
+            f"in */",
+            f"    while (base[{P}_STATUS] & 1u) {{}}  /* pending until the new set is active */",
+            "    return 0;", "}", "```", ""]
+
+
+def datasheet_html(markdown: str, title: str) -> str:
+    """The datasheet as a standalone HTML page: the Markdown converted by markdown-it-py
+    (CommonMark with tables; raw HTML in the text is escaped, never passed through)."""
+    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown)
+    return "\n".join([
+        "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title>",
+        "<style>body{font-family:sans-serif;max-width:72em;margin:2em auto;padding:0 1em}"
+        "table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #bbb;"
+        "padding:.2em .5em;text-align:left}code,pre{background:#f4f4f4}"
+        "pre{padding:.5em;overflow-x:auto}</style>", "</head>", "<body>", body, "</body>",
+        "</html>", ""])
 
 
 def datasheet(core, top: str, *, version: str, spec_sha256: str,
@@ -195,7 +277,7 @@ def datasheet(core, top: str, *, version: str, spec_sha256: str,
              f"Generated by lognet {version} from the spec with SHA-256 `{spec_sha256}`; true for "
              f"this core only. The files beside it: `{_md(top)}.v` (Verilog), `regmap.json`, "
              f"`regmap.md`, `{_md(top)}_regs.h` (C header), `connections.csv`, `manifest.json`, "
-             f"`spec.json`.", "",
+             f"`spec.json`, `{_md(top)}.core` (FuseSoC) and this sheet as `datasheet.html`.", "",
              "## Ports", "",
              "| port | dir | bits | meaning |", "|---|---|---|---|",
              "| `clk` | in | 1 | clock: everything happens on its rising edge |",
@@ -217,8 +299,14 @@ def datasheet(core, top: str, *, version: str, spec_sha256: str,
              "| `cfg__r_en` | in | 1 | a read strobe |",
              "| `cfg__r_data` | out | 32 | read data, valid the clock after `r_en`, held until "
              "the next `r_en` |", "",
+             "Every transfer carries one whole vector (one beat per vector, all elements "
+             "side by side); there are no partial beats and no first/last flags. Nothing is "
+             "dropped or duplicated: each input vector gives exactly one output vector, in "
+             "order. The configuration port is independent of the streams and may be used at "
+             "any time.", "",
              f"Throughput at {clock_mhz:g} MHz: {clock_mhz * 1e6 / info.cycles_per_vector:,.0f} "
-             f"vectors/s; latency {info.latency} clocks.", "",
+             f"vectors/s; latency {info.latency} clocks (defined under Timing"
+             + (", the sum of the layers'" if hasattr(core, "layers") else "") + ").", "",
              "## Number formats in Q notation", "",
              "`sQi.f` is a signed two's-complement number with `i` integer bits besides the sign "
              "and `f` fraction bits (`1 + i + f` bits); `uQi.f` is unsigned (`i + f` bits). The "
@@ -239,9 +327,18 @@ def datasheet(core, top: str, *, version: str, spec_sha256: str,
         lines += ["", f"This is a network of {len(core.layers)} layers chained output to input. "
                   f"Its own CTRL (address 0x{ADDR_CTRL:X}) commits every layer at once, between "
                   f"two vectors: the network stops taking input, waits until no vector is inside, "
-                  f"then commits each layer as described in its section. A layer's own CTRL "
-                  f"commits that layer alone.", "",
-                  "| layer | base address |", "|---|---|"]
+                  f"then commits each layer as described in its section; into an idle network "
+                  f"this takes {network_commit_clocks(core)} clocks from the CTRL write until "
+                  f"the network's STATUS bit 0 reads 0 (the slowest layer's commit + 2). A "
+                  f"layer's own CTRL commits that layer alone (a vector between two layers may "
+                  f"then meet the new set of one and the old of the other: use the network's).",
+                  "", "Network header registers:", "",
+                  "| word address | name | access | content |", "|---|---|---|---|"]
+        for h in core.regmap.header():
+            content = f"`0x{h['value']:08X}`" if "value" in h else h["doc"]
+            lines.append(f"| `0x{h['offset']:X}` | {h['name']} | {h['access']} | "
+                         f"{cell(content)} |")
+        lines += ["", "| layer | base address |", "|---|---|"]
         lines += [f"| `{_md(la.spec.name)}` | `0x{rm.base:X}` |" for la, rm in _layer_maps(core)]
     lines.append("")
     for la, rm in _layer_maps(core):
@@ -258,14 +355,5 @@ def datasheet(core, top: str, *, version: str, spec_sha256: str,
                   "|---|---|---|---|---|---|---|"]
         lines += [f"| `{_md(r[0])}` | `0x{r[1]:X}` | {r[2]} | {r[3]} | {r[4]} | {r[5]} | {r[6]} |"
                   for r in rows]
-    lines += ["", "## Driving it from C", "", "```c",
-              "#include <stdint.h>",
-              f'#include "{_md(top)}_regs.h"',
-              "",
-              "static void load_and_commit(volatile uint32_t *base, const uint32_t *addr,",
-              "                            const uint32_t *word, unsigned n) {",
-              "    for (unsigned i = 0; i < n; i++) base[addr[i]] = word[i];  /* shadow set */",
-              f"    base[{_md(top).upper()}_CTRL] = {_md(top).upper()}_CTRL_COMMIT;",
-              f"    while (base[{_md(top).upper()}_STATUS] & 1u) {{}}  /* wait for the swap */",
-              "}", "```", ""]
+    lines += ["", "## Driving it from C", ""] + _c_example(core, top)
     return "\n".join(lines)

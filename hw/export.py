@@ -22,11 +22,15 @@ from lognet.model.spec import LayerSpec, NetworkSpec
 from lognet.model.specjson import dumps_spec
 
 from . import regmap as rmap
-from .datasheet import connections_csv, datasheet
+from .datasheet import connections_csv, datasheet, datasheet_html
+from .fusesoc import core_file
 from .layer import Layer
 from .network import Network
 
-__all__ = ["build_core", "generate", "manifest", "to_verilog", "top_name"]
+__all__ = ["MAX_CLOCK_MHZ", "build_core", "generate", "manifest", "to_verilog", "top_name"]
+
+#: the highest clock ``generate`` states a throughput for (1 THz: far above any FPGA or ASIC)
+MAX_CLOCK_MHZ = 1e6
 
 
 def build_core(spec: LayerSpec | NetworkSpec, *, readback: bool = True) -> Layer | Network:
@@ -97,7 +101,7 @@ def manifest(spec: LayerSpec | NetworkSpec, core, clock_mhz: float = 100.0, *,
         "clock_mhz": clock_mhz,
         "throughput_vectors_per_s": clock_mhz * 1e6 / core.info.cycles_per_vector,
         "layers": per_layer,
-        "interface": "docs/interfaces.md (streams: amaranth.lib.stream; cfg: addr/w_data/w_en/"
+        "interface": "datasheet.md (streams: amaranth.lib.stream; cfg: addr/w_data/w_en/"
                      "r_en/r_data, read latency 1)",
     }
 
@@ -105,10 +109,14 @@ def manifest(spec: LayerSpec | NetworkSpec, core, clock_mhz: float = 100.0, *,
 def generate(spec: LayerSpec | NetworkSpec, out_dir: str | os.PathLike, *, force: bool = False,
              clock_mhz: float = 100.0, readback: bool = True, version: str | None = None) -> dict:
     """Write ``<top>.v``, ``regmap.json``, ``regmap.md``, ``<top>_regs.h``, ``datasheet.md``,
-    ``connections.csv``, ``manifest.json`` and ``spec.json`` into ``out_dir``. Refuses an
+    ``datasheet.html``, ``connections.csv``, ``<top>.core`` (FuseSoC), ``manifest.json`` and
+    ``spec.json`` into ``out_dir``. Refuses an
     existing folder unless ``force`` (and then replaces only a folder lognet wrote)."""
     if not (isinstance(clock_mhz, (int, float)) and math.isfinite(clock_mhz) and clock_mhz > 0):
         raise InputError(f"clock {clock_mhz!r} MHz: give a positive number of MHz")
+    if clock_mhz > MAX_CLOCK_MHZ:
+        raise InputError(f"clock {clock_mhz:g} MHz: give at most {MAX_CLOCK_MHZ:g} MHz (the "
+                         f"clock only scales the throughput the manifest states)")
     check_out_folder(out_dir, force)
     core = build_core(spec, readback=readback)
     name = top_name(spec)
@@ -122,10 +130,20 @@ def generate(spec: LayerSpec | NetworkSpec, out_dir: str | os.PathLike, *, force
     man = manifest(core.spec, core, clock_mhz, version=version)
     files["datasheet.md"] = datasheet(core, name, version=man["lognet_version"],
                                       spec_sha256=man["spec_sha256"], clock_mhz=clock_mhz)
+    files["datasheet.html"] = datasheet_html(files["datasheet.md"], f"{name} datasheet")
     files["connections.csv"] = connections_csv(core)
+    kind = "network" if isinstance(core, Network) else "layer"
+    files[f"{name}.core"] = core_file(
+        name, man["lognet_version"], verilog=f"{name}.v", header=f"{name}_regs.h",
+        docs=["datasheet.md", "datasheet.html", "regmap.md", "regmap.json", "connections.csv"],
+        description=f"lognet {kind} core {name} (spec SHA-256 {man['spec_sha256'][:16]})")
     man["files"] = sorted(files) + ["manifest.json"]
     files["manifest.json"] = json.dumps(man, indent=1) + "\n"
-    with atomic_folder(out_dir, force=force) as tmp:
-        for fname, text in files.items():
-            (tmp / fname).write_text(text)
+    try:
+        with atomic_folder(out_dir, force=force) as tmp:
+            for fname, text in files.items():
+                (tmp / fname).write_text(text)
+    except OSError as e:  # nothing is left behind: atomic_folder removed its temporary
+        raise InputError(f"{out_dir}: cannot write the output folder there "
+                         f"({e.strerror or e}); choose a folder you can write") from None
     return man

@@ -44,8 +44,8 @@ from .regmap import RegisterMap, exp_bits
 
 __all__ = ["AUTO_FILL", "COEFFICIENTS", "DEVICES", "FEATURES", "LOGIC_CELLS",
            "AutoResult", "BlockKind", "Device", "LayerPlan", "MemoryUse", "Plan", "Shortfall",
-           "Use", "auto_lanes", "cycles_per_vector", "device", "format_plan", "logic_features",
-           "place_memory", "plan"]
+           "Use", "auto_folded", "auto_lanes", "auto_summary", "cycles_per_vector", "device",
+           "format_plan", "logic_features", "place_memory", "plan"]
 
 
 # -- devices --------------------------------------------------------------------------------------
@@ -817,6 +817,28 @@ def auto_lanes(spec: LayerSpec | NetworkSpec, target: str, clock_mhz: float | No
     lanes, p = last if last else ([1] * len(lays), build([1] * len(lays)))
     return AutoResult(tuple(lanes), p, False, "even one lane per layer does not fit: "
                       + ("; ".join(map(str, p.shortfalls)) or _over_fill(p, fill)))
+
+
+def auto_folded(spec: LayerSpec | NetworkSpec, target: str, clock_mhz: float | None = None,
+                fps: float | None = None, *, dsp: bool = False, fill: float = AUTO_FILL
+                ) -> tuple[LayerSpec | NetworkSpec, AutoResult]:
+    """``spec`` (the same kind back) with every layer folded to the lanes :func:`auto_lanes`
+    picks for ``target``, arithmetic and tunability kept; and the search's result (check
+    ``ok`` before using the spec: it is the closest the search came otherwise)."""
+    found = auto_lanes(spec, target, clock_mhz, fps, dsp=dsp, fill=fill)
+    layers = tuple(la.with_arch(Arch(Microarch.FOLDED, p, la.arch.arith, la.arch.tunable))
+                   for la, p in zip(spec.layers, found.lanes))
+    if isinstance(spec, LayerSpec):
+        return layers[0], found
+    return NetworkSpec(spec.name, layers), found
+
+
+def auto_summary(spec: LayerSpec | NetworkSpec, found: AutoResult) -> str:
+    """One line: the lanes picked per layer and what the plan says they give."""
+    p = found.plan
+    lanes = ", ".join(f"{la.name} folded:{k}" for la, k in zip(spec.layers, found.lanes))
+    return (f"auto-folded for {p.target}: {lanes}; {p.cycles_per_vector:g} clocks/vector, "
+            f"{p.inferences_per_s:,.0f} inferences/s at {p.clock_mhz:g} MHz (plan)")
 
 
 def _over_fill(p: Plan, fill: float) -> str:

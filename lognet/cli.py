@@ -34,6 +34,11 @@ class CLIError(Exception):
     """Raised inside a verb for a bad option combination; printed as one line, exit 2."""
 
 
+class GoalNotMet(Exception):
+    """Raised inside a verb when valid inputs cannot give what was asked (e.g. a device too
+    small for the layer); printed as one line, exit 1, nothing written."""
+
+
 def _user_errors():
     from lognet.base.errors import InputError
     from lognet.model.arch import SpecError
@@ -62,7 +67,8 @@ def _check_out_file(path: str | None) -> Path | None:
 
 
 #: argument names that name files a verb reads, and files (or folders) it writes
-_INPUT_ARGS = ("spec", "file", "inputs", "calib", "data", "weights", "config", "net")
+_INPUT_ARGS = ("spec", "file", "inputs", "calib", "data", "weights", "config", "net",
+               "activations")
 _OUTPUT_ARGS = ("output", "out", "json")
 
 
@@ -135,52 +141,193 @@ def cmd_layers(args) -> int:
 
 
 def cmd_fit(args) -> int:
-    from lognet.model.fit import analyse_layer, plot_layer
-    from lognet.model.weights import load_weights, select_layers
+    from lognet.model.fit import MIN_ENTRIES, MLE_SAMPLE, json_ready, summary_lines
 
+    args.min_entries = MIN_ENTRIES if args.min_entries is None else args.min_entries
+    args.sample = MLE_SAMPLE if args.sample is None else args.sample
+
+    if args.activations is None and args.file is None:
+        raise CLIError("give a weight file, or --activations NET.json --data x.npy")
+    if (args.activations is None) != (args.data is None):
+        raise CLIError("--activations and --data go together: the spec and the inputs")
     out = check_out_folder(args.out, args.force)
-    layers = select_layers(load_weights(args.file), args.layer, require_2d=False)
-    results = {}
-    for name, w in layers.items():
-        results[name] = analyse_layer(w, name, bins=args.bins, seed=args.seed)
-    from lognet.base.names import sanitise
-
     with atomic_folder(out, force=args.force) as tmp:
-        for name, res in results.items():
-            png = f"{sanitise(name)}.png"
-            plot_layer(res, layers[name], tmp / png)
-            res["plot"] = png
-        _write_json(tmp / "fit.json", {"file": str(args.file), "bins": args.bins,
-                                       "layers": results})
-    for name, res in results.items():
-        print(f"{name}: {res['verdict']['summary']}")
-    print(f"wrote {out}/fit.json and one PNG per layer")
+        plots = None if args.no_plots else tmp
+        if args.activations is None:
+            result, lines = _fit_weights(args, plots)
+        else:
+            result, lines = _fit_activations(args, plots)
+        atomic_write_bytes(tmp / "fit.json", (json.dumps(json_ready(result), indent=1,
+                                                         allow_nan=False) + "\n").encode())
+    print("\n".join(lines))
+    for key, part in result.get("networks", {"": result}).items():
+        if "summary" in part:
+            print((f"{key} network, " if key else "") + "\n".join(summary_lines(part["summary"])))
+    print(f"wrote {out}/fit.json" + ("" if args.no_plots else " and one PNG per fitted array"))
     return 0
 
 
-def cmd_quantise(args) -> int:
+def _fit_lines(res: dict, label: str = "") -> list[str]:
+    """One line per fitted array (its verdict and flags), then the failed ones."""
+    lines = []
+    for name, r in res["layers"].items():
+        lines.append(f"{label}{name}: {r['verdict']['summary']}")
+        lines += [f"  flag {f['flag']}: {f['text']}" for f in r["flags"]]
+    lines += [f"{label}{f['name']} {tuple(f['shape'])}: not fitted: {f['why']}"
+              for f in res["failed"]]
+    notes = sorted({r["mle"]["note"] for r in res["layers"].values() if r["mle"]["note"]})
+    sub = sum(1 for r in res["layers"].values() if r["mle"]["note"])
+    if sub:
+        lines.append(f"{label}MLE fits of {sub} array{'s' * (sub != 1)} on a seeded random "
+                     f"subsample of at most {res['sample']:,} non-zero values (--sample), e.g. "
+                     f"{notes[0]}")
+    return lines
+
+
+def _fit_weights(args, plots):
+    from lognet.base.errors import InputError
+    from lognet.model.fit import fit_arrays, select_arrays
+    from lognet.model.weights import load_weights
+
+    weights = load_weights(args.file, finite=False)
+    chosen, skipped = select_arrays(weights, args.layer, include_all=args.all_arrays,
+                                    min_entries=args.min_entries)
+    what = ("every array (--all)" if args.all_arrays else
+             f"weight matrices (2-D or more, floating point, >= {args.min_entries} entries)")
+    print(f"{args.file}: {len(weights)} arrays; fitting {len(chosen)}, {what}"
+          + (f"; {len(skipped)} skipped (--all fits them too):" if skipped else ""), flush=True)
+    for s in skipped:
+        print(f"  skipped {s['name']} {tuple(s['shape'])} {s['dtype']}: {s['why']}", flush=True)
+    if not chosen:
+        raise InputError(f"{args.file}: no weight matrix to fit ({len(skipped)} arrays skipped, "
+                         f"e.g. {skipped[0]['name']}: {skipped[0]['why']}); use --all to fit "
+                         f"every array")
+    res = fit_arrays(chosen, bins=args.bins, seed=args.seed, sample=args.sample,
+                     plot_dir=plots, jobs=args.jobs or os.cpu_count() or 1)
+    if not res["layers"]:
+        raise InputError(f"{args.file}: no array could be fitted: " + "; ".join(
+            f"{f['name']}: {f['why']}" for f in res["failed"][:5]))
+    res["sample"] = args.sample
+    result = {"file": str(args.file), "bins": args.bins, "seed": args.seed,
+              "min_entries": args.min_entries, "all": args.all_arrays, "mle_sample": args.sample,
+              "skipped": skipped, **res}
+    return result, _fit_lines(res)
+
+
+def _fit_activations(args, plots):
+    from lognet.base.errors import InputError
+    from lognet.base.files import load_npy
+    from lognet.model.activation_stats import (
+        activation_arrays,
+        float_activation_arrays,
+        prepare_inputs,
+    )
+    from lognet.model.fit import fit_arrays
+
+    spec = _load_spec(args.activations)
+    x_real, x_int = prepare_inputs(spec, load_npy(args.data, "the data"))
+    nets = {}
+    arrays, info = activation_arrays(spec, x_int)
+    nets["integer"] = ("bit-exact integer network (model.reference)", arrays, info)
+    if args.file is not None:
+        from lognet.model.quantise import load_dense_layers
+
+        fl = [(n, W, b) for n, W, b, _ in load_dense_layers(args.file, args.layer, "none")]
+        arrays, info = float_activation_arrays(spec, fl, x_real)
+        nets["float"] = (f"float network (weights of {args.file})", arrays, info)
+        float_note = None
+    else:
+        float_note = ("not fitted: the spec holds only the codebook, not the float weights; "
+                      "give the weight file it was quantised from as FILE to fit the float "
+                      "network too")
+    result = {"spec": str(args.activations), "data": str(args.data), "vectors": len(x_int),
+              "bins": args.bins, "seed": args.seed, "mle_sample": args.sample, "networks": {}}
+    lines = [f"{args.activations}: {len(spec.layers)} layers on {len(x_int)} vectors of "
+             f"{args.data} (real inputs quantised to {spec.in_fmt.describe()} for the integer "
+             f"network)"]
+    for key, (what, arrays, info) in nets.items():
+        res = fit_arrays(arrays, bins=args.bins, seed=args.seed, sample=args.sample,
+                         plot_dir=plots, plot_prefix=f"{key}_",
+                         jobs=args.jobs or os.cpu_count() or 1)
+        res["sample"] = args.sample
+        for name, r in res["layers"].items():
+            r["what"] = info[name]
+        res["what"] = what
+        res["arrays"] = info
+        result["networks"][key] = res
+        lines.append(f"{what}:")
+        for name, i in info.items():
+            if "zero_fraction" in i:
+                lines.append(f"  {name}: {i['zero_fraction']:.1%} exact zeros left out "
+                             f"({i['values']:,} positive values)")
+        lines += ["  " + s for s in _fit_lines(res)]
+    if float_note:
+        result["networks"]["float"] = {"absent": float_note}
+        lines.append(f"float network: {float_note}")
+    if not any(n.get("layers") for n in result["networks"].values()):
+        raise InputError(f"{args.activations}: no layer's activations could be fitted")
+    return result, lines
+
+
+def _parse_arch(args):
+    """The verb's --arch/--arith/--tunable; ``auto`` builds one lane per layer first, and
+    :func:`_auto_fold` then picks the lanes. --target/--fps/--clock/--dsp go with auto only."""
     from lognet.model.arch import Arch
+
+    auto = args.arch == "auto"
+    given = [o for o, v in (("--target", args.target), ("--fps", args.fps),
+                            ("--clock", args.clock), ("--dsp", args.dsp or None))
+             if v is not None]
+    if auto and args.target is None:
+        raise CLIError("--arch auto needs --target (ice40-up5k, ecp5-25k or ecp5-85k): the "
+                       "device whose resources the lanes fill")
+    if given and not auto:
+        raise CLIError(f"{', '.join(given)} {'goes' if len(given) == 1 else 'go'} with --arch "
+                       f"auto (the search that picks each layer's lanes for a device)")
+    return Arch.parse("folded:1" if auto else args.arch, arith=args.arith,
+                      tunable=args.tunable)
+
+
+def _auto_fold(spec, args):
+    """With --arch auto: every layer folded to the lanes the resource plan picks for
+    --target (the most inferences/s the device holds, or --fps with the fewest lanes). A
+    goal the device cannot meet: exit 1, nothing written."""
+    if args.arch != "auto":
+        return spec
+    from lognet.hw.plan import auto_folded, auto_summary
+
+    spec, found = auto_folded(spec, args.target, args.clock, args.fps, dsp=args.dsp)
+    if not found.ok:
+        raise GoalNotMet(f"--arch auto on {args.target}: {found.reason}; nothing written")
+    print(auto_summary(spec, found))
+    return spec
+
+
+def cmd_quantise(args) -> int:
     from lognet.model.quantise import quantise_layers_from_file
     from lognet.model.specjson import dump_spec
 
     out = _check_out_file(args.output)
-    arch = Arch.parse(args.arch, arith=args.arith, tunable=args.tunable)
+    arch = _parse_arch(args)
     spec, reports = quantise_layers_from_file(
         args.file, layers=args.layer, K=args.levels, picker=args.picker, topology=args.topology,
         in_bits=args.in_bits, in_signed=args.in_signed, level_bits=args.level_bits,
         out_bits=args.out_bits, activation=args.activation, arch=arch, seed=args.seed,
         zero_level=args.zero_level, calib=args.calib)
+    spec = _auto_fold(spec, args)
     dump_spec(spec, out)
     for r in reports:
         print(f"{r['name']}: K={r['K']} {r['picker']} SQNR {r['sqnr_db']:.2f} dB "
               f"({r['sqnr_rounded_db']:.2f} dB after rounding to {r['formats']['level']}), "
               f"{r['topology']['connections']} connections")
+        for note in (r["picker_note"], r["rounding_note"]):
+            if note:
+                print(f"  {note}")
     print(f"wrote {out}")
     return 0
 
 
 def cmd_spec(args) -> int:
-    from lognet.model.arch import Arch
     from lognet.model.quantise import random_layer_spec
     from lognet.model.specjson import dump_spec
 
@@ -191,11 +338,13 @@ def cmd_spec(args) -> int:
         raise CLIError("--inputs and --outputs must be >= 1")
     if not 1 <= args.levels <= MAX_LEVELS:
         raise CLIError(f"--levels must be 1..{MAX_LEVELS} (got {args.levels})")
-    arch = Arch.parse(args.arch, arith=args.arith, tunable=args.tunable)
+    arch = _parse_arch(args)
     spec = random_layer_spec(
         args.inputs, args.outputs, args.mu, args.sigma, args.levels, picker=args.picker,
-        seed=args.seed, topology=args.topology, in_bits=args.in_bits, level_bits=args.level_bits,
-        out_bits=args.out_bits, arch=arch, name=args.name)
+        seed=args.seed, topology=args.topology, in_bits=args.in_bits, in_signed=args.in_signed,
+        level_bits=args.level_bits, out_bits=args.out_bits, activation=args.activation,
+        bias=args.bias, bias_bits=args.bias_bits, arch=arch, name=args.name)
+    spec = _auto_fold(spec, args)
     dump_spec(spec, out)
     print(f"wrote {out}: {spec.n_in} inputs, {spec.n_out} outputs, {spec.n_conn} connections, "
           f"K={spec.K}, levels {list(spec.levels)}")
@@ -250,14 +399,16 @@ def cmd_sim(args) -> int:
     _check_folder(args.build_dir, "--build-dir")
     if not args.bulk and (args.inputs or out):
         raise CLIError("--inputs and -o go with --bulk (the cocotb bench draws its own vectors)")
+    if (args.waves_from is not None or args.waves_vectors is not None) and not (
+            args.bulk and args.waves):
+        raise CLIError("--waves-from/--waves-vectors choose the window of --bulk --waves (the "
+                       "cocotb bench records its whole, short run): add --bulk --waves")
     if args.bulk:
         import numpy as np
 
         from lognet.model.reference import check_inputs
-        from lognet.sim.bulk import run_bulk
+        from lognet.sim.bulk import DEFAULT_WAVE_VECTORS, run_bulk
 
-        if args.waves:
-            raise CLIError("--waves is for the cocotb bench; drop --bulk to record waves")
         if args.inputs:
             x = _load_int_array(args.inputs)
             try:
@@ -268,8 +419,14 @@ def cmd_sim(args) -> int:
             f = spec.in_fmt
             x = np.random.default_rng(args.seed).integers(f.min_int, f.max_int + 1,
                                                           (args.vectors, spec.n_in))
+        wfrom = 0 if args.waves_from is None else args.waves_from
+        if args.waves and wfrom >= len(x):
+            raise CLIError(f"--waves-from {wfrom} is past the last of the {len(x)} vectors; "
+                           f"give 0..{len(x) - 1}")
         result = run_bulk(spec, x, simulator=args.simulator, build_dir=args.build_dir,
-                          seed=args.seed + 1, p_valid=args.p_valid, p_ready=args.p_ready)
+                          seed=args.seed + 1, p_valid=args.p_valid, p_ready=args.p_ready,
+                          waves=args.waves, waves_from=wfrom,
+                          waves_vectors=args.waves_vectors or DEFAULT_WAVE_VECTORS)
         if out is not None and result.outputs is not None:
             _save_npy(out, result.outputs)
     else:
@@ -504,6 +661,13 @@ def cmd_flow(args) -> int:
     return run_flow(args.config, out=args.out, force=args.force, skip=args.skip, spec=args.spec)
 
 
+def cmd_sweep(args) -> int:
+    from lognet.sweep import run_sweep
+
+    return run_sweep(args.config, args.out, scheduler=args.scheduler, workers=args.workers,
+                     force=args.force, cache=args.cache)
+
+
 # -- analyse: the network as an Ising model, signal propagation across depth ---------------------
 
 
@@ -709,13 +873,25 @@ def _arch_options(p, defaults: bool = True):
 
     q = QuantiseConfig()
     p.add_argument("--arch", default=q.arch if defaults else None,
-                   help="parallel or folded:P (P lanes)" + (f"; default {q.arch}" if defaults
-                                                             else ""))
+                   help="parallel, folded:P (P lanes)" + (", or auto (lanes per layer from "
+                   f"the resource plan of --target); default {q.arch}" if defaults else ""))
     p.add_argument("--arith", default=q.arith.value if defaults else None,
                    choices=[a.value for a in Arith],
                    help="arithmetic mode (auto picks the cheapest)")
     p.add_argument("--tunable", default=q.tunable.value if defaults else None,
                    choices=[t.value for t in Tunable], help="which weights are writable")
+    if defaults:  # spec and quantise: the auto-folding search
+        from lognet.hw.plan import DEVICES
+
+        p.add_argument("--target", choices=list(DEVICES),
+                       help="with --arch auto: the device to fill")
+        p.add_argument("--fps", type=_bounded(float, 1e-6, 1e12),
+                       help="with --arch auto: reach this many inferences/s with the fewest "
+                            "lanes (default: the most the device holds)")
+        p.add_argument("--clock", type=_bounded(float, 1e-3, 1e4),
+                       help="with --arch auto: clock in MHz (default: the target's)")
+        p.add_argument("--dsp", action="store_true",
+                       help="with --arch auto: products may use DSP blocks")
 
 
 def _codebook_options(p):
@@ -792,13 +968,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_layers)
 
-    p = sub.add_parser("fit", help="distribution analysis of |w| per layer (JSON + PNG)")
-    p.add_argument("file", help=".npz, .npy, .safetensors or .onnx")
+    p = sub.add_parser("fit", help="distribution analysis of |w| per array, or of each layer's "
+                                   "outputs over a data set (JSON + PNG)")
+    p.add_argument("file", nargs="?",
+                   help=".npz, .npy, .safetensors or .onnx; with --activations: the float "
+                        "weights the spec was quantised from (optional)")
     p.add_argument("--layer", action="append", help="name or glob (repeatable; default all)")
+    p.add_argument("--all", dest="all_arrays", action="store_true",
+                   help="fit every array; by default only weight matrices: 2-D or more, "
+                        "floating point, at least --min-entries entries")
+    # the defaults of --min-entries and --sample live in lognet.model.fit (MIN_ENTRIES,
+    # MLE_SAMPLE), read when the verb runs: importing SciPy here would slow every verb
+    p.add_argument("--min-entries", type=_bounded(int, 1),
+                   help="fewest entries of a fitted matrix (default: lognet.model.fit's "
+                        "MIN_ENTRIES, printed with the output)")
     p.add_argument("--bins", type=_bounded(int, 2, 100_000), default=100,
                    help="bins of the size-weighted histogram")
+    p.add_argument("--sample", type=_bounded(int, 100, 100_000_000),
+                   help="largest MLE sample per array (default: lognet.model.fit's "
+                        "MLE_SAMPLE, printed with the output); a seeded random subsample "
+                        "beyond")
     p.add_argument("--seed", type=_SEED, default=0,
                    help="seed of the Gaussian control and the MLE subsample")
+    p.add_argument("--activations", metavar="NET.json",
+                   help="fit each layer's outputs of this spec over --data instead of weights")
+    p.add_argument("--data", metavar="X.npy",
+                   help="with --activations: N x n_in inputs (real values, or integer codes)")
+    p.add_argument("--no-plots", action="store_true", help="write fit.json only")
+    p.add_argument("--jobs", type=_bounded(int, 0, 256), default=0,
+                   help="worker processes for large files (default 0: one per core)")
     p.add_argument("-o", "--out", default="fit", help="output folder (default ./fit)")
     p.add_argument("--force", action="store_true", help="replace an existing output folder")
     p.set_defaults(func=cmd_fit)
@@ -830,6 +1028,13 @@ def build_parser() -> argparse.ArgumentParser:
     _codebook_options(p)
     p.add_argument("--name", default="layer", help="layer name (sanitised for the HDL)")
     p.add_argument("--seed", type=_SEED, default=0, help="seed of the drawn weights and topology")
+    p.add_argument("--activation", default="none", choices=["none", "relu"],
+                   help="after the bias, before requantisation (default none)")
+    p.add_argument("--bias", default="none", choices=["none", "random"],
+                   help="none: zero biases (default); random: drawn from N(0, s^2), s the "
+                        "spread of W x for inputs uniform on [-1, 1)")
+    p.add_argument("--bias-bits", type=_bounded(int, 2, 32), default=16,
+                   help="bias width, signed (default 16)")
     _format_options(p)
     _arch_options(p)
     p.add_argument("-o", "--output", required=True, help="spec JSON to write")
@@ -862,7 +1067,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vectors", type=_bounded(int, 1, MAX_RANDOM_VECTORS), default=1000,
                    help="random vectors (default 1000)")
     p.add_argument("--seed", type=_SEED, default=0, help="seed of vectors, gaps and stalls")
-    p.add_argument("--waves", action="store_true", help="write FST (Verilator) / VCD (Icarus)")
+    p.add_argument("--waves", action="store_true",
+                   help="write a waveform: FST (Icarus; Verilator with lz4.h) or VCD; with "
+                        "--bulk only a window of vectors (--waves-from, --waves-vectors)")
+    p.add_argument("--waves-from", type=_bounded(int, 0, MAX_RANDOM_VECTORS), default=None,
+                   help="with --bulk --waves: first vector of the window (default 0)")
+    p.add_argument("--waves-vectors", type=_bounded(int, 1, MAX_RANDOM_VECTORS), default=None,
+                   help="with --bulk --waves: vectors in the window (default 16)")
     p.add_argument("--build-dir", default="build/sim", help="build folder (default build/sim)")
     p.add_argument("--json", help="write the summary here")
     p.add_argument("--bulk", action="store_true",
@@ -903,7 +1114,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dsp", action="store_true", help="multipliers in DSP blocks")
     p.add_argument("--auto", action="store_true",
                    help="pick folded lanes per layer: the most inferences/s that fit")
-    p.add_argument("--fps", type=_bounded(float, 1e-6), default=None,
+    p.add_argument("--fps", type=_bounded(float, 1e-6, 1e12), default=None,
                    help="with --auto: reach this many inferences/s with the fewest lanes")
     p.add_argument("--fill", type=_bounded(float, 0.01, 1.0), default=None,
                    help="with --auto: share of the device's logic to fill (default 0.85: room "
@@ -955,6 +1166,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="resume from this NetworkSpec (e.g. a report's network.json) instead "
                         "of quantising again")
     p.set_defaults(func=cmd_flow)
+
+    p = sub.add_parser("sweep", help="design-space sweep on Dask (pickers x K x arithmetic x "
+                                     "tunability x lanes x targets), cached and resumable")
+    p.add_argument("config", help="sweep file (TOML; see lognet/default_sweep.toml)")
+    p.add_argument("-o", "--out", default=None,
+                   help="results folder (default [sweep] out, ./sweep)")
+    p.add_argument("--force", action="store_true", help="replace an existing results folder")
+    p.add_argument("--scheduler", default=None,
+                   help="address of a running Dask scheduler (tcp://host:8786); default: a "
+                        "local cluster")
+    p.add_argument("--workers", type=_bounded(int, 1, 4096), default=None,
+                   help="local worker processes (default one per core, fewer if memory is "
+                        "short)")
+    p.add_argument("--cache", default=None,
+                   help="stage cache folder (default [sweep] cache, build/sweep-cache)")
+    p.set_defaults(func=cmd_sweep)
 
     _analyse_parser(sub)
     return ap
@@ -1101,11 +1328,21 @@ def main(argv: list[str] | None = None) -> int:
         msg = " ".join(str(e).split("\n"))
         print(f"lognet: error: {msg}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except GoalNotMet as e:
+        print(f"lognet: {e}", file=sys.stderr)
+        return 1
     except BrokenPipeError:
         # the reader went away (``| head``): end quietly, as other command-line tools do
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except OSError as e:
+        # a path the verb cannot read or write (missing, a folder, no permission, disk full):
+        # the user's to fix, so one line like every other bad input
+        what = f"{e.filename}: " if e.filename else ""
+        print(f"lognet: error: {what}{e.strerror or e}; check the path, its permissions and "
+              f"the free space", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("lognet: interrupted", file=sys.stderr)
         return 130

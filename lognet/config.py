@@ -119,8 +119,10 @@ class DataConfig:
 class QuantiseConfig:
     """``[quantise]``: levels, topology, formats and microarchitecture of the main spec."""
 
-    #: how the K levels are picked
-    picker: str = _opt("lognormal-lloyd", choices=PICKERS)
+    #: how the K levels are picked; ``auto``: every picker, the levels of the best SQNR (on the
+    #: digits MLP and transformer-like matrices ``optimal`` or ``lloyd`` won at K = 4, 8, 16,
+    #: and ``lognormal-lloyd`` was up to 6.8 dB below them: benchmarks/fit.py)
+    picker: str = _opt("auto", choices=PICKERS)
     #: levels per layer
     K: int = _opt(8, lo=1, hi=MAX_LEVELS)
     #: width of a level magnitude
@@ -131,7 +133,8 @@ class QuantiseConfig:
     out_bits: int = _opt(8, lo=2, hi=32)
     #: ``dense``, ``fanin:F[:random:SEED]``, ``prune:DENSITY`` or ``band:W``
     topology: str = "dense"
-    #: ``parallel`` or ``folded:P`` (P lanes)
+    #: ``parallel``, ``folded:P`` (P lanes), or ``auto``: lanes per layer from the resource
+    #: plan of the first ``[synth] targets`` entry (``lognet plan --auto``)
     arch: str = "parallel"
     #: arithmetic mode (``auto`` picks the cheapest for the levels)
     arith: Arith = Arith.AUTO
@@ -169,7 +172,7 @@ class SimulateConfig:
     #: simulator
     engine: Engine = Engine.VERILATOR
     #: test vectors to run: a count or ``"all"``
-    vectors: int | str = _opt("all", choices=("all",), lo=1)
+    vectors: int | str = _opt("all", choices=("all",), lo=1, hi=10_000_000)
     #: simulator build folder (relative to the working directory; builds are cached there)
     build_dir: str = "build/flow-sim"
     #: Verilator and Icarus run the generated bulk testbench (no Python in the clock loop);
@@ -185,7 +188,8 @@ class SynthConfig:
 
     #: targets (``ice40-up5k``, ``ecp5-25k``, ``ecp5-85k``); empty: the step is skipped
     targets: tuple[str, ...] = ()
-    #: per target: another ``parallel`` / ``folded:P`` than the main spec's
+    #: per target: another ``parallel`` / ``folded:P`` than the main spec's, or ``auto`` (lanes
+    #: from that target's resource plan)
     arch: dict[str, str] = _opt(None, factory=dict)
     #: per target: another tunability than the main spec's
     tunable: dict[str, Tunable] = _opt(None, factory=dict)

@@ -22,8 +22,6 @@ resumes from a NetworkSpec (the IR) instead of quantising again.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import sys
 import time
 from dataclasses import dataclass, field
@@ -374,13 +372,18 @@ def _load_weight_file(cfg: FlowConfig) -> ModelData:
 
 
 def step_fit(data: ModelData, seed: int, folder: Path) -> FitResult:
-    """Distribution analysis of each layer's |w|, with one plot per layer."""
-    from lognet.model.fit import analyse_layer, plot_layer
+    """Distribution analysis of each layer's |w|, with one plot per layer; its flags (a fit
+    on a bound, a crowded first bin, ...) end the summary, and NaN becomes null with a reason."""
+    from lognet.model.fit import analyse_layer, json_ready, plot_layer
 
     res = {}
     for name, W, _, _ in data.layers:
-        res[name] = analyse_layer(W, name, seed=seed)
-        plot_layer(res[name], W, folder / f"fit_{name}.png")
+        a = analyse_layer(W, name, seed=seed)
+        plot_layer(a, W, folder / f"fit_{name}.png")
+        a = json_ready(a)
+        if a["flags"]:
+            a["verdict"]["summary"] += ". Flags: " + "; ".join(f["text"] for f in a["flags"])
+        res[name] = a
     return FitResult(res)
 
 
@@ -389,9 +392,26 @@ def _quantise_options(cfg: FlowConfig, data: ModelData, xcal) -> dict:
     from lognet.model.arch import Arch
 
     q = cfg.quantise
+    # arch = "auto": one lane per layer here; step_quantise folds the main spec for the
+    # first synthesis target (compare points keep one lane)
     return dict(in_fmt=data.in_fmt, level_bits=q.level_bits, bias_bits=q.bias_bits,
                 out_bits=q.out_bits, calib_x=xcal, seed=cfg.flow.seed, topology=q.topology,
-                arch=Arch.parse(q.arch, arith=q.arith, tunable=q.tunable))
+                arch=Arch.parse("folded:1" if q.arch == "auto" else q.arch, arith=q.arith,
+                                tunable=q.tunable))
+
+
+def _auto_folded(cfg: FlowConfig, net, target: str, where: str):
+    """``net`` folded by the resource plan for ``target`` (``arch = "auto"``); a device that
+    cannot hold it is refused with the plan's reason."""
+    from lognet.hw.plan import auto_folded, auto_summary
+
+    y = cfg.synth
+    folded, found = auto_folded(net, target, y.clock.get(target), dsp=y.dsp)
+    if not found.ok:
+        raise InputError(f"{where} = \"auto\" on {target}: {found.reason}; choose a larger "
+                         f"target or a smaller network")
+    print(auto_summary(folded, found), flush=True)
+    return folded
 
 
 def step_quantise(cfg: FlowConfig, data: ModelData, qkw: dict, xte, folder: Path
@@ -403,6 +423,8 @@ def step_quantise(cfg: FlowConfig, data: ModelData, qkw: dict, xte, folder: Path
 
     q = cfg.quantise
     net, reps = quantise_network(data.layers, K=q.K, picker=q.picker, name=cfg.flow.name, **qkw)
+    if q.arch == "auto":
+        net = _auto_folded(cfg, net, cfg.synth.targets[0], "[quantise] arch")
     for (name, W, _, _), la in zip(data.layers, net.layers):
         plot_levels(W, np.asarray(la.levels) * la.level_fmt.step, f"{name}: {q.picker}, K={q.K}",
                     folder / f"levels_{name}.png")
@@ -426,31 +448,65 @@ def _given(net, path, data: ModelData, cfg: FlowConfig, xte) -> QuantiseResult:
 def step_compare(cfg: FlowConfig, data: ModelData, qkw: dict, xte, folder: Path,
                  area_dir: Path, area_on: bool) -> list[ComparePoint]:
     """Pickers x K by the integer reference's accuracy; with ``area_on`` also core cells from
-    Yosys for the Pareto plot."""
+    Yosys (no place and route) for the Pareto plot. It is a small sweep
+    (:mod:`lognet.sweep_engine`) on an in-process Dask cluster: points whose netlists are equal
+    share one synthesis, and every stage is cached in ``area_dir``'s sibling ``sweep-cache``
+    (the cache of ``lognet sweep``), so a second run of the same flow computes nothing again."""
     import dataclasses
 
-    from lognet.model.quantise import quantise_network
-    from lognet.model.reference import reference
     from lognet.report import pareto_front, plot_compare, plot_pareto
+    from lognet.sweep_engine import Options, Point, local_cluster, run_points
+    from lognet.sweep_stages import NetworkData
 
     c = cfg.compare
-    points, specs = [], []
-    for p in c.pickers:
-        for k in c.K:
-            n2, r2 = quantise_network(data.layers, K=k, picker=p, name="cmp", **qkw)
-            acc = data.score(reference(n2, xte))
-            points.append(ComparePoint(p, k, acc, [r["sqnr_rounded_db"] for r in r2]))
-            specs.append(n2)
-            print(f"  {p:<16} K={k:<3} accuracy {acc:.4f}", flush=True)
-    if area_on:
-        idx = [i for i, pt in enumerate(points)
-               if c.area_pickers is None or pt.picker in c.area_pickers]
-        areas = _areas([specs[i] for i in idx], c.area_target, area_dir, dsp=c.dsp,
-                       jobs=c.jobs or None)
-        for i, a in zip(idx, areas):
-            points[i] = dataclasses.replace(points[i], area=a)
-            print(f"  {points[i].picker:<16} K={points[i].K:<3} {a['lut4']} LUT4, {a['ff']} FF,"
-                  f" {a['dsp']} DSP, {a['bram']} BRAM ({c.area_target}, Yosys)", flush=True)
+    net = NetworkData(cfg.flow.name, data.layers, qkw["calib_x"], xte,
+                      np.asarray(data.truth, np.int64), data.in_fmt)
+    arch = qkw["arch"]
+    lanes = "parallel" if arch.kind.value == "parallel" else f"folded:{arch.lanes}"
+    pts = [Point(cfg.flow.name, p, k, arch.arith.value, arch.tunable.value, lanes,
+                 c.area_target, None,
+                 ("accuracy", "synth") if area_on and (c.area_pickers is None
+                                                       or p in c.area_pickers)
+                 else ("accuracy",))
+           for p in c.pickers for k in c.K]
+    opts = Options(quantise={k: qkw[k] for k in ("level_bits", "bias_bits", "out_bits",
+                                                  "topology", "seed")},
+                   dsp=c.dsp, place=False, work_dir=str(area_dir))
+    held: dict = {}
+
+    def client():
+        from distributed import Client
+
+        held["cluster"] = local_cluster(c.jobs or None, processes=False)
+        held["client"] = Client(held["cluster"], set_as_default=False)
+        return held["client"]
+
+    try:
+        run = run_points(pts, {cfg.flow.name: net}, opts, area_dir.parent / "sweep-cache",
+                         client, quiet=True)
+    finally:
+        for k in ("client", "cluster"):
+            if k in held:
+                held[k].close()
+    points = []
+    for r in run.results:
+        if r.int_accuracy is None:  # quantise or the arch refused: no point to compare
+            raise InputError(f"compare {r.point.picker}, K={r.point.K}: {r.reason}")
+        pt = ComparePoint(r.point.picker, r.point.K, r.int_accuracy, list(r.sqnr_db))
+        print(f"  {pt.picker:<16} K={pt.K:<3} accuracy {pt.int_accuracy:.4f}", flush=True)
+        if r.lut4 is not None:
+            pt = dataclasses.replace(pt, area={
+                "target": c.area_target, "lut4": r.lut4, "ff": r.ff, "carry": r.carry,
+                "dsp": r.dsp, "bram": r.bram, "mapper": r.mapper,
+                "arith": list(r.arith_resolved)})
+        elif "synth" in r.point.stages:
+            print(f"  {pt.picker:<16} K={pt.K:<3} no area: {r.reason}", flush=True)
+        points.append(pt)
+    for pt in points:
+        if pt.area:
+            a = pt.area
+            print(f"  {pt.picker:<16} K={pt.K:<3} {a['lut4']} LUT4, {a['ff']} FF, {a['dsp']} "
+                  f"DSP, {a['bram']} BRAM ({c.area_target}, Yosys)", flush=True)
     rows = [pt.to_json() for pt in points]
     plot_compare(rows, data.float_accuracy, folder / "accuracy_vs_K.png")
     if plot_pareto(rows, data.float_accuracy, folder / "pareto.png"):
@@ -458,55 +514,6 @@ def step_compare(cfg: FlowConfig, data: ModelData, qkw: dict, xte, folder: Path,
         points = [dataclasses.replace(pt, pareto=True) if id(r) in front else pt
                   for pt, r in zip(points, rows)]
     return points
-
-
-def _structure_key(spec) -> str:
-    """Specs with the same key synthesise to the same netlist: shape, formats, arch and, when
-    weights are wired in, their values (writable levels and biases do not change the area)."""
-    from lognet.hw.arch import resolve_spec
-    from lognet.model.specjson import dumps_spec
-
-    d = json.loads(dumps_spec(resolve_spec(spec)))
-    for la in d.get("layers", [d]):
-        tun = la.get("arch", {}).get("tunable", "all")
-        if tun != "none":
-            la.pop("levels", None)
-            la.pop("bias", None)
-        if tun == "all":
-            la.pop("signs", None)
-            la.pop("indices", None)
-        d.pop("name", None)
-        la.pop("name", None)
-    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _areas(specs, target: str, folder: Path, *, dsp: bool, jobs: int | None) -> list[dict]:
-    """Core cell counts from Yosys (no place and route) for each spec; specs that synthesise
-    to the same netlist (:func:`_structure_key`) share one run, and runs go ``jobs`` at a time
-    (default: one per core)."""
-    import os
-    from concurrent.futures import ThreadPoolExecutor
-
-    from lognet.boards.synth import synth_core
-    from lognet.hw.arch import resolve_spec
-    from lognet.hw.export import build_core
-
-    keys = [_structure_key(sp) for sp in specs]
-    first = {}
-    for k, sp in zip(keys, specs):
-        first.setdefault(k, sp)
-
-    def one(item):
-        key, sp = item
-        res = synth_core(lambda: build_core(sp), target, None, folder / key, place=False, dsp=dsp)
-        c = res.cells.core
-        return key, {"target": target, "lut4": c.lut4, "ff": c.ff, "carry": c.carry,
-                     "dsp": c.dsp, "bram": c.bram, "mapper": res.mapper,
-                     "arith": [la.arch.arith.value for la in resolve_spec(sp).layers]}
-
-    with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
-        done = dict(pool.map(one, first.items()))
-    return [done[k] for k in keys]
 
 
 def step_tune(cfg: FlowConfig, data: ModelData, net, xcal, xte, folder: Path) -> dict:
@@ -656,7 +663,11 @@ def step_synth(cfg: FlowConfig, net, folder: Path, out_dir: Path) -> list[Target
     y = cfg.synth
     results = []
     for t in y.targets:
-        nt = with_arch_overrides(net, arch=y.arch.get(t), tunable=y.tunable.get(t))
+        auto = y.arch.get(t) == "auto"
+        nt = with_arch_overrides(net, arch=None if auto else y.arch.get(t),
+                                 tunable=y.tunable.get(t))
+        if auto:
+            nt = _auto_folded(cfg, nt, t, f"[synth.arch] {t}")
         arch = _arch_text(nt)
         try:
             r = synth_core(lambda nt=nt: build_core(nt), t, y.clock.get(t), folder / "synth" / t,
@@ -680,10 +691,16 @@ def _check_early(cfg: FlowConfig, steps, given) -> None:
 
     for where, text in [("[quantise] arch", cfg.quantise.arch),
                         *((f"[synth.arch] {t}", a) for t, a in cfg.synth.arch.items())]:
+        if text == "auto":  # lanes from the resource plan of a synthesis target
+            continue
         try:
             Arch.parse(text)
         except ValueError as e:
-            raise InputError(f"{where}: {e}") from None
+            raise InputError(f"{where}: {e} (or \"auto\": lanes from the resource plan)"
+                             ) from None
+    if cfg.quantise.arch == "auto" and not cfg.synth.targets:
+        raise InputError('[quantise] arch = "auto" plans for the first [synth] targets entry: '
+                         'give one, e.g. targets = ["ice40-up5k"]')
     make_topology(np.ones((2, 65535)), cfg.quantise.topology)  # the text's form alone
     for where, folder in (("[simulate] build_dir", cfg.simulate.build_dir),
                           ("the report folder", cfg.flow.out)):

@@ -30,6 +30,7 @@ __all__ = [
     "quantise_layers_from_file",
     "quantise_network",
     "random_layer_spec",
+    "BIAS_CHOICES",
 ]
 
 
@@ -98,7 +99,9 @@ def quantise_layer(W, b, *, name: str, K: int, picker: str, topology: str = "den
         indices=[s.tolist() for s in np.split(idx, cuts)],
         bias=tuple(int(v) for v in bfmt.quantise(b)), activation=act, arch=arch or Arch(),
         meta=(("picker", picker), ("K", str(K)), ("topology", topology),
-              ("sqnr_db", f"{res.sqnr_db:.3f}"), ("sqnr_rounded_db", f"{sqnr_after:.3f}")),
+              ("sqnr_db", f"{res.sqnr_db:.3f}"), ("sqnr_rounded_db", f"{sqnr_after:.3f}"),
+              ("picker_chosen", res.chosen), ("picker_note", res.note),
+              *((("rounding_note", note),) if note else ())),
     )
     if out_fmt is None:
         # provisional wide output to read the accumulators in real units, then calibrate
@@ -113,7 +116,8 @@ def quantise_layer(W, b, *, name: str, K: int, picker: str, topology: str = "den
         out_fmt = calibrated_format(y, out_bits, act is Activation.NONE, acc_frac)
     spec = LayerSpec(**common, out_fmt=out_fmt)
     report = {
-        "name": name, "picker": picker, "K": K, "levels_real": res.levels.tolist(),
+        "name": name, "picker": picker, "picker_chosen": res.chosen, "K": K,
+        "levels_real": res.levels.tolist(),
         "levels_int": [int(v) for v in q], "sqnr_db": res.sqnr_db, "sqnr_rounded_db": sqnr_after,
         "picker_note": res.note, "rounding_note": note,
         "formats": {"input": in_fmt.describe(), "level": level_fmt.describe(),
@@ -154,26 +158,54 @@ def quantise_network(layers, *, K: int, picker: str, topology: str = "dense", in
     return NetworkSpec(name, tuple(specs)), reports
 
 
+#: the ``bias`` choices of :func:`random_layer_spec`
+BIAS_CHOICES = ("none", "random")
+
+
 def random_layer_spec(n_in: int, n_out: int, mu: float, sigma: float, K: int, *,
                       picker: str = "lognormal-lloyd", seed: int = 0, topology: str = "dense",
-                      in_bits: int = 8, level_bits: int = 8, out_bits: int = 8,
-                      arch: Arch | None = None, name: str = "layer") -> LayerSpec:
-    """A layer of the chosen size whose |w| are drawn from LN(mu, sigma) with random signs,
-    inputs in [-1, 1) (signed ``in_bits``), no bias, no activation."""
+                      in_bits: int = 8, in_signed: bool = True, level_bits: int = 8,
+                      out_bits: int = 8, activation: str = "none", bias: str = "none",
+                      bias_bits: int = 16, arch: Arch | None = None,
+                      name: str = "layer") -> LayerSpec:
+    """A layer of the chosen size whose |w| are drawn from LN(mu, sigma) with random signs.
+
+    Inputs are ``in_bits`` wide: signed on [-1, 1) (``sQ0.f``), or with ``in_signed`` False
+    unsigned on [0, 1) (``uQ0.f``). ``activation``: ``none`` or ``relu``. ``bias``: ``none``
+    (all zero) or ``random``: each output's bias drawn from N(0, s^2), s the RMS over outputs of
+    ``|W_j| / sqrt(3)`` (the spread of ``W x`` for inputs uniform on [-1, 1)), held in a signed
+    ``bias_bits`` format. The weights do not depend on ``bias`` or ``activation``."""
     if n_in < 1 or n_out < 1:
         raise InputError("a layer needs at least one input and one output")
     if sigma <= 0:
         raise InputError(f"sigma must be > 0 (got {sigma})")
+    if bias not in BIAS_CHOICES:
+        raise InputError(f"bias {bias!r}: use none or random")
+    if activation not in ("none", "relu"):
+        raise InputError(f"activation {activation!r}: use none or relu")
+    if not 2 <= bias_bits <= 32:
+        raise InputError(f"bias width {bias_bits}: give 2..32 bits")
     # the dense matrix is drawn before any topology prunes it: check its size first
     too_big = size_problems(n_in, n_out, n_in * n_out)
     if too_big:
         raise InputError(f"a {n_in} x {n_out} layer: {too_big[0]}")
     rng = np.random.default_rng(seed)
-    W = np.exp(rng.normal(mu, sigma, (n_out, n_in))) * rng.choice([-1.0, 1.0], (n_out, n_in))
-    in_fmt = QFormat(0, in_bits - 1, True)
-    spec, _ = quantise_layer(W, None, name=name, K=K, picker=picker, topology=topology,
-                             in_fmt=in_fmt, level_bits=level_bits, out_bits=out_bits,
-                             arch=arch, seed=seed)
+    with np.errstate(over="ignore", under="ignore"):
+        W = np.exp(rng.normal(mu, sigma, (n_out, n_in))) * rng.choice([-1.0, 1.0], (n_out, n_in))
+    if not np.isfinite(W).all():
+        raise InputError(f"LN(mu={mu:g}, sigma={sigma:g}) draws weights beyond the float64 range "
+                         f"(e^709); use a smaller mu or sigma")
+    if not W.any():
+        raise InputError(f"LN(mu={mu:g}, sigma={sigma:g}) draws weights that are 0 in float64 "
+                         f"(below e^-745); use a larger mu")
+    b = None
+    if bias == "random":
+        s = float(np.sqrt(np.mean(np.sum(W * W, axis=1)) / 3.0))
+        b = rng.normal(0.0, s, n_out)
+    in_fmt = QFormat(0, in_bits - int(in_signed), in_signed)
+    spec, _ = quantise_layer(W, b, name=name, K=K, picker=picker, topology=topology,
+                             in_fmt=in_fmt, level_bits=level_bits, bias_bits=bias_bits,
+                             out_bits=out_bits, activation=activation, arch=arch, seed=seed)
     return spec
 
 
@@ -214,9 +246,16 @@ def quantise_layers_from_file(path, *, layers=None, K: int, picker: str, topolog
     in_fmt = QFormat(0, in_bits - int(in_signed), in_signed)
     calib_x = None
     if calib is not None:
-        xr = np.load(calib, allow_pickle=False)
+        from lognet.base.files import load_npy
+
+        xr = load_npy(calib, "the calibration inputs")
+        if xr.dtype.kind not in "biuf":
+            raise InputError(f"{calib}: {xr.dtype} values; the calibration inputs are real "
+                             f"numbers (float or integer arrays)")
         if xr.ndim != 2 or xr.shape[1] != items[0][1].shape[1]:
             raise InputError(f"{calib}: shape {xr.shape}, expected (N, {items[0][1].shape[1]})")
+        if not np.isfinite(xr).all():
+            raise InputError(f"{calib}: NaN or infinite values; give finite real inputs")
         calib_x = in_fmt.quantise(xr)
     net, reports = quantise_network(items, K=K, picker=picker, topology=topology, in_fmt=in_fmt,
                                     level_bits=level_bits, out_bits=out_bits, arch=arch,

@@ -18,13 +18,13 @@ from lognet.base.errors import InputError
 __all__ = ["list_layers", "load_weights", "pair_biases", "select_layers"]
 
 
-def _check_array(name: str, a, path) -> np.ndarray:
+def _check_array(name: str, a, path, finite: bool = True) -> np.ndarray:
     a = np.asarray(a)
     if a.dtype.kind not in "fiu":
         raise InputError(f"{path}: array {name!r} has dtype {a.dtype}, not numbers")
     if a.size == 0:
         raise InputError(f"{path}: array {name!r} is empty")
-    if a.dtype.kind == "f":
+    if finite and a.dtype.kind == "f":
         bad = int(np.count_nonzero(~np.isfinite(a)))
         if bad:
             raise InputError(f"{path}: array {name!r} has {bad} NaN/inf values; clean the "
@@ -128,8 +128,9 @@ _LOADERS = {".npz": _load_npz, ".npy": _load_npy, ".safetensors": _load_safetens
             ".onnx": _load_onnx}
 
 
-def load_weights(path) -> dict[str, np.ndarray]:
-    """All arrays of a weight file, by name, in file order."""
+def load_weights(path, finite: bool = True) -> dict[str, np.ndarray]:
+    """All arrays of a weight file, by name, in file order. ``finite=False`` lets arrays with
+    NaN/inf through (``lognet fit`` reports each such array by name and fits the others)."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")
@@ -142,7 +143,7 @@ def load_weights(path) -> dict[str, np.ndarray]:
     arrays = loader(path)
     if not arrays:
         raise InputError(f"{path}: holds no arrays")
-    return {k: _check_array(k, v, path) for k, v in arrays.items()}
+    return {k: _check_array(k, v, path, finite) for k, v in arrays.items()}
 
 
 def list_layers(path) -> list[dict]:

@@ -45,6 +45,12 @@ def files(tmp_path, monkeypatch):
                                          "clock = {ice40-up5k = nan}\n")
     (tmp_path / "arch.toml").write_text("[quantise]\narch = 'folded:0'\n")
     (tmp_path / "bdir.toml").write_text("[simulate]\nbuild_dir = 'afile/x'\n")
+    (tmp_path / "k.toml").write_text("[quantise]\nK = 'eight'\n")
+    np.savez("w.npz", fc1=np.random.default_rng(0).normal(size=(4, 6)))
+    np.save("cnan.npy", np.full((3, 6), np.nan))
+    np.save("cstr.npy", np.array([["a"] * 6]))
+    np.save("cshape.npy", np.zeros((3, 7)))
+    (tmp_path / "ctext.npy").write_text("1,2,3")
     return tmp_path
 
 
@@ -115,6 +121,50 @@ CASES = {
     "flow-arch": (["flow", "arch.toml"], "[quantise] arch"),
     "flow-build-dir": (["flow", "bdir.toml"], "is a file, not a folder"),
     "flow-skip-quantise": (["flow", "--skip", "quantise"], "cannot be skipped without --spec"),
+    "flow-type": (["flow", "k.toml"], '[quantise] K = "eight" is a string; expected an integer'),
+    "flow-missing": (["flow", "nope.toml"], "no such config file"),
+    # spec: the activation and bias options, weights beyond float64
+    "spec-activation": (["spec", "--inputs", "6", "--outputs", "4", *SPEC, "--activation",
+                         "tanh", "-o", "o.json"], "invalid choice: 'tanh'"),
+    "spec-bias-bits": (["spec", "--inputs", "6", "--outputs", "4", *SPEC, "--bias", "random",
+                        "--bias-bits", "1", "-o", "o.json"], "--bias-bits: 1 is outside 2..32"),
+    "spec-mu-overflow": (["spec", "--inputs", "6", "--outputs", "4", "--mu", "800", "-o",
+                          "o.json"], "beyond the float64 range"),
+    "spec-mu-underflow": (["spec", "--inputs", "6", "--outputs", "4", "--mu", "-800", "-o",
+                           "o.json"], "are 0 in float64"),
+    # quantise --calib: every kind of bad file
+    "quantise-calib-nan": (["quantise", "w.npz", "--calib", "cnan.npy", "-o", "o.json"],
+                           "NaN or infinite values"),
+    "quantise-calib-strings": (["quantise", "w.npz", "--calib", "cstr.npy", "-o", "o.json"],
+                               "the calibration inputs are real numbers"),
+    "quantise-calib-shape": (["quantise", "w.npz", "--calib", "cshape.npy", "-o", "o.json"],
+                             "expected (N, 6)"),
+    "quantise-calib-text": (["quantise", "w.npz", "--calib", "ctext.npy", "-o", "o.json"],
+                            "not a .npy file"),
+    "quantise-calib-pickle": (["quantise", "w.npz", "--calib", "pickle.npy", "-o", "o.json"],
+                              "not a .npy file"),
+    "quantise-calib-missing": (["quantise", "w.npz", "--calib", "nope.npy", "-o", "o.json"],
+                               "no such file (the calibration inputs)"),
+    # outputs that cannot be written, clocks beyond reason
+    "gen-out-unwritable": (["generate", "l.json", "-o", "/proc/lognet-g"],
+                           "cannot write the output folder there"),
+    "gen-clock-huge": (["generate", "l.json", "-o", "g", "--clock", "1e308"],
+                       "give at most 1e+06 MHz"),
+    # the other verbs' files and folders
+    "infer-inputs-folder": (["infer", "l.json", "mine"], "no such file (the inputs)"),
+    "layers-folder": (["layers", "mine"], "is a folder, not a weight file"),
+    "fit-out-under-file": (["fit", "w.npz", "-o", "afile/sub"], "is a file, not a folder"),
+    "plan-json-folder": (["plan", "l.json", "--target", "ice40-up5k", "--json", "mine"],
+                         "is a folder; give a file name"),
+    "tune-data-missing": (["tune", "l.json", "--data", "nope.npz", "-o", "t.json"],
+                          "nope.npz"),
+    "ising-lattice-huge": (["analyse", "ising", "--lattice", "square:100000"],
+                           "at most 1,000,000"),
+    "criticality-burn-in": (["analyse", "criticality", "--depth", "10", "--burn-in", "20"],
+                            "must be below --depth"),
+    "run-no-port": (["run", "l.json", "x.npy", "--port", "/dev/lognet-no-such-port"],
+                    "cannot open serial port"),
+    "build-board": (["build", "l.json", "--board", "arty"], "unknown board 'arty'"),
 }
 
 
@@ -147,24 +197,59 @@ def test_a_closed_pipe_ends_quietly(tmp_path):
     assert p.wait() == 0 and "Traceback" not in err and err == ""
 
 
-def test_sigterm_leaves_no_temporaries(tmp_path):
-    """A generate killed with SIGTERM cleans up like Ctrl-C: no output, no temp folder."""
+#: a ``lognet generate`` whose file writes are slowed down (0.3 s each), so a signal lands
+#: while its temporary folder is being filled; the rest is the real verb
+_SLOW_GENERATE = """
+import pathlib, sys, time
+write = pathlib.Path.write_text
+def slow(self, *a, **k):
+    time.sleep(0.3)
+    return write(self, *a, **k)
+pathlib.Path.write_text = slow
+from lognet.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _kill_while_writing(tmp_path, sig):
+    """Start a slowed ``generate``, wait for its temporary folder, send ``sig``; the exit code
+    and what is left in ``tmp_path``."""
     import signal
     import time
 
-    spec = make_spec(64, 32, 8, arch="folded", lanes=2)
-    dump_spec(spec, tmp_path / "l.json")
-    p = subprocess.Popen([*LOGNET, "generate", str(tmp_path / "l.json"), "-o",
-                          str(tmp_path / "g")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    dump_spec(make_spec(6, 4, 4), tmp_path / "l.json")
+    p = subprocess.Popen([sys.executable, "-c", _SLOW_GENERATE, "generate",
+                          str(tmp_path / "l.json"), "-o", str(tmp_path / "g")],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 60
-    while time.time() < deadline and not any(q.name.startswith(".g.lognet-tmp-")
-                                             for q in tmp_path.iterdir()):
-        time.sleep(0.02)
-    p.send_signal(signal.SIGTERM)
+    while time.time() < deadline and p.poll() is None and not any(
+            q.name.startswith(".g.lognet-tmp-") for q in tmp_path.iterdir()):
+        time.sleep(0.01)
+    assert p.poll() is None, p.communicate()  # still writing when the signal is sent
+    p.send_signal(sig)
     rc = p.wait(60)
-    left = sorted(q.name for q in tmp_path.iterdir())
-    if rc == 0:  # it finished before the signal landed: the output is whole
-        assert left == ["g", "l.json"]
-    else:
-        assert rc == 130 and left == ["l.json"], (rc, left)
-    assert sys.executable  # (the child ran under this interpreter)
+    err = p.stderr.read().decode()
+    assert "Traceback" not in err, err
+    assert sig != signal.SIGTERM or err.strip() == "lognet: interrupted", err
+    return rc, sorted(q.name for q in tmp_path.iterdir())
+
+
+def test_sigterm_leaves_no_temporaries(tmp_path):
+    """A generate stopped with SIGTERM while it writes cleans up like Ctrl-C: no output, no
+    temporary folder."""
+    import signal
+
+    rc, left = _kill_while_writing(tmp_path, signal.SIGTERM)
+    assert (rc, left) == (130, ["l.json"])
+
+
+def test_a_sigkill_leftover_is_cleaned_by_the_next_run(tmp_path, capsys):
+    """SIGKILL cannot be handled: its temporary folder stays (and no output appears), and the
+    next run into the same folder removes it."""
+    import signal
+
+    rc, left = _kill_while_writing(tmp_path, signal.SIGKILL)
+    assert rc == -signal.SIGKILL and "g" not in left
+    assert any(n.startswith(".g.lognet-tmp-") for n in left)
+    assert main(["generate", str(tmp_path / "l.json"), "-o", str(tmp_path / "g")]) == 0
+    assert sorted(q.name for q in tmp_path.iterdir()) == ["g", "l.json"]

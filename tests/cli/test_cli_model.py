@@ -40,7 +40,7 @@ def test_layers_and_fit(tmp_path, mlp):
         ["name", "shape", "dtype"], ["fc1.weight", "(6,", "8)", "float64"],
         ["fc1.bias", "(6,)", "float64"], ["fc2.weight", "(3,", "6)", "float64"],
         ["fc2.bias", "(3,)", "float64"]]
-    r = run("fit", mlp, "--layer", "fc*.weight", "-o", tmp_path / "fit")
+    r = run("fit", mlp, "--layer", "fc*.weight", "--min-entries", "1", "-o", tmp_path / "fit")
     assert r.returncode == 0, r.stderr
     d = json.loads((tmp_path / "fit" / "fit.json").read_text())
     assert set(d["layers"]) == {"fc1.weight", "fc2.weight"}
@@ -103,10 +103,14 @@ def test_quantise_prints_one_line_per_layer(tmp_path, mlp, capsys):
     assert load_spec(out) == spec
     assert [(r["name"], r["K"], r["topology"]["connections"]) for r in reports] == [
         ("fc1_weight", 4, 48), ("fc2_weight", 4, 18)]
-    assert lines == [
+    # one line per layer, then the picker's note (and a rounding note, if any) indented
+    assert lines == [line for r in reports for line in (
         f"{r['name']}: K=4 optimal SQNR {r['sqnr_db']:.2f} dB ({r['sqnr_rounded_db']:.2f} dB "
-        f"after rounding to {r['formats']['level']}), {r['topology']['connections']} connections"
-        for r in reports] + [f"wrote {out}"]
+        f"after rounding to {r['formats']['level']}), {r['topology']['connections']} connections",
+        f"  {r['picker_note']}", *([f"  {r['rounding_note']}"] if r["rounding_note"] else []))
+    ] + [f"wrote {out}"]
+    assert all(r["picker_note"] == "exact dynamic programming on the distinct values"
+               for r in reports)
 
 
 def test_arch_overrides(tmp_path, mlp):

@@ -71,7 +71,10 @@ def test_wrong_type(capsys, tmp_path, text, expected):
     ("[quantise]\nK = -1\n", "[quantise] K = -1 is out of range; it must be in 1..255"),
     ("[quantise]\nK = 0\n", "[quantise] K = 0 is out of range; it must be in 1..255"),
     ("[compare]\nK = [4, 0]\n", "[compare] K = 0 is out of range; it must be in 1..255"),
-    ("[simulate]\nvectors = 0\n", "[simulate] vectors = 0 is out of range; it must be >= 1"),
+    ("[simulate]\nvectors = 0\n",
+     "[simulate] vectors = 0 is out of range; it must be in 1..10000000"),
+    ("[simulate]\nvectors = 10000000000000\n",
+     "[simulate] vectors = 10000000000000 is out of range; it must be in 1..10000000"),
     ("[data]\ninput_bits = 0\n", "[data] input_bits = 0 is out of range; it must be in 2..32"),
     ("[flow]\nseed = -2\n", "[flow] seed = -2 is out of range; it must be >= 0"),
     ('[synth.clock]\nice40-up5k = -12\n',
@@ -218,7 +221,7 @@ def test_cli_quantise_defaults_are_the_config_defaults():
     assert a.in_bits == d.input_bits and a.activation == ModelConfig().activation
     assert a.seed == JobConfig().seed
     # and these are the documented values
-    assert (a.levels, a.picker, a.arch, a.arith, a.tunable) == (8, "lognormal-lloyd",
+    assert (a.levels, a.picker, a.arch, a.arith, a.tunable) == (8, "auto",
                                                                  "parallel", "auto", "all")
     s = _parse("spec", "--inputs", "4", "--outputs", "2", "-o", "s.json")
     assert (s.levels, s.picker, s.arith, s.tunable) == (q.K, q.picker, "auto", "all")

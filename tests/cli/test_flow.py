@@ -184,3 +184,25 @@ def test_pareto_front():
                                 (32, 20, 0.95)]]
     # K=16 is beaten by K=8 (fewer LUTs, higher accuracy), K=2 by K=4; equal points both stay
     assert [r["K"] for r in pareto_front(rows)] == [4, 8, 32]
+
+
+def test_flow_auto_folds_for_its_first_target(tmp_path, capsys):
+    from lognet.hw.plan import auto_lanes
+    from lognet.model.specjson import load_spec
+
+    cfg = _byo(tmp_path)
+    cfg["quantise"]["arch"] = "auto"
+    cfg["synth"] = {"targets": ["ice40-up5k"]}
+    out = tmp_path / "rep"
+    assert flow.run_flow(write_cfg(tmp_path, cfg), out=out,
+                         skip=["fit", "compare", "synth"]) == 0
+    net = load_spec(out / "network.json")
+    lanes = tuple(la.arch.lanes for la in net.layers)
+    assert all(la.arch.kind.value == "folded" for la in net.layers)
+    assert lanes == auto_lanes(net, "ice40-up5k").lanes and lanes[0] > 1
+    assert "auto-folded for ice40-up5k" in capsys.readouterr().out
+    assert json.loads((out / "report.json").read_text())["simulate"]["mismatches"] == 0
+    del cfg["synth"]
+    with pytest.raises(InputError, match='arch = "auto" plans for the first'):
+        flow.run_flow(write_cfg(tmp_path, cfg), out=tmp_path / "rep2")
+    assert not (tmp_path / "rep2").exists()
