@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lognet.base.errors import InputError
+from lognet.base.errors import InputError, ToolFailure
 
 __all__ = ["TOOLS", "ToolFailed", "ToolRun", "find_tool", "run_tool", "tool_env"]
 
@@ -92,7 +92,7 @@ def tool_env(tools=None) -> dict[str, str]:
     return env
 
 
-class ToolFailed(RuntimeError):
+class ToolFailed(ToolFailure):
     """A tool stopped with an error that is not a verdict on the design (a crash, a bad
     netlist). The message is one line naming the step and its log file."""
 

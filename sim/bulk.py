@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lognet.base.errors import InputError
+from lognet.base.errors import InputError, ToolFailure
 from lognet.hw.arch import resolve_spec
 from lognet.hw.regmap import (
     ADDR_CTRL,
@@ -323,7 +323,7 @@ def _compile(b: Build, verilator_main: Path) -> None:
             r = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT)
     if r.returncode != 0:
         last = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
-        raise InputError(f"the {b.simulator} build of the bulk testbench failed "
+        raise ToolFailure(f"the {b.simulator} build of the bulk testbench failed "
                          f"({last[-1][:200] if last else 'no output'}); see {log}")
     b.seconds = time.perf_counter() - t0
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from support.specs import make_network, make_spec
 
-from lognet.base.errors import InputError
+from lognet.base.errors import InputError, ToolFailure
 from lognet.hw.arch import resolve_arch
 from lognet.hw.regmap import config_writes
 from lognet.model.reference import reference, reference_acc
@@ -154,10 +154,10 @@ def test_scenario_names():
 
 def test_missing_simulators_are_one_clear_line(monkeypatch):
     monkeypatch.setattr(simbuild.shutil, "which", lambda name: None)
-    with pytest.raises(InputError, match="apt-get install iverilog"):
+    with pytest.raises(ToolFailure, match="apt-get install iverilog"):
         simbuild.check_simulator("icarus")
     monkeypatch.setattr(simbuild, "_verilator_bin", lambda: None)
-    with pytest.raises(InputError, match="make setup"):
+    with pytest.raises(ToolFailure, match="make setup"):
         simbuild.check_simulator("verilator")
     with pytest.raises(InputError, match="use verilator or icarus"):
         simbuild.check_simulator("modelsim")

@@ -114,3 +114,21 @@ def test_bad_inputs_are_one_line_before_any_build(tmp_path):
     with pytest.raises(InputError, match="p_valid must be in"):
         run_bulk(spec, _inputs(spec, 3), simulator="icarus", build_dir=tmp_path, p_valid=0)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_simulator_build_failure_is_one_line_exit_1(tmp_path, monkeypatch, capsys):
+    """A testbench the simulator cannot build: the tool's last error and where its log is,
+    exit 1 (not the input's fault), no traceback."""
+    import lognet.sim.bulk as bulk
+    from lognet.cli import main
+    from lognet.model.specjson import dump_spec
+
+    spec = CASES["parallel-shared"]()
+    dump_spec(spec, tmp_path / "s.json")
+    monkeypatch.setattr(bulk, "verilog_for", lambda sim, text: text + "\nmodule broken(;\n")
+    code = main(["sim", str(tmp_path / "s.json"), "--bulk", "--simulator", "icarus",
+                 "--vectors", "5", "--build-dir", str(tmp_path / "b")])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and len(err.splitlines()) == 1, err
+    assert "the icarus build of the bulk testbench failed" in err and "build.log" in err
+    assert "Traceback" not in err
