@@ -656,6 +656,32 @@ def cmd_tune(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    from lognet.model.train import (
+        check_hot_start_options,
+        hot_start,
+        hot_start_table,
+        weights_npz,
+    )
+
+    out = _check_out_file(args.output)
+    _check_out_file(args.json)
+    check_hot_start_options(args.hidden, args.seeds, args.target_accuracy, args.epochs,
+                            args.sigma)
+    r = hot_start(args.hidden, seeds=args.seeds, target=args.target_accuracy,
+                  epochs=args.epochs, sigma=args.sigma, first_seed=args.seed,
+                  keep_init=args.init)
+    print("\n".join(hot_start_table(r)))
+    if out is not None:
+        atomic_write_bytes(out, weights_npz(r["kept"]))
+        print(f"wrote {out}: {args.init} initialisation, seed {r['kept_seed']} (go on with "
+              f"lognet quantise {out})")
+    if args.json:
+        _write_json(Path(args.json), {k: v for k, v in r.items() if k != "kept"})
+        print(f"wrote {args.json}")
+    return 0
+
+
 def cmd_flow(args) -> int:
     from lognet.flow import run_flow
 
@@ -1153,6 +1179,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     _tune_parser(sub)
+    _train_parser(sub)
 
     p = sub.add_parser("flow", help="the whole job: train/load, fit, quantise, compare, "
                                     "generate, simulate, synthesise, report")
@@ -1161,8 +1188,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", default=None, help="report folder (default from config)")
     p.add_argument("--force", action="store_true")
     p.add_argument("--skip", action="append", default=[],
-                   help="skip a step (repeatable): train, fit, quantise, compare, tune, "
-                        "generate, simulate, synth, report")
+                   help="skip a step (repeatable): train, fit, quantise, analyse, compare, "
+                        "tune, generate, simulate, synth, report")
     p.add_argument("--spec", default=None,
                    help="resume from this NetworkSpec (e.g. a report's network.json) instead "
                         "of quantising again")
@@ -1302,6 +1329,39 @@ def _tune_parser(sub) -> None:
                         "connection words: needs a tunable=all core)")
     p.add_argument("--json", help="also write the figures here")
     p.set_defaults(func=cmd_tune)
+
+
+def _train_parser(sub) -> None:
+    from lognet.model import train as tr
+
+    p = sub.add_parser(
+        "train", help="train the digits MLP from a lognormal (hot start) and from the default "
+                      "initialisation over seeds, and compare",
+        description="Train the float digits MLP (scikit-learn's bundled digits, Adam) from a "
+                    "lognormal initialisation (random signs, |w| ~ LN(mu, sigma) with each "
+                    "layer's variance equal to the default's) and from MLPClassifier's "
+                    "default (Glorot uniform) one, over --seeds seeds: epochs to reach "
+                    "--target-accuracy on the test split and the final accuracy, mean +- sd "
+                    "per initialisation, and whether the hot start helped.")
+    p.add_argument("--init", default="lognormal", choices=tr.INITS,
+                   help="the initialisation whose trained weights -o writes (default "
+                        "lognormal); both are always trained and compared")
+    p.add_argument("--seeds", type=_bounded(int, 1, 1000), default=10,
+                   help="seeds per initialisation (default 10)")
+    p.add_argument("--seed", type=_SEED, default=0,
+                   help="first seed (default 0); -o writes this seed's weights")
+    p.add_argument("--target-accuracy", type=_bounded(float), default=0.95,
+                   help="test accuracy to reach, a fraction in (0, 1] (default 0.95)")
+    p.add_argument("--epochs", type=_bounded(int, 1, tr.MAX_EPOCHS), default=100,
+                   help="epochs per run (default 100)")
+    p.add_argument("--hidden", type=_bounded(int, 1, tr.MAX_HIDDEN_UNITS), nargs="+",
+                   default=[32], help="hidden layer sizes (default 32)")
+    p.add_argument("--sigma", type=_bounded(float), default=1.0,
+                   help="sd of ln|w| of the lognormal initialisation, in (0, 5] (default 1)")
+    p.add_argument("-o", "--output", help="write the trained weights here (.npz that lognet "
+                                          "quantise reads)")
+    p.add_argument("--json", help="also write every run's figures here")
+    p.set_defaults(func=cmd_train)
 
 
 def _on_sigterm(signum, frame):

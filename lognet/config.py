@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lognet.base.errors import InputError
+from lognet.model import criticality as _crit
+from lognet.model import ising as _ising
 from lognet.model.arch import Arith, Tunable
 from lognet.model.levels import PICKERS
 from lognet.model.tune import FAMILIES
@@ -35,6 +37,7 @@ from lognet.model.validate import MAX_IO, MAX_LEVELS
 
 __all__ = [
     "ACTIVATIONS",
+    "AnalyseConfig",
     "CompareConfig",
     "DataConfig",
     "Engine",
@@ -225,9 +228,60 @@ class TuneConfig:
     field_shift: int = _opt(0, lo=0, hi=7)
 
 
+@dataclass(frozen=True)
+class AnalyseConfig:
+    """``[analyse]``: what the flow's network shows without a hardware run (the ``analyse``
+    step, after ``quantise``): its Ising model (``lognet analyse ising``), its layers on the
+    order-to-chaos diagram of random networks (``lognet analyse criticality``) and the
+    distributions of its neuron outputs (``lognet fit --activations``)."""
+
+    #: run the ``analyse`` step (the parts below that are true)
+    enabled: bool = False
+    #: density of states and specific heat C(T) of the trained network, the same shapes
+    #: untrained (default initialisation) and the quantised (codebook) network
+    ising: bool = True
+    #: energy bins of each network's density of states
+    ising_bins: int = _opt(64, lo=2, hi=_ising.MAX_BINS)
+    #: final Wang-Landau modification factor ln f (smaller: longer walks, finer g(E))
+    ising_ln_f: float = _opt(1e-6, lo=1e-12, hi=0.5)
+    #: most spins (neurons, inputs included) the Ising part takes; a larger network is noted
+    #: as not analysed (a walk's length grows with the spins and the energy bins)
+    ising_max_spins: int = _opt(4096, lo=2, hi=_ising.MAX_SPINS)
+    #: the Lyapunov exponent of random networks over a grid of weight scales, with the trained
+    #: layers placed on it by their scale sqrt(fan-in * mean w^2)
+    criticality: bool = True
+    #: weight family of the random networks (lognormal: random signs, ``criticality_sigma``)
+    criticality_family: str = _opt("gaussian", choices=_crit.FAMILIES)
+    #: lognormal family: sd of ln|w|
+    criticality_sigma: float = _opt(1.0, lo=1e-6, hi=10.0)
+    #: activation of the random networks (the demo's hidden layers use ReLU)
+    criticality_activation: str = _opt("relu", choices=_crit.ACTIVATIONS)
+    #: width N of the random networks; 0: the mean fan-in of the flow's layers
+    criticality_fan_in: int = _opt(0, lo=0, hi=_crit.MAX_WIDTH)
+    #: layers of the random networks (the exponent is averaged over them)
+    criticality_depth: int = _opt(4000, lo=2, hi=_crit.MAX_DEPTH)
+    #: the sigma_w grid: smallest, largest, points
+    criticality_sigma_w_min: float = _opt(0.5, lo=1e-6, hi=1e3)
+    criticality_sigma_w_max: float = _opt(4.0, lo=1e-6, hi=1e3)
+    criticality_points: int = _opt(31, lo=2, hi=_crit.MAX_POINTS)
+    #: critical region: |lambda| <= tol
+    criticality_tol: float = _opt(0.02, lo=1e-9, hi=10.0)
+    #: fit each layer's outputs over the test split, float and bit-exact integer networks
+    activations: bool = True
+    #: test vectors whose activations are fitted (a count or ``"all"``)
+    activation_vectors: int | str = _opt("all", choices=("all",), lo=1, hi=10_000_000)
+
+    def __post_init__(self):
+        if self.criticality_sigma_w_max <= self.criticality_sigma_w_min:
+            raise InputError(f"[analyse] criticality_sigma_w_max ({self.criticality_sigma_w_max})"
+                             f" must exceed criticality_sigma_w_min "
+                             f"({self.criticality_sigma_w_min})")
+
+
 _SECTIONS = {"flow": JobConfig, "model": ModelConfig, "data": DataConfig,
              "quantise": QuantiseConfig, "compare": CompareConfig,
-             "simulate": SimulateConfig, "synth": SynthConfig, "tune": TuneConfig}
+             "simulate": SimulateConfig, "synth": SynthConfig, "tune": TuneConfig,
+             "analyse": AnalyseConfig}
 
 
 @dataclass(frozen=True)
@@ -250,6 +304,8 @@ class FlowConfig:
     synth: SynthConfig = field(default_factory=SynthConfig)
     #: ``[tune]``
     tune: TuneConfig = field(default_factory=TuneConfig)
+    #: ``[analyse]``
+    analyse: AnalyseConfig = field(default_factory=AnalyseConfig)
 
     @classmethod
     def from_file(cls, path) -> FlowConfig:

@@ -2,7 +2,9 @@
 
 Steps: ``train`` (the digits MLP, or a weight file of dense layers with test inputs given as
 ``.npy``) -> ``fit`` (per-layer distribution analysis: is |w| lognormal?) -> ``quantise`` (the
-main NetworkSpec, or one given with ``--spec``) -> ``compare`` (pickers x K: bit-exact integer
+main NetworkSpec, or one given with ``--spec``) -> ``analyse`` (``[analyse]``: the network as an
+Ising model trained, untrained and quantised; its layers on the order-to-chaos diagram; the
+distributions of its neuron outputs) -> ``compare`` (pickers x K: bit-exact integer
 accuracy, and area from Yosys for the Pareto plot) -> ``tune`` (with ``[tune] enabled``: the
 main spec's levels and biases trained, as register writes to the same core, and optionally the
 same core adapted to shifted digits) -> ``generate`` (Verilog, register map) ->
@@ -35,8 +37,8 @@ from lognet.config import Engine, FlowConfig
 __all__ = ["DEFAULT_CONFIG", "STEPS", "load_config", "run_flow"]
 
 DEFAULT_CONFIG = Path(__file__).with_name("default_flow.toml")
-STEPS = ("train", "fit", "quantise", "compare", "tune", "generate", "simulate", "synth",
-         "report")
+STEPS = ("train", "fit", "quantise", "analyse", "compare", "tune", "generate", "simulate",
+         "synth", "report")
 REPORT_VERSION = 2
 
 #: Most fraction bits an input format calibrated on real data may get. Inputs feed no
@@ -564,6 +566,180 @@ def step_tune(cfg: FlowConfig, data: ModelData, net, xcal, xte, folder: Path) ->
     return out
 
 
+# -- analyse: the network without data, and its neuron outputs ----------------------------------
+
+#: what each part of the ``analyse`` step measures and what it does not show (report.json and
+#: the HTML carry these sentences beside the numbers)
+ANALYSE_NOTES = {
+    "ising": {
+        "measured": "each neuron a +-1 spin, each weight a coupling between consecutive layers, "
+                    "each bias a field; the density of states g(E) by Wang-Landau sampling and "
+                    "from it the specific heat C(T) per spin and the temperature of its peak, for "
+                    "the trained, the untrained (same shapes, default initialisation) and the "
+                    "quantised network (arXiv:2209.08678)",
+        "not_shown": "a C(T) peak is not an accuracy and does not say whether a network is "
+                     "good; the mapping ignores the inputs and the activation functions, and "
+                     "a peak temperature scales with the weights (compare it with the RMS "
+                     "local field beside it)"},
+    "criticality": {
+        "measured": "the largest Lyapunov exponent lambda of the input-output Jacobian of deep "
+                    "random networks over a grid of the weight scale sigma_w (lambda < 0 "
+                    "ordered, > 0 chaotic), and where the trained layers sit on that diagram "
+                    "by their scale sqrt(fan-in * mean w^2) (arXiv:2203.12967)",
+        "not_shown": "the trained network's own Jacobian: its layers are placed by scale "
+                     "alone on a diagram of i.i.d. random weights of one width and depth, so "
+                     "a phase here says nothing about the trained weights' structure"},
+    "activations": {
+        "measured": "each layer's pre-activations |W x + b| and positive ReLU outputs over the "
+                    "test split, fitted like the weights (Table-2 fit beside a Gaussian "
+                    "control, seven families ranked by AIC), for the float network and the "
+                    "bit-exact integer one (arXiv:2405.10955)",
+        "not_shown": "activations on other data: the fits describe this test split only; the "
+                     "integer network's outputs are requantised to few distinct values, which "
+                     "a continuous law describes only roughly"},
+}
+
+
+@dataclass(frozen=True)
+class AnalyseResult:
+    """``analyse``: the Ising thermodynamics of the trained, untrained and quantised networks,
+    the trained layers on the order-to-chaos diagram, and the fits of the neuron outputs; a
+    part not run is None, with its reason in ``not_run``."""
+
+    #: lognet.model.ising.analyse_models' result (curves trimmed to one temperature grid)
+    ising: dict | None
+    #: lognet.model.criticality.analyse_criticality's result
+    criticality: dict | None
+    #: per network (``float``, ``integer``): the fitted arrays and their cross-layer summary
+    activations: dict | None
+    not_run: dict = field(default_factory=dict)
+    seconds: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        """Plain JSON (no NaN or infinity: a missing number is null, its reason beside it)."""
+        from lognet.model.fit import json_ready
+
+        return json_ready({"ising": self.ising, "criticality": self.criticality,
+                           "activations": self.activations, "not_run": self.not_run,
+                           "seconds": self.seconds, "notes": ANALYSE_NOTES})
+
+
+def _analyse_ising(cfg: FlowConfig, data: ModelData, net, folder: Path) -> tuple:
+    from lognet.model.ising import (
+        analyse_models,
+        default_init,
+        network_model,
+        plot_ising,
+        spec_layers,
+    )
+
+    a = cfg.analyse
+    trained = [(W, b) for _, W, b, _ in data.layers]
+    nets = {"trained": trained,
+            "untrained": default_init([W.shape for W, _ in trained], cfg.flow.seed),
+            "quantised": spec_layers(net)}
+    spins = trained[0][0].shape[1] + sum(W.shape[0] for W, _ in trained)
+    if spins > a.ising_max_spins:
+        return None, (f"the network has {spins:,} spins, above [analyse] ising_max_spins = "
+                      f"{a.ising_max_spins:,}")
+    models = [(network_model(layers, name), layers) for name, layers in nets.items()]
+    r = analyse_models(models, bins=a.ising_bins, ln_f_final=a.ising_ln_f, seed=cfg.flow.seed,
+                       progress=lambda t: print(f"  ising: {t}", flush=True))
+    plot_ising(r, folder / "ising.png", title=cfg.flow.name)
+    for row in r["models"]:
+        row["thermo"].pop("T")  # the shared grid is r["temperatures"]
+        pk, scale = row["thermo"]["peak"], row["model"]["temperature_scale"]
+        pk["T_over_scale"] = pk["T"] / scale
+        print(f"  ising {row['model']['name']}: C(T) peak at T = {pk['T']:.3f} (RMS local "
+              f"field {scale:.3f}), {row['dos']['steps']:.3g} flips"
+              + ("" if row["dos"]["converged"] else ", NOT converged"), flush=True)
+    r["plot"] = "ising.png"
+    return r, None
+
+
+def _analyse_criticality(cfg: FlowConfig, data: ModelData, folder: Path) -> dict:
+    from lognet.model.criticality import WeightFamily, analyse_criticality, plot_criticality
+
+    a = cfg.analyse
+    layers = [(name, W) for name, W, _, _ in data.layers]
+    width = a.criticality_fan_in or int(round(np.mean([W.shape[1] for _, W in layers])))
+    r = analyse_criticality(
+        family=WeightFamily(a.criticality_family, sigma=a.criticality_sigma),
+        activation=a.criticality_activation, width=width, depth=a.criticality_depth,
+        grid=(a.criticality_sigma_w_min, a.criticality_sigma_w_max, a.criticality_points),
+        tol=a.criticality_tol, seed=cfg.flow.seed, layers=layers,
+        progress=lambda t: print(f"  criticality: {t}", flush=True))
+    plot_criticality(r, folder / "criticality.png")
+    r["plot"] = "criticality.png"
+    t = r["transition_sigma_w"]
+    print(f"  criticality: lambda = 0 at sigma_w = "
+          f"{'none on the grid' if t is None else f'{t:.4f}'}; "
+          + ", ".join(f"{p['name']} sigma_w = {p['sigma_w']:.3f} ({p['phase']})"
+                      for p in r["layers"]), flush=True)
+    return r
+
+
+def _analyse_activations(cfg: FlowConfig, data: ModelData, net, xte, folder: Path) -> dict:
+    from lognet.model.activation_stats import activation_arrays, float_activation_arrays
+    from lognet.model.fit import fit_arrays
+
+    n = cfg.analyse.activation_vectors
+    n = len(xte) if n == "all" else min(n, len(xte))
+    nets = {"float": ("float network on the real test inputs",
+                      float_activation_arrays(net, [(nm, W, b) for nm, W, b, _ in data.layers],
+                                              data.x_test[:n])),
+            "integer": ("bit-exact integer network (model.reference) on the quantised inputs",
+                        activation_arrays(net, xte[:n]))}
+    out = {"vectors": n}
+    for key, (what, (arrays, info)) in nets.items():
+        res = fit_arrays(arrays, seed=cfg.flow.seed, plot_dir=folder,
+                         plot_prefix=f"act_{key}_", progress=False)
+        out[key] = {
+            "what": what,
+            "arrays": {name: {**info[name], **_fit_row(a)} for name, a in res["layers"].items()},
+            "failed": res["failed"], "summary": res["summary"]}
+        for name, a in res["layers"].items():
+            print(f"  activations {key} {name}: best {a['mle']['best']}, R^2 "
+                  f"{a['table2']['r2']:.3f} (control {a['gaussian_control']['table2']['r2']:.3f})",
+                  flush=True)
+    return out
+
+
+def _fit_row(a: dict) -> dict:
+    """The report's part of one model.fit analysis (as the ``fit`` step keeps for weights)."""
+    return {"table2": a["table2"], "best_family": a["mle"]["best"],
+            "summary": a["verdict"]["summary"], "flags": a["flags"],
+            "mle": [{k: f[k] for k in ("family", "aic", "delta_aic", "ks")}
+                    for f in a["mle"]["fits"]],
+            "gaussian_control": a["gaussian_control"]["table2"],
+            "plot": Path(a["plot"]).stem if a.get("plot") else None}
+
+
+def step_analyse(cfg: FlowConfig, data: ModelData, net, xte, folder: Path) -> AnalyseResult:
+    """The parts of ``[analyse]`` on the flow's network ``net`` (the quantised spec) and its
+    float layers: Ising thermodynamics, criticality placement, neuron-output fits; each part
+    timed, with its plots in ``folder``."""
+    a = cfg.analyse
+    parts, not_run, seconds = {}, {}, {}
+    todo = [("ising", a.ising, lambda: _analyse_ising(cfg, data, net, folder)),
+            ("criticality", a.criticality,
+             lambda: (_analyse_criticality(cfg, data, folder), None)),
+            ("activations", a.activations,
+             lambda: (_analyse_activations(cfg, data, net, xte, folder), None))]
+    for name, on, fn in todo:
+        if not on:
+            parts[name], not_run[name] = None, f"[analyse] {name} = false"
+            continue
+        t0 = time.perf_counter()
+        parts[name], why = fn()
+        seconds[name] = time.perf_counter() - t0
+        if why:
+            not_run[name] = why
+            print(f"  {name}: not run ({why})", flush=True)
+    return AnalyseResult(parts["ising"], parts["criticality"], parts["activations"], not_run,
+                         seconds)
+
+
 # -- generate, simulate, synth -------------------------------------------------------------------
 
 
@@ -786,6 +962,13 @@ def run_flow(config=None, out=None, force=False, skip=(), spec=None) -> int:
         fa = data.float_accuracy
         print(f"float accuracy {fa if fa is None else f'{fa:.4f}'}, integer reference "
               f"{q.int_accuracy:.4f} ({q.picker}, K={q.K})")
+
+        a = cfg.analyse
+        an = steps.run("analyse", lambda: step_analyse(cfg, data, q.net, xte, tmp),
+                       "[analyse] enabled = false" if not a.enabled
+                       else None if a.ising or a.criticality or a.activations
+                       else "[analyse] ising, criticality and activations are all false")
+        report["analyse"] = an.to_json() if an else None
 
         area_on = cfg.compare.area and "synth" not in steps.skip
         area_dir = Path(cfg.simulate.build_dir).parent / "flow-area"

@@ -17,6 +17,7 @@ from string import Template
 import numpy as np
 
 __all__ = [
+    "analyse_lines",
     "figure",
     "pareto_front",
     "plot_compare",
@@ -233,10 +234,43 @@ def summary_lines(report: dict) -> list[str]:
                        f"{fa['register_words_changed']} register words written")
     for n, f in report.get("fit", {}).items():
         out.append(f"{n}: {f['summary']}")
+    out += analyse_lines(report.get("analyse"))
     for r in report.get("synth") or []:
         tm = r.get("timing") or {}
         out.append(f"{r['target']} ({r['arch']}): {r['status']}, {_total(r, 'lut4')} LUT4, "
                    f"Fmax {tm.get('fmax_mhz')} MHz for {r.get('clock_mhz')} MHz")
+    return out
+
+
+def _num(v, fmt: str = ".3f") -> str:
+    return "n/a" if v is None else format(v, fmt)
+
+
+def analyse_lines(an: dict | None) -> list[str]:
+    """The ``analyse`` step's results in a few lines (empty when it did not run)."""
+    if not an:
+        return []
+    out = []
+    ising = an.get("ising")
+    if ising:
+        peaks = ", ".join(f"{r['model']['name']} {_num(r['thermo']['peak']['T'])}"
+                          for r in ising["models"])
+        out.append(f"Ising model: C(T) peak temperature {peaks}")
+    cr = an.get("criticality")
+    if cr:
+        where = ", ".join(f"{p['name']} sigma_w={p['sigma_w']:.2f} ({p['phase']})"
+                          for p in cr["layers"])
+        out.append(f"criticality ({cr['family_text']}, {cr['activation']}, N={cr['width']}): "
+                   f"lambda = 0 at sigma_w = {_num(cr['transition_sigma_w'], '.3f')}; {where}")
+    act = an.get("activations")
+    if act:
+        for key in ("float", "integer"):
+            rows = act.get(key, {}).get("arrays", {})
+            if rows:
+                best = ", ".join(f"{n} {r['best_family']}" for n, r in rows.items())
+                out.append(f"neuron outputs, {key} network (best family by AIC): {best}")
+    for part, why in (an.get("not_run") or {}).items():
+        out.append(f"{part} analysis not run: {why}")
     return out
 
 
@@ -252,6 +286,7 @@ report version $report_version.</p>
 <h2>Headline</h2>
 $headline<ul>$summary</ul>
 <h2>Is |w| lognormal? (measured, not assumed)</h2>$fits
+<h2>Without data, and the neuron outputs</h2>$analyse
 <h2>Pickers and bit widths</h2>
 $compare
 <h2>Hardware against software</h2>
@@ -305,6 +340,65 @@ def _fits(report: dict, fig: _Figures) -> str:
              f"{fig('fit_' + n, 'distribution of |w| for ' + n)}"
              f"{fig('levels_' + n, 'picked levels for ' + n)}"
              for n, f in report["fit"].items()]
+    return "".join(parts) or _NOT_RUN
+
+
+def _said(notes: dict, part: str) -> str:
+    n = notes.get(part) or {}
+    return (f"<p><b>Measured:</b> {escape(n.get('measured', ''))}. <b>Not shown:</b> "
+            f"{escape(n.get('not_shown', ''))}.</p>")
+
+
+def _analyse(report: dict, fig: _Figures) -> str:
+    an = report.get("analyse")
+    if not an:
+        return _NOT_RUN
+    notes, parts = an.get("notes") or {}, []
+    ising = an.get("ising")
+    if ising:
+        body = [[escape(r["model"]["name"]), r["model"]["spins"], f"{r['model']['couplings']:,}",
+                 _num(r["thermo"]["peak"]["T"]), _num(r["thermo"]["peak"]["C"], ".4f"),
+                 _num(r["model"]["temperature_scale"]),
+                 _num(r["thermo"]["peak"].get("T_over_scale")),
+                 f"{r['dos']['steps']:.3g}" + ("" if r["dos"]["converged"] else " (not converged)")]
+                for r in ising["models"]]
+        parts.append("<h3>The network as an Ising model</h3>" + _said(notes, "ising")
+                     + _table(["network", "spins", "couplings", "peak T", "peak C/N",
+                               "RMS local field", "peak T / field", "Wang-Landau flips"], body)
+                     + fig("ising", "density of states and specific heat C(T)"))
+    cr = an.get("criticality")
+    if cr:
+        reg = cr.get("critical_region") or {}
+        body = [[escape(p["name"]), p["n_in"], f"{p['sigma_w']:.3f}", _num(p["lambda"], "+.4f"),
+                 escape(p["phase"])] for p in cr["layers"]]
+        parts.append(
+            "<h3>Signal propagation: order, chaos and the trained layers</h3>"
+            + _said(notes, "criticality")
+            + f"<p>{escape(cr['family_text'])} weights, {escape(cr['activation'])}, N = "
+              f"{cr['width']}, depth {cr['depth']}: lambda = 0 at sigma_w = "
+              f"{_num(cr['transition_sigma_w'], '.4f')}; critical region |lambda| &lt;= "
+              f"{cr['tol']:g}: {_num(reg.get('lo'), '.3f')}..{_num(reg.get('hi'), '.3f')}.</p>"
+            + _table(["layer", "fan-in", "sigma_w", "lambda at that scale", "phase"], body)
+            + fig("criticality", "Lyapunov exponent against sigma_w, trained layers dashed"))
+    act = an.get("activations")
+    if act:
+        body, figs = [], []
+        for key in ("float", "integer"):
+            for n, r in act.get(key, {}).get("arrays", {}).items():
+                zf = r.get("zero_fraction")
+                body.append([key, escape(n), f"{r['values']:,}",
+                             "" if zf is None else f"{100 * zf:.1f}%", escape(r["best_family"]),
+                             _num(r["table2"]["r2"]), _num(r["gaussian_control"]["r2"]),
+                             escape("; ".join(f["flag"] for f in r["flags"]))])
+                if r.get("plot"):
+                    figs.append(fig(r["plot"], f"{key} network: {n}"))
+        parts.append(f"<h3>Neuron outputs over {act['vectors']} test vectors</h3>"
+                     + _said(notes, "activations")
+                     + _table(["network", "array", "values", "ReLU zeros left out",
+                               "best family (AIC)", "Table-2 R^2", "Gaussian control R^2",
+                               "flags"], body) + "".join(figs))
+    for part, why in (an.get("not_run") or {}).items():
+        parts.append(f"<p>{escape(part)}: not run ({escape(why)})</p>")
     return "".join(parts) or _NOT_RUN
 
 
@@ -376,7 +470,7 @@ def render_html(report: dict, folder: Path) -> str:
         source=escape(report["model"]["source"]), version=escape(report["lognet_version"]),
         report_version=report["report_version"], headline=_headline(report),
         summary="".join(f"<li>{escape(s)}</li>" for s in report.get("summary", [])),
-        fits=_fits(report, fig), compare=_compare(report, fig),
+        fits=_fits(report, fig), analyse=_analyse(report, fig), compare=_compare(report, fig),
         confusion=fig("confusion_rtl", "RTL predictions on the test split"),
         tune=_tune(report, fig), synth=_synth(report, fig), steps=_steps(report, fig))
 
