@@ -796,7 +796,7 @@ def auto_lanes(spec: LayerSpec | NetworkSpec, target: str, clock_mhz: float | No
             lanes = [cs[-1][0] for cs in cands]
             p = build(lanes)
             return AutoResult(tuple(lanes), p, False,
-                              f"{fps:,.0f} inferences/s needs at most {pace:.1f} clocks per "
+                              f"{fps:,.0f} inferences/s needs at most {pace:.3g} clocks per "
                               f"vector at {clock:g} MHz; the fastest folding gives "
                               f"{p.cycles_per_vector:g} ({p.inferences_per_s:,.0f}/s)")
         p = build(lanes)

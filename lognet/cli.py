@@ -151,6 +151,10 @@ def cmd_fit(args) -> int:
         raise CLIError("give a weight file, or --activations NET.json --data x.npy")
     if (args.activations is None) != (args.data is None):
         raise CLIError("--activations and --data go together: the spec and the inputs")
+    if args.file is not None and Path(args.file).suffix.lower() == ".json":
+        raise CLIError(f"{args.file} is JSON (a spec?), not a weight file: fit a spec's layer "
+                       f"outputs with --activations {args.file} --data X.npy, or give the "
+                       f".npz, .npy, .safetensors or .onnx weights")
     out = check_out_folder(args.out, args.force)
     with atomic_folder(out, force=args.force) as tmp:
         plots = None if args.no_plots else tmp
@@ -266,7 +270,11 @@ def _fit_activations(args, plots):
         result["networks"]["float"] = {"absent": float_note}
         lines.append(f"float network: {float_note}")
     if not any(n.get("layers") for n in result["networks"].values()):
-        raise InputError(f"{args.activations}: no layer's activations could be fitted")
+        why = "; ".join(f"{f['name']}: {f['why']}" for n in result["networks"].values()
+                        for f in n.get("failed", [])[:3])
+        raise InputError(f"{args.activations}: no layer's activations could be fitted on "
+                         f"{args.data} ({why}); give inputs that drive the layers (e.g. the "
+                         f"test split)")
     return result, lines
 
 
@@ -276,6 +284,12 @@ def _parse_arch(args):
     from lognet.model.arch import Arch
 
     auto = args.arch == "auto"
+    if not auto:
+        try:
+            Arch.parse(args.arch)
+        except ValueError as e:
+            raise CLIError(f"--arch: {e}, or auto (lanes from the resource plan of --target)"
+                           ) from None
     given = [o for o, v in (("--target", args.target), ("--fps", args.fps),
                             ("--clock", args.clock), ("--dsp", args.dsp or None))
              if v is not None]

@@ -150,6 +150,43 @@ def _summary(run, n_points: int) -> str:
             f"{comp}, read from the cache {hit}; {run.seconds:.1f} s")
 
 
+def _writable(folder: Path) -> bool:
+    """Whether ``folder`` can be made or written: an empty folder can be made (and is removed
+    at once) in its nearest existing ancestor."""
+    import os
+    import tempfile
+
+    for p in (folder.absolute(), *folder.absolute().parents):
+        if p.exists():
+            try:
+                os.rmdir(tempfile.mkdtemp(prefix=f".lognet-tmp-{os.getpid()}-", dir=p))
+            except OSError:
+                return False
+            return True
+    return False
+
+
+def _check_folders(out_dir: Path, folders) -> None:
+    """The results folder, the stage cache and the work folder: none a file or under one, each
+    writable, and none inside another (the results folder is replaced whole at the end, which
+    would take a cache or work folder inside it along, and cannot be made where a cache is)."""
+    named = [("the results folder", str(out_dir)), *folders]
+    for what, folder in folders:
+        for p in (Path(folder), *Path(folder).absolute().parents):
+            if p.exists() and not p.is_dir():
+                raise InputError(f"{what} {folder}: {p} is a file, not a folder")
+    for what, folder in named:
+        if not _writable(Path(folder)):
+            raise InputError(f"{what} {folder}: cannot write there (no permission or not a "
+                             f"folder); choose a folder you can write")
+    res = Path(out_dir).resolve()
+    for what, folder in folders:
+        other = Path(folder).resolve()
+        if other == res or res in other.parents or other in res.parents:
+            raise InputError(f"the results folder {out_dir} and {what} {folder} overlap; give "
+                             f"them separate folders (-o, --cache, [sweep] work_dir)")
+
+
 def run_sweep(path, out=None, *, scheduler: str | None = None, workers: int | None = None,
               force: bool = False, cache: str | None = None, quiet: bool = False) -> int:
     """Run the sweep of ``path`` into the folder ``out``; returns 0 (failed points are
@@ -162,13 +199,23 @@ def run_sweep(path, out=None, *, scheduler: str | None = None, workers: int | No
 
     cfg = SweepConfig.from_file(path)
     out_dir = check_out_folder(out or cfg.sweep.out, force)
-    for what, folder in (("[sweep] cache", cache or cfg.sweep.cache),
-                         ("[sweep] work_dir", cfg.sweep.work_dir)):
-        for p in (Path(folder), *Path(folder).absolute().parents):
-            if p.exists() and not p.is_dir():
-                raise InputError(f"{what} {folder}: {p} is a file, not a folder")
+    _check_folders(out_dir, (("[sweep] cache", cache or cfg.sweep.cache),
+                             ("[sweep] work_dir", cfg.sweep.work_dir)))
+    if scheduler is not None and workers is not None:
+        raise InputError("--workers sizes a local cluster; with --scheduler the scheduler's "
+                         "own workers run the points: drop one of the two")
+    if workers is not None:
+        import psutil
+
+        from lognet.sweep_engine import MIN_WORKER_BYTES
+
+        most = max(1, psutil.virtual_memory().total // MIN_WORKER_BYTES)
+        if workers > most:
+            raise InputError(f"--workers {workers}: this machine's memory holds at most {most} "
+                             f"local workers (1 GiB each); give at most {most}, or --scheduler "
+                             f"for a cluster")
     live: dict = {}
-    if scheduler:
+    if scheduler is not None:
         live["client"] = connect(scheduler)  # an unreachable one is one line, now
     points = cfg.expand()
     invalid = [(p, why) for p in points if (why := arch_problem(p.arith, p.tunable, p.lanes))]

@@ -35,6 +35,10 @@ __all__ = ["BulkConfig", "GridConfig", "NetworkConfig", "QuantiseOptions", "Stag
 
 #: targets of the synth stage (as ``lognet synth``; checked against boards.synth.TARGETS)
 _TARGETS = ("ice40-up5k", "ecp5-25k", "ecp5-85k")
+#: most points one sweep file may name (checked from the axis lengths, before any expansion)
+MAX_POINTS = 100_000
+#: highest clock of the grid in MHz (as ``lognet spec --clock``)
+MAX_CLOCK_MHZ = 10_000.0
 
 
 @dataclass(frozen=True)
@@ -47,8 +51,8 @@ class SweepJob:
     cache: str = "build/sweep-cache"
     #: where workers put Verilog, synthesis runs and simulator builds
     work_dir: str = "build/sweep"
-    #: seed of training, pickers and topologies
-    seed: int = _opt(0, lo=0)
+    #: seed of training, pickers and topologies (scikit-learn takes at most 2^32 - 1)
+    seed: int = _opt(0, lo=0, hi=2**32 - 1)
     #: local worker processes (0: one per core, fewer if memory is short; ``--workers``)
     workers: int = _opt(0, lo=0, hi=4096)
 
@@ -96,7 +100,7 @@ class GridConfig:
     #: synthesis targets (``ice40-up5k``, ``ecp5-25k``, ``ecp5-85k``)
     targets: tuple[str, ...] = _opt(None, choices=_TARGETS, factory=lambda: ("ice40-up5k",))
     #: clocks in MHz (empty: each target's default)
-    clock: tuple[float, ...] = _opt((), lo=0.001)
+    clock: tuple[float, ...] = _opt((), lo=0.001, hi=MAX_CLOCK_MHZ)
 
 
 @dataclass(frozen=True)
@@ -178,6 +182,9 @@ class SweepConfig:
             d = tomllib.loads(p.read_text())
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
             raise InputError(f"{p}: not a valid sweep file ({str(e).splitlines()[0]})") from None
+        except RecursionError:
+            raise InputError(f"{p}: not a valid sweep file (arrays or tables nested too "
+                             f"deeply)") from None
         return cls.from_dict(d, p.parent, source=str(p))
 
     @classmethod
@@ -207,8 +214,18 @@ class SweepConfig:
         return cfg
 
     def _check(self, source: str) -> None:
+        import math
+
+        import numpy as np
+
+        from lognet.model.topology import make_topology
+
         if not self.networks:
             raise InputError(f"{source}: [networks] is empty; name at least one network")
+        try:
+            make_topology(np.ones((2, 65535)), self.quantise.topology)  # the text's form alone
+        except InputError as e:
+            raise InputError(f"{source}: [quantise] {e}") from None
         for where, g in self._axes():
             for name in g.network or ():
                 if name not in self.networks:
@@ -223,6 +240,13 @@ class SweepConfig:
                 if not getattr(g, axis):
                     raise InputError(f"{source}: {where} {axis} is empty; give at least one "
                                      f"value")
+        n = sum(math.prod(len(v) for v in (g.network or self.networks, g.picker, g.K, g.arith,
+                                            g.tunable, g.lanes, g.targets, g.clock or (None,)))
+                for _, g in self._axes())
+        if n > MAX_POINTS:
+            raise InputError(f"{source}: the grid and [[points]] make {n:,} points, more than "
+                             f"the {MAX_POINTS:,} one sweep runs; shorten the axes or split "
+                             f"the sweep into several files")
 
     def _axes(self):
         if self.grid is not None:
@@ -287,6 +311,9 @@ def _point(body: dict, i: int, base: Path, source: str) -> GridConfig:
     for key, raw in body.items():
         if key not in fields:
             raise InputError(f"{source}: unknown key {where} {key}{_near(key, fields)}")
+        if isinstance(raw, list) and len(raw) != 1:
+            raise InputError(f"{source}: {where} {key} has {len(raw)} values; a point takes "
+                             f"one value per key ([grid] combines several)")
         raw = raw if isinstance(raw, list) else [raw]
         values[key] = _value(raw, hints[key], fields[key].metadata, f"{source}: {where} {key}",
                              base)

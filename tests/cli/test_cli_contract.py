@@ -51,6 +51,16 @@ def files(tmp_path, monkeypatch):
     np.save("cstr.npy", np.array([["a"] * 6]))
     np.save("cshape.npy", np.zeros((3, 7)))
     (tmp_path / "ctext.npy").write_text("1,2,3")
+    # sweep files, each refused before a network is loaded or a cluster started
+    (tmp_path / "s.toml").write_text("")
+    (tmp_path / "sdeep.toml").write_text("[grid]\nK = " + "[" * 5000 + "]" * 5000 + "\n")
+    (tmp_path / "shuge.toml").write_text(
+        "[grid]\nK = [2, 4, 8, 16]\nclock = [" + ", ".join(str(1 + i) for i in range(400))
+        + "]\nlanes = [" + ", ".join(str(1 + i) for i in range(400)) + "]\n")
+    (tmp_path / "sclock.toml").write_text("[grid]\nclock = [1e300]\n")
+    (tmp_path / "sseed.toml").write_text("[sweep]\nseed = 9223372036854775807\n")
+    (tmp_path / "spoint.toml").write_text("[[points]]\nK = [4, 8]\n")
+    (tmp_path / "stopo.toml").write_text("[quantise]\ntopology = 'sideways'\n")
     return tmp_path
 
 
@@ -165,6 +175,28 @@ CASES = {
     "run-no-port": (["run", "l.json", "x.npy", "--port", "/dev/lognet-no-such-port"],
                     "cannot open serial port"),
     "build-board": (["build", "l.json", "--board", "arty"], "unknown board 'arty'"),
+    # sweep: refused before any network is trained or any cluster started
+    "sweep-deep": (["sweep", "sdeep.toml"], "nested too deeply"),
+    "sweep-huge-grid": (["sweep", "shuge.toml"], "make 640,000 points, more than the 100,000"),
+    "sweep-clock-huge": (["sweep", "sclock.toml"], "[grid] clock = 1e+300 is out of range"),
+    "sweep-seed-huge": (["sweep", "sseed.toml"], "it must be in 0..4294967295"),
+    "sweep-point-two-values": (["sweep", "spoint.toml"], "K has 2 values; a point takes one"),
+    "sweep-topology": (["sweep", "stopo.toml"], "[quantise] unknown topology 'sideways'"),
+    "sweep-out-is-cache": (["sweep", "s.toml", "-o", "c", "--cache", "c"],
+                           "the results folder c and [sweep] cache c overlap"),
+    "sweep-cache-in-out": (["sweep", "s.toml", "-o", "c", "--cache", "c/cache"],
+                           "overlap; give them separate folders"),
+    "sweep-out-in-work-dir": (["sweep", "s.toml", "-o", "build/sweep/r"],
+                              "and [sweep] work_dir build/sweep overlap"),
+    "sweep-cache-unwritable": (["sweep", "s.toml", "--cache", "/proc/lognet-c"],
+                               "cannot write there"),
+    "sweep-out-unwritable": (["sweep", "s.toml", "-o", "/proc/lognet-o"], "cannot write there"),
+    "sweep-workers-scheduler": (["sweep", "s.toml", "--scheduler", "tcp://127.0.0.1:1",
+                                 "--workers", "2"], "--workers sizes a local cluster"),
+    "sweep-workers-memory": (["sweep", "s.toml", "--workers", "4096"],
+                             "memory holds at most"),
+    # fit: a spec where the weights go
+    "fit-spec-as-weights": (["fit", "l.json"], "l.json is JSON (a spec?), not a weight file"),
 }
 
 
