@@ -328,13 +328,7 @@ class FlowConfig:
     @classmethod
     def from_toml(cls, path) -> FlowConfig:
         p = Path(path)
-        if not p.is_file():
-            raise InputError(f"{p}: no such config file")
-        try:
-            d = tomllib.loads(p.read_text())
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-            raise InputError(f"{p}: not a valid config ({str(e).splitlines()[0]})") from None
-        return cls.from_dict(d, p.parent, source=str(p))
+        return cls.from_dict(read_toml(p, "config"), p.parent, source=str(p))
 
     @classmethod
     def from_dict(cls, d: dict, base_dir=".", *, source: str = "config") -> FlowConfig:
@@ -353,6 +347,21 @@ class FlowConfig:
     def to_json(self) -> dict:
         """Plain JSON values (enums as their names, paths as text), every default filled in."""
         return _plain(dataclasses.asdict(self))
+
+
+def read_toml(path: Path, what: str) -> dict:
+    """The table of the TOML file ``path`` (a ``what``: "config", "sweep file"); a missing file,
+    bad TOML or text, or nesting too deep for the parser is one line naming the file."""
+    if not path.is_file():
+        raise InputError(f"{path}: no such {what} file" if " " not in what
+                         else f"{path}: no such {what}")
+    try:
+        return tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: not a valid {what} ({str(e).splitlines()[0]})") from None
+    except RecursionError:
+        raise InputError(f"{path}: not a valid {what} (arrays or tables nested too deeply)"
+                         ) from None
 
 
 def _near(name: str, valid) -> str:

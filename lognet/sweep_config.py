@@ -19,13 +19,22 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lognet.base.errors import InputError
-from lognet.config import DataConfig, ModelConfig, _kind, _near, _opt, _plain, _section, _value
+from lognet.config import (
+    DataConfig,
+    ModelConfig,
+    _kind,
+    _near,
+    _opt,
+    _plain,
+    _section,
+    _value,
+    read_toml,
+)
 from lognet.model.arch import Arith, Tunable
 from lognet.model.levels import PICKERS
 from lognet.model.validate import MAX_LEVELS
@@ -176,16 +185,7 @@ class SweepConfig:
     @classmethod
     def from_file(cls, path) -> SweepConfig:
         p = Path(path)
-        if not p.is_file():
-            raise InputError(f"{p}: no such sweep file")
-        try:
-            d = tomllib.loads(p.read_text())
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-            raise InputError(f"{p}: not a valid sweep file ({str(e).splitlines()[0]})") from None
-        except RecursionError:
-            raise InputError(f"{p}: not a valid sweep file (arrays or tables nested too "
-                             f"deeply)") from None
-        return cls.from_dict(d, p.parent, source=str(p))
+        return cls.from_dict(read_toml(p, "sweep file"), p.parent, source=str(p))
 
     @classmethod
     def from_dict(cls, d: dict, base_dir=".", *, source: str = "sweep") -> SweepConfig:

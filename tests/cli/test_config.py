@@ -109,6 +109,9 @@ def test_toml_syntax_error_is_one_line(capsys, tmp_path):
     assert msg.startswith(f"{tmp_path / 'my.toml'}: not a valid config (")
     msg = flow_error(capsys, tmp_path, '{"flow": ', name="my.json")
     assert msg.startswith(f"{tmp_path / 'my.json'}: not a valid config (")
+    msg = flow_error(capsys, tmp_path, "a = " + "[" * 3000 + "]" * 3000 + "\n")
+    assert msg == f"{tmp_path / 'my.toml'}: not a valid config (arrays or tables nested too " \
+                  f"deeply)"
 
 
 def test_missing_config_file(capsys, tmp_path):
