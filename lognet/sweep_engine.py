@@ -25,6 +25,7 @@ import json
 import os
 import sys
 import time
+import uuid
 from collections import deque
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -339,6 +340,10 @@ def run_points(points, networks: dict, options: Options, cache_dir, client, *,
     t0 = time.perf_counter()
     cache = Cache(cache_dir)
     cache_text = str(Path(cache_dir).absolute())
+    # Task names carry this run's id: a rerun right after Ctrl-C on the same scheduler must
+    # not reuse a name the scheduler is still cancelling (its future would come back
+    # cancelled, as an error, instead of being computed).
+    run_id = uuid.uuid4().hex[:8]
     invalid, jobs = [], []
     for p in points:
         why = st.arch_problem(p.arith, p.tunable, p.lanes)
@@ -399,7 +404,7 @@ def run_points(points, networks: dict, options: Options, cache_dir, client, *,
             args = {**args, "build_dir": str(work / "bulk-build")}
         fut = dask().submit(st.run_stage, stage, key, cache_text, args,
                             net_future(job.point.network) if net else None,
-                            key=f"lognet-{stage}-{key}", priority=_PRIORITY[stage],
+                            key=f"lognet-{stage}-{key}-{run_id}", priority=_PRIORITY[stage],
                             pure=False, retries=0)
         inflight[key] = fut
         live["ac"].add(fut)

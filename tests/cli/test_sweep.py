@@ -1,6 +1,7 @@
 """`lognet sweep` on a real Dask LocalCluster with 2 workers (no mocks): the table, the cache
-(a rerun computes nothing, a widened grid only the new points, an interrupted sweep resumes with
-no stage computed twice), invalid points refused before any work, bad input as one line."""
+(a rerun computes nothing, a widened grid only the new points, an interrupted sweep resumes and
+a sweep that loses a worker finishes, with no stage computed twice), invalid points refused before
+any work, bad input as one line."""
 
 import json
 import time
@@ -24,7 +25,8 @@ def _network(tmp_path):
     np.save(tmp_path / "y.npy", (np.maximum(x @ W1.T + b1, 0) @ W2.T + b2).argmax(1))
 
 
-def _sweep(tmp_path, K=(2, 4), extra=""):
+def _sweep(tmp_path, K=(2, 4), extra="", arith=("auto", "multiply"),
+           tunable=("levels", "all")):
     _network(tmp_path)
     p = tmp_path / "sweep.toml"
     p.write_text(f"""
@@ -38,8 +40,8 @@ y_test = "y.npy"
 [grid]
 picker = ["optimal", "uniform"]
 K = {list(K)}
-arith = ["auto", "multiply"]
-tunable = ["levels", "all"]
+arith = {json.dumps(list(arith))}
+tunable = {json.dumps(list(tunable))}
 lanes = [1, "auto"]
 [stages]
 synth = false
@@ -50,6 +52,11 @@ synth = false
 
 def _counts(out):
     return json.loads((out / "results.json").read_text())["counts"]
+
+
+def _cache_files(tmp_path, stages=("quantise", "accuracy", "plan")):
+    """Outcome files in the sweep's stage cache, by stage."""
+    return {stage: len(list((tmp_path / "cache" / stage).rglob("*.json"))) for stage in stages}
 
 
 @pytest.fixture(scope="module")
@@ -149,8 +156,7 @@ def test_interrupted_sweep_resumes_without_recomputing(tmp_path, monkeypatch, da
     with pytest.raises(KeyboardInterrupt):
         run_points(points, nets, _options(cfg), cfg.sweep.cache, dask_client, quiet=True,
                    on_result=stop_after_three)
-    first = {stage: len(list((tmp_path / "cache" / stage).rglob("*.json")))
-             for stage in ("quantise", "accuracy", "plan")}
+    first = _cache_files(tmp_path)
     assert 0 < sum(first.values()) < 32
     second = run_points(points, nets, _options(cfg), cfg.sweep.cache, dask_client, quiet=True)
     for stage, n in {"quantise": 4, "accuracy": 4, "plan": 24}.items():
@@ -193,3 +199,57 @@ def test_config_points_and_defaults(tmp_path):
     assert p.stages == ("accuracy", "synth")
     d = SweepConfig.from_file("lognet/default_sweep.toml")
     assert len(d.expand()) == 24
+
+
+def test_killed_worker_sweep_finishes_without_recomputing(tmp_path, monkeypatch):
+    """SIGKILL of a worker process while it holds a stage (once a point has finished): Dask runs
+    the lost task again on a live worker, so the same run finishes every point with each stage
+    computed once (one cache file per computed stage), and a rerun computes nothing."""
+    import os
+    import signal
+
+    from distributed import Client
+
+    from lognet.sweep import _options, load_networks
+    from lognet.sweep_engine import local_cluster, run_points
+
+    monkeypatch.chdir(tmp_path)
+    # 8 valid points; their generate stage (Amaranth to Verilog, about a second each) keeps
+    # both workers busy while the first points finish
+    cfg = SweepConfig.from_file(_sweep(tmp_path, extra="generate = true", arith=("auto",),
+                                       tunable=("all",)))
+    points = cfg.expand()
+    nets = load_networks(cfg, ["mlp"])
+    want = {"quantise": 4, "accuracy": 4, "plan": 8, "generate": 8}
+    killed = {}
+
+    # a cluster of its own: the module's dask_client keeps both its workers
+    with local_cluster(2) as cluster, Client(cluster, set_as_default=False) as client:
+        pids = client.run(os.getpid)
+        assert len(pids) == 2
+
+        def kill_a_busy_worker(r):
+            """SIGKILL the worker holding the most tasks (none busy: try on the next point)."""
+            busy = {w: keys for w, keys in client.processing().items() if keys}
+            if killed or not busy:
+                return
+            victim = max(busy, key=lambda w: len(busy[w]))
+            killed.update(worker=victim, keys=list(busy[victim]))
+            os.kill(pids[victim], signal.SIGKILL)
+
+        run = run_points(points, nets, _options(cfg), cfg.sweep.cache, client, quiet=True,
+                         on_result=kill_a_busy_worker)
+        assert killed, "no worker was busy when a point finished"
+        # the scheduler gave a task the dead worker held to a worker again
+        story = client.story(*killed["keys"])
+        assert any(sum(e[0] == "scheduler" and e[1] == k and e[3] == "processing"
+                       for e in story) >= 2 for k in killed["keys"]), story
+        rerun = run_points(points, nets, _options(cfg), cfg.sweep.cache, client, quiet=True)
+
+    assert len(run.results) == 8 and run.failed == 0
+    assert {r.status for r in run.results} == {"ok"}, [r.reason for r in run.results]
+    assert all(r.latency_cycles is not None for r in run.results)
+    assert run.computed == want and run.cached == {}
+    assert _cache_files(tmp_path, want) == want
+    assert rerun.computed == {} and rerun.cached == want
+    assert [r.status for r in rerun.results] == ["ok"] * 8
