@@ -21,57 +21,67 @@ def _simulate(core, tb) -> None:
 
 
 def stream_through(core, X, max_cycles: int | None = None) -> tuple[np.ndarray, int]:
-    """Outputs of ``core`` for integer inputs ``X`` (N, n_in), and the clock cycles it took."""
+    """Outputs of ``core`` for integer inputs ``X`` (N, n_in), and the clock cycles it took.
+    Cores with beats take each vector as ``info.in_beats`` transfers (elements in order) and
+    give each output as ``info.out_beats``."""
+    info = core.info
     X = np.asarray(X)
-    n_out = core.info.n_out
+    ib, ob = info.in_beat_size, info.out_beat_size
+    beats = X.reshape(-1, ib) if len(X) else X.reshape(0, ib)
     got: list[list[int]] = []
     state = {"cycles": 0}
-    limit = max_cycles or int((len(X) + 4) * (core.info.cycles_per_vector + 2)
-                               + core.info.latency + 100)
+    limit = max_cycles or int((len(X) + 4) * (info.cycles_per_vector + info.in_beats
+                                              + info.out_beats + 2) + info.latency + 100)
 
     async def tb(ctx):
         nxt = 0
         ctx.set(core.o_stream.ready, 1)
         for cycle in range(limit):
-            if nxt < len(X):
+            if nxt < len(beats):
                 ctx.set(core.i_stream.valid, 1)
-                for i, v in enumerate(X[nxt]):
+                for i, v in enumerate(beats[nxt]):
                     ctx.set(core.i_stream.payload[i], int(v))
             else:
                 ctx.set(core.i_stream.valid, 0)
-            fire_in = nxt < len(X) and ctx.get(core.i_stream.ready)
+            fire_in = nxt < len(beats) and ctx.get(core.i_stream.ready)
             if ctx.get(core.o_stream.valid):
-                got.append([ctx.get(core.o_stream.payload[j]) for j in range(n_out)])
+                got.append([ctx.get(core.o_stream.payload[j]) for j in range(ob)])
             if fire_in:
                 nxt += 1
             await ctx.tick()
             state["cycles"] = cycle + 1
-            if len(got) >= len(X):
+            if len(got) >= len(X) * info.out_beats:
                 break
 
     _simulate(core, tb)
-    return np.asarray(got, dtype=np.int64).reshape(-1, n_out), state["cycles"]
+    return np.asarray(got, dtype=np.int64).reshape(-1, info.n_out), state["cycles"]
 
 
 def transfer_latency(core, x, max_cycles: int = 100_000) -> int:
-    """Rising edges from the one that transfers input vector ``x`` into an idle ``core`` to the
-    one that transfers its output, with ``o_stream.ready`` held high: the measured counterpart
-    of ``core.info.latency``."""
+    """Rising edges from the one that transfers input vector ``x`` (its last beat) into an idle
+    ``core`` to the one that transfers its output (its first beat), with ``o_stream.ready``
+    held high: the measured counterpart of ``core.info.latency``."""
+    info = core.info
+    beats = np.asarray(x).reshape(-1, info.in_beat_size)
     edges: dict[str, int] = {}
 
     async def tb(ctx):
         ctx.set(core.o_stream.ready, 1)
-        ctx.set(core.i_stream.valid, 1)
-        for i, v in enumerate(x):
-            ctx.set(core.i_stream.payload[i], int(v))
+        sent = 0
         for edge in range(1, max_cycles + 1):  # values seen just before rising edge ``edge``
-            if "in" not in edges and ctx.get(core.i_stream.ready):
-                edges["in"] = edge
-            elif "in" in edges and ctx.get(core.o_stream.valid):
+            if sent < len(beats):
+                ctx.set(core.i_stream.valid, 1)
+                for i, v in enumerate(beats[sent]):
+                    ctx.set(core.i_stream.payload[i], int(v))
+                if ctx.get(core.i_stream.ready):
+                    sent += 1
+                    if sent == len(beats):
+                        edges["in"] = edge
+            elif ctx.get(core.o_stream.valid):
                 edges["out"] = edge
                 return
             await ctx.tick()
-            if "in" in edges:
+            if sent == len(beats):
                 ctx.set(core.i_stream.valid, 0)
 
     _simulate(core, tb)

@@ -124,10 +124,38 @@ class CoreInfo:
     #: clocks between two input vectors at full rate (the mean of a long stream; a folded layer
     #: shorter than its pipeline alternates between two intervals and reports e.g. 13.5)
     cycles_per_vector: int | float
+    #: input elements per ``i_stream`` transfer (a beat; 0: the whole vector)
+    in_beat: int = 0
+    #: output elements per ``o_stream`` transfer (0: the whole vector)
+    out_beat: int = 0
+
+    @property
+    def in_beat_size(self) -> int:
+        """Input elements per transfer."""
+        return self.in_beat or self.n_in
+
+    @property
+    def out_beat_size(self) -> int:
+        """Output elements per transfer."""
+        return self.out_beat or self.n_out
+
+    @property
+    def in_beats(self) -> int:
+        """Transfers per input vector."""
+        return self.n_in // self.in_beat_size
+
+    @property
+    def out_beats(self) -> int:
+        """Transfers per output vector."""
+        return self.n_out // self.out_beat_size
 
     @classmethod
     def of(cls, spec: LayerSpec | NetworkSpec, addr_width: int, latency: int,
            cycles_per_vector: int | float) -> CoreInfo:
+        def beat(size, n):
+            return 0 if size == n else size
+
         return cls(spec.n_in, spec.n_out, spec.in_fmt.width, spec.out_fmt.width,
                    spec.in_fmt.signed, spec.out_fmt.signed, addr_width, latency,
-                   cycles_per_vector)
+                   cycles_per_vector, beat(spec.in_beat_size, spec.n_in),
+                   beat(spec.out_beat_size, spec.n_out))

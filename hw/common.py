@@ -74,11 +74,14 @@ class ConfigSignature(wiring.Signature):
 
 
 def core_members(spec: LayerSpec | NetworkSpec, addr_width: int) -> dict:
-    """The signature members every core has: ``i_stream`` (one input vector per transfer),
-    ``o_stream`` (one output vector per transfer) and the configuration bus ``cfg``."""
+    """The signature members every core has: ``i_stream`` (one input beat per transfer: the
+    whole vector, or ``in_beat`` elements of it in order), ``o_stream`` (one output beat per
+    transfer) and the configuration bus ``cfg``."""
     return {
-        "i_stream": In(stream.Signature(data.ArrayLayout(fmt_shape(spec.in_fmt), spec.n_in))),
-        "o_stream": Out(stream.Signature(data.ArrayLayout(fmt_shape(spec.out_fmt), spec.n_out))),
+        "i_stream": In(stream.Signature(data.ArrayLayout(fmt_shape(spec.in_fmt),
+                                                         spec.in_beat_size))),
+        "o_stream": Out(stream.Signature(data.ArrayLayout(fmt_shape(spec.out_fmt),
+                                                          spec.out_beat_size))),
         "cfg": In(ConfigSignature(addr_width)),
     }
 

@@ -300,6 +300,10 @@ class _TimingView:
     K: int
     fanins: tuple[int, ...]
     sources: tuple
+    n_in: int
+    n_out: int
+    in_beat_size: int
+    out_beat_size: int
 
 
 def cycles_per_vector(layer: LayerSpec | _Layer, lanes: int | None = None) -> float:
@@ -314,7 +318,8 @@ def cycles_per_vector(layer: LayerSpec | _Layer, lanes: int | None = None) -> fl
         lanes = spec.arch.lanes
     lengths = _lane_lengths(spec, lanes)
     view = _TimingView(Arch(Microarch.FOLDED, lanes, lay.folded_arith, lay.tunable), spec.K,
-                       spec.fanins, (spec.sources[0],) if lay.regular else spec.sources[:2])
+                       spec.fanins, (spec.sources[0],) if lay.regular else spec.sources[:2],
+                       spec.n_in, spec.n_out, spec.in_beat_size, spec.out_beat_size)
     lasts = None
     if lay.folded_arith is Arith.FACTORED and finisher_can_stall(view):
         lasts = []
@@ -707,7 +712,7 @@ def plan(spec: LayerSpec | NetworkSpec, target: str, clock_mhz: float | None = N
     plans = []
     for k, la in enumerate(layers):
         if lanes is not None:
-            la = _ArchView(la, Arch(Microarch.FOLDED, lanes[k], la.arch.arith, la.arch.tunable))
+            la = _ArchView(la, replace(la.arch, kind=Microarch.FOLDED, lanes=lanes[k]))
         _check_lanes(la)
         lay = _Layer.of(la)
         folded = la.arch.kind is Microarch.FOLDED
@@ -826,7 +831,7 @@ def auto_folded(spec: LayerSpec | NetworkSpec, target: str, clock_mhz: float | N
     picks for ``target``, arithmetic and tunability kept; and the search's result (check
     ``ok`` before using the spec: it is the closest the search came otherwise)."""
     found = auto_lanes(spec, target, clock_mhz, fps, dsp=dsp, fill=fill)
-    layers = tuple(la.with_arch(Arch(Microarch.FOLDED, p, la.arch.arith, la.arch.tunable))
+    layers = tuple(la.with_arch(replace(la.arch, kind=Microarch.FOLDED, lanes=p))
                    for la, p in zip(spec.layers, found.lanes))
     if isinstance(spec, LayerSpec):
         return layers[0], found

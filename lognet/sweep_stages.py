@@ -32,7 +32,7 @@ import shutil
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -234,7 +234,7 @@ def plan(spec: str, arith: str, tunable: str, lanes: str, target: str, clock: fl
     from lognet.hw.arch import resolve_spec
     from lognet.hw.plan import auto_lanes
     from lognet.hw.plan import plan as make_plan
-    from lognet.model.arch import Arch, Microarch, SpecError
+    from lognet.model.arch import Microarch, SpecError
     from lognet.model.spec import NetworkSpec, with_arch_overrides
     from lognet.model.specjson import dumps_spec
 
@@ -247,7 +247,7 @@ def plan(spec: str, arith: str, tunable: str, lanes: str, target: str, clock: fl
             if not found.ok:
                 raise _Failed("does_not_fit", f"lanes = auto: {found.reason}")
             built = NetworkSpec(built.name, tuple(
-                la.with_arch(Arch(Microarch.FOLDED, p, la.arch.arith, la.arch.tunable))
+                la.with_arch(replace(la.arch, kind=Microarch.FOLDED, lanes=p))
                 for la, p in zip(built.layers, found.lanes)))
         built = resolve_spec(built)
     except SpecError as e:

@@ -65,6 +65,10 @@ class Arch:
     arith: Arith = Arith.SHARED
     #: which weights are run-time writable
     tunable: Tunable = Tunable.ALL
+    #: input elements per stream transfer (a *beat*) of a folded build; 0: the whole vector
+    in_beat: int = 0
+    #: output elements per beat of a folded build; 0: the whole vector
+    out_beat: int = 0
 
     def __post_init__(self):
         for name, typ in (("kind", Microarch), ("arith", Arith), ("tunable", Tunable)):
@@ -76,6 +80,11 @@ class Arch:
                 raise SpecError(f"arch.{name} {value!r} is not one of: {choices}") from None
         if not isinstance(self.lanes, int) or self.lanes < 1:
             raise SpecError(f"arch.lanes must be an integer >= 1 (got {self.lanes!r})")
+        for name in ("in_beat", "out_beat"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise SpecError(f"arch.{name} must be an integer >= 0 (0: the whole vector; "
+                                f"got {v!r})")
 
     @classmethod
     def parse(cls, text: str, arith: str = "shared", tunable: str = "all") -> Arch:
@@ -98,4 +107,7 @@ class Arch:
             "lanes": self.lanes,
             "arith": self.arith.value,
             "tunable": self.tunable.value,
+            # beats only when set, so specs without them read and hash as before
+            **({"in_beat": self.in_beat} if self.in_beat else {}),
+            **({"out_beat": self.out_beat} if self.out_beat else {}),
         }

@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .arch import Activation, Arch, SpecError
+from .arch import Activation, Arch, Microarch, SpecError
 from .qformat import QFormat, signed_width_for
 from .validate import layer_problems, network_problems
 
-__all__ = ["LayerSpec", "NetworkSpec", "with_arch_overrides"]
+__all__ = ["LayerSpec", "NetworkSpec", "with_arch_overrides", "with_beats"]
 
 
 def _tuple2(rows) -> tuple[tuple[int, ...], ...]:
@@ -115,6 +115,16 @@ class LayerSpec:
     def n_conn(self) -> int:
         """Total connections."""
         return sum(self.fanins)
+
+    @property
+    def in_beat_size(self) -> int:
+        """Input elements per stream transfer (``n_in`` unless the arch sets beats)."""
+        return self.arch.in_beat or self.n_in
+
+    @property
+    def out_beat_size(self) -> int:
+        """Output elements per stream transfer (``n_out`` unless the arch sets beats)."""
+        return self.arch.out_beat or self.n_out
 
     @property
     def acc_frac(self) -> int:
@@ -234,6 +244,14 @@ class NetworkSpec:
         return self.layers[0].in_fmt
 
     @property
+    def in_beat_size(self) -> int:
+        return self.layers[0].in_beat_size
+
+    @property
+    def out_beat_size(self) -> int:
+        return self.layers[-1].out_beat_size
+
+    @property
     def out_fmt(self) -> QFormat:
         return self.layers[-1].out_fmt
 
@@ -256,8 +274,37 @@ def with_arch_overrides(spec: LayerSpec | NetworkSpec, arch: str | None = None,
         if arch:
             a = Arch.parse(arch, arith=a.arith, tunable=a.tunable)
         lanes = min(a.lanes, layer.n_out) if network else a.lanes
-        return layer.with_arch(Arch(a.kind, lanes, arith or a.arith, tunable or a.tunable))
+        # beats stay with folded builds (parallel cores take whole vectors)
+        beats = ((layer.arch.in_beat, layer.arch.out_beat) if a.kind is Microarch.FOLDED
+                 else (0, 0))
+        return layer.with_arch(Arch(a.kind, lanes, arith or a.arith, tunable or a.tunable,
+                                    *beats))
 
     if isinstance(spec, LayerSpec):
         return one(spec)
     return NetworkSpec(spec.name, tuple(one(layer) for layer in spec.layers))
+
+
+def with_beats(spec: LayerSpec | NetworkSpec, in_beat: int | None = None,
+               out_beat: int | None = None) -> LayerSpec | NetworkSpec:
+    """``spec`` with its stream beats set: ``in_beat`` input elements per transfer into the core
+    (a network's first layer) and ``out_beat`` output elements per transfer out of it (a
+    network's last layer); None keeps what the spec has, 0 is the whole vector. The links
+    between a network's layers keep their beats. Beats need folded layers; a beat must divide
+    its vector. Bad values raise :class:`SpecError`."""
+    if in_beat is None and out_beat is None:
+        return spec
+    layers = [spec] if isinstance(spec, LayerSpec) else list(spec.layers)
+    first, last = layers[0], layers[-1]
+    for layer, beat, side in ((first, in_beat, "input"), (last, out_beat, "output")):
+        if beat and layer.arch.kind is not Microarch.FOLDED:
+            raise SpecError(f"layer {layer.name!r} is parallel and takes whole vectors; "
+                            f"{side} beats need a folded layer (--arch folded:P)")
+    if in_beat is not None:
+        layers[0] = first = first.with_arch(dataclasses.replace(first.arch, in_beat=in_beat))
+    if out_beat is not None:
+        last = layers[-1]
+        layers[-1] = last.with_arch(dataclasses.replace(last.arch, out_beat=out_beat))
+    if isinstance(spec, LayerSpec):
+        return layers[0]
+    return NetworkSpec(spec.name, tuple(layers))

@@ -99,7 +99,11 @@ def _qformat_in(d, where: str) -> QFormat:
 
 def _arch_in(d, where: str) -> Arch:
     _obj(d, where)
-    return Arch(**{k: read(_need(d, k, where), f"{where}.{k}") for k, read in _ARCH_FIELDS})
+    kw = {k: read(_need(d, k, where), f"{where}.{k}") for k, read in _ARCH_FIELDS}
+    for k in ("in_beat", "out_beat"):  # optional: 0 (the whole vector) when absent
+        if k in d:
+            kw[k] = _int(d[k], f"{where}.{k}")
+    return Arch(**kw)
 
 
 def _meta_in(d, where: str) -> tuple[tuple[str, str], ...]:

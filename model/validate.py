@@ -149,6 +149,16 @@ def layer_problems(s) -> list[str]:
             f"folded with {s.arch.lanes} lanes but only {s.n_out} outputs; "
             f"use at most {s.n_out} lanes (a lane computes whole outputs)"
         )
+    for beat, n, side in ((s.arch.in_beat, s.n_in, "input"), (s.arch.out_beat, s.n_out, "output")):
+        if not beat:
+            continue
+        if s.arch.kind is not Microarch.FOLDED and beat != n:
+            p.append(f"{side} beats of {beat} need a folded layer (parallel cores take whole "
+                     f"vectors); use --arch folded:P or drop the beat")
+        elif beat > n or n % beat:
+            divisors = [d for d in range(1, n + 1) if n % d == 0]
+            p.append(f"an {side} beat of {beat} elements does not divide the {n} {side}s; "
+                     f"use one of {_few(divisors)}")
     if s.arch.arith is Arith.MULTIPLY and s.arch.tunable is Tunable.LEVELS:
         p.append("arith=multiply stores plain weights and has no level table; use --tunable "
                  "all or none with it")
@@ -158,6 +168,13 @@ def layer_problems(s) -> list[str]:
             p.append(f"level {bad} is not a power of two or a sum of two; arith=shift needs "
                      f"the pow2 or apot picker")
     return p
+
+
+def _few(values: list[int]) -> str:
+    """``1, 2, 4, ..., 512`` for a long list of choices."""
+    if len(values) <= 8:
+        return ", ".join(map(str, values))
+    return ", ".join(map(str, values[:4])) + ", ..., " + ", ".join(map(str, values[-2:]))
 
 
 def network_problems(n) -> list[str]:
@@ -180,6 +197,11 @@ def network_problems(n) -> list[str]:
             p.append(
                 f"layer {a.name!r} has {a.n_out} outputs but the next layer {b.name!r} "
                 f"has {b.n_in} inputs"
+            )
+        if a.n_out == b.n_in and a.out_beat_size != b.in_beat_size:
+            p.append(
+                f"layer {a.name!r} emits beats of {a.out_beat_size} elements but the next "
+                f"layer {b.name!r} takes beats of {b.in_beat_size}; make them equal"
             )
         fa = (a.out_fmt.int_bits, a.out_fmt.frac_bits, a.out_fmt.signed)
         fb = (b.in_fmt.int_bits, b.in_fmt.frac_bits, b.in_fmt.signed)

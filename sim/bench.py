@@ -38,7 +38,17 @@ from lognet.hw.regmap import config_writes
 from .bus import ConfigDriver, WishboneConfigDriver
 from .results import ScenarioResult
 from .scoreboard import RefModel, Scoreboard
-from .stream import StreamDriver, StreamMonitor, StreamSink, bursts, gaps, pack
+from .stream import (
+    StreamDriver,
+    StreamMonitor,
+    StreamSink,
+    Transfer,
+    bursts,
+    gaps,
+    join,
+    pack,
+    split,
+)
 from .tbconfig import TbConfig, config_path
 
 __all__ = ["Bench", "TbConfig", "load_config"]
@@ -91,7 +101,15 @@ class Bench:
         self.p_valid, self.p_ready = pv, pr
         self.X = np.asarray(X, dtype=np.int64)
         self.words = [pack(row, self.spec.in_fmt.width) for row in self.X.tolist()]
-        self.driver = StreamDriver(dut, "i_stream__", gaps(pv, self.rng))
+        # a core with beats takes each vector as ``ib`` transfers and gives each output as
+        # ``ob``; the bench speaks of whole vectors everywhere else
+        spec = self.spec
+        self.ib = spec.n_in // spec.in_beat_size
+        self.ob = spec.n_out // spec.out_beat_size
+        self._in_bits = spec.in_beat_size * spec.in_fmt.width
+        self._out_bits = spec.out_beat_size * spec.out_fmt.width
+        self._out_beats: list[int] = []
+        self.driver = StreamDriver(dut, "i_stream__", gaps(pv, self.rng), group=self.ib)
         self.sink = StreamSink(dut, "o_stream__", bursts(pr, self.rng, longest))
         self.monitor = StreamMonitor(dut, "o_stream__", ready=lambda: self.sink.ready)
         self.bus = WishboneConfigDriver(dut) if cfg.wishbone else ConfigDriver(dut)
@@ -154,12 +172,20 @@ class Bench:
         self.bus.drive()
         await self.ro
         t = self.monitor.sample(c)
+        if t is not None and self.ob > 1:
+            self._out_beats.append(t.word)
+            if len(self._out_beats) < self.ob:
+                t = None
+            else:
+                t = Transfer(join(self._out_beats, self._out_bits), c)
+                self._out_beats = []
         if t is not None:
             self.board.check(t)
             if self._progress_at is not None and self.board.checked >= self._progress_at:
                 self._progress()
         i = self.driver.sample(c)
-        if i is not None:
+        if i is not None and i % self.ib == self.ib - 1:  # the last beat of a vector
+            i //= self.ib
             self.board.expect(i, self.rows[i], self.active, c)
             self.per_set[self.active] += 1
         self.bus.sample(c)
@@ -174,13 +200,14 @@ class Bench:
                 d, b = self.driver, self.board
                 raise AssertionError(
                     f"{self.cfg.top}, scenario {self.scenario}: {what} did not happen within "
-                    f"{self.limit} clock cycles ({d.next} of {len(d.words)} vectors accepted, "
+                    f"{self.limit} clock cycles ({self.accepted} of {len(d.words) // self.ib} "
+                    f"vectors accepted, "
                     f"{len(b.pending)} accepted vectors without an output, bus "
                     f"{'idle' if self.bus.idle else 'busy'})")
             await self.step()
 
     def _budget(self) -> int:
-        left = len(self.driver.words) - self.driver.next + len(self.board.pending)
+        left = (len(self.driver.words) - self.driver.next) / self.ib + len(self.board.pending)
         # mean cycles per vector: the core's own, plus the mean wait for valid and for ready
         per = (self.cfg.cycles_per_vector + 1 / max(self.p_valid, BUDGET_MIN_P)
                + 1 / max(self.p_ready, BUDGET_MIN_P))
@@ -194,7 +221,11 @@ class Bench:
         rows = range(len(self.X)) if rows is None else rows
         rows = [int(r) for r in rows]
         self.rows.extend(rows)
-        self.driver.send([self.words[r] for r in rows])
+        if self.ib == 1:
+            self.driver.send([self.words[r] for r in rows])
+        else:
+            self.driver.send([b for r in rows for b in split(self.words[r], self.ib,
+                                                              self._in_bits)])
 
     def load(self, s: int, commit: bool = True) -> None:
         """Queue the writes that load weight set ``s``, the commit, and the STATUS poll."""
@@ -225,7 +256,12 @@ class Bench:
         await self.run(lambda: not self.driver.offering and not self.board.pending, "draining")
 
     async def until_sent(self, n: int) -> None:
-        await self.run(lambda: self.driver.next >= n, f"sending {n} vectors")
+        await self.run(lambda: self.accepted >= n, f"sending {n} vectors")
+
+    @property
+    def accepted(self) -> int:
+        """Vectors whose last beat the core has taken."""
+        return self.driver.next // self.ib
 
     async def finish_stream(self) -> None:
         """Send everything queued and wait for every output."""
@@ -242,6 +278,7 @@ class Bench:
         self.driver.park()
         self.sink.park()
         self.monitor.park()
+        self._out_beats = []
         self.bus.idle_pins()
         dropped = self.board.flush()
         for _ in range(cycles):
@@ -255,7 +292,7 @@ class Bench:
         b = self.board
         return ScenarioResult(
             scenario=self.scenario, top=self.cfg.top, layer=self.cfg.layer,
-            vectors=len(self.rows), accepted=self.driver.next, checked=b.checked,
+            vectors=len(self.rows), accepted=self.accepted, checked=b.checked,
             dropped_by_reset=b.dropped, mismatches=b.mismatches,
             first_mismatch=b.first.describe() if b.first else None,
             first_mismatch_detail=b.first,
@@ -297,8 +334,8 @@ class Bench:
         if b.first is not None:
             raise AssertionError(b.first.describe())
         sent = len(self.rows)
-        if b.checked + b.dropped != sent or self.driver.next != sent:
+        if b.checked + b.dropped != sent or self.accepted != sent:
             raise AssertionError(
                 f"{self.cfg.top}, scenario {self.scenario}: {sent} vectors sent, "
-                f"{self.driver.next} accepted, {b.checked} outputs checked, {b.dropped} "
+                f"{self.accepted} accepted, {b.checked} outputs checked, {b.dropped} "
                 f"discarded by reset")

@@ -108,10 +108,15 @@ int main(int argc, char** argv) {{
 def testbench(core_top: str, info) -> str:
     """Verilog of the bulk testbench around module ``core_top`` (ports as docs/interfaces.md)
     with the sizes of ``info`` (:class:`~lognet.hw.arch.CoreInfo`). Plain Verilog-2005, all of
-    it synchronous to ``clk``, so Verilator needs no timing support."""
-    iw, ow, aw = info.n_in * info.in_width, info.n_out * info.out_width, info.addr_width
+    it synchronous to ``clk``, so Verilator needs no timing support. It counts stream
+    transfers (beats; a whole vector each for cores without beats): ``+n`` input beats in,
+    ``+nout`` output beats out, the bus script's entries placed before input beat ``s_vec``."""
+    iw = info.in_beat_size * info.in_width
+    ow = info.out_beat_size * info.out_width
+    aw = info.addr_width
     return f"""// lognet bulk testbench (generated): +inputs=FILE in, +outputs=FILE out
-// wave_on: high on the clocks of the waveform window (+wfrom=N +wcount=M vectors)
+// wave_on: high on the clocks of the waveform window (from input beat +wfrom=N until
+// +wend=M output beats have left)
 module {TB_TOP}(input clk, output wave_on);
   reg rst = 1'b1;
   reg [{iw - 1}:0] i_payload = 0;
@@ -130,14 +135,14 @@ module {TB_TOP}(input clk, output wave_on);
     .cfg__addr(addr), .cfg__w_data(w_data), .cfg__w_en(w_en), .cfg__r_en(r_en),
     .cfg__r_data(r_data));
 
-  integer fin, fout, fscr, n_vec, pv, pr, max_cycles, seed, r, prog, wfrom, wcount;
+  integer fin, fout, fscr, n_vec, n_out, pv, pr, max_cycles, seed, r, prog, wfrom, wend, nob;
   integer sent, got, cycles, writes, commits, polls;
   reg [31:0] ga, gb;          // xorshift32 states: input gaps, output backpressure
   reg [31:0] s_vec, s_addr, s_data;
   reg s_have, polling, dumping;
   // the window: from the clock vector wfrom may be offered (its bus script included) until
   // the output of vector wfrom + wcount - 1 has left
-  assign wave_on = wcount != 0 && sent >= wfrom && got < wfrom + wcount;
+  assign wave_on = wend != 0 && sent >= wfrom && got < wend;
   reg [{iw - 1}:0] x;
   reg [8*4096-1:0] path;
 
@@ -168,17 +173,19 @@ module {TB_TOP}(input clk, output wave_on);
     fscr = 0;
     if ($value$plusargs("script=%s", path)) fscr = $fopen(path, "r");
     if (!$value$plusargs("n=%d", n_vec)) n_vec = 0;
+    if (!$value$plusargs("nout=%d", n_out)) n_out = n_vec;
+    if (!$value$plusargs("ob=%d", nob)) nob = 1;
     if (!$value$plusargs("pvalid=%d", pv)) pv = 256;
     if (!$value$plusargs("pready=%d", pr)) pr = 256;
     if (!$value$plusargs("seed=%d", seed)) seed = 1;
     if (!$value$plusargs("max_cycles=%d", max_cycles)) max_cycles = 0;
     if (!$value$plusargs("progress=%d", prog)) prog = 0;
     if (!$value$plusargs("wfrom=%d", wfrom)) wfrom = 0;
-    if (!$value$plusargs("wcount=%d", wcount)) wcount = 0;
+    if (!$value$plusargs("wend=%d", wend)) wend = 0;
 `ifndef VERILATOR
     // Icarus: the VCD/FST system tasks, switched on and off at the window's edges
     dumping = 1'b0;
-    if (wcount != 0 && $value$plusargs("waves=%s", path)) begin
+    if (wend != 0 && $value$plusargs("waves=%s", path)) begin
       $dumpfile(path); $dumpvars(0, dut); $dumpoff;
     end
 `endif
@@ -212,9 +219,9 @@ module {TB_TOP}(input clk, output wave_on);
         $fwrite(fout, "%h\\n", o_payload);
         got = got + 1;
         if (prog != 0 && got % prog == 0) begin
-          $display("LOGNET-PROGRESS %0d", got); $fflush;
+          $display("LOGNET-PROGRESS %0d", got / nob); $fflush;
         end
-        if (got == n_vec) begin
+        if (got == n_out) begin
           $fclose(fout);
           $display("LOGNET-DONE %0d %0d %0d %0d", cycles, writes, commits, polls);
           $finish;
@@ -289,14 +296,14 @@ def _unpack(lines: list[str], n: int, width: int, signed: bool) -> np.ndarray:
     return out
 
 
-def _script(spec, sets) -> list[str]:
+def _script(spec, sets, beats: int = 1) -> list[str]:
     """The bus script: for each ``(vector, new_spec)`` the writes that load it, then a commit,
-    all before ``vector`` is offered."""
+    all before ``vector`` (its first of ``beats`` input beats) is offered."""
     lines = []
     for k, new in sorted(sets, key=lambda s: s[0]):
         for a, w in config_writes(spec, new):
-            lines.append(f"{k:x} {a:x} {w & 0xFFFFFFFF:x}")
-        lines.append(f"{k:x} {_COMMIT:x} 0")
+            lines.append(f"{k * beats:x} {a:x} {w & 0xFFFFFFFF:x}")
+        lines.append(f"{k * beats:x} {_COMMIT:x} 0")
     return lines
 
 
@@ -404,7 +411,8 @@ def run_bulk(spec: LayerSpec | NetworkSpec, x, *, simulator: str = "verilator",
         (b.root / "main.cpp").write_text(_MAIN_CPP.format(top=TB_TOP))
         return {"cycles_per_vector": core.info.cycles_per_vector, "latency": core.info.latency,
                 "n_out": core.info.n_out, "out_width": core.info.out_width,
-                "out_signed": core.info.out_signed, "in_width": core.info.in_width}
+                "out_signed": core.info.out_signed, "in_width": core.info.in_width,
+                "in_beat": core.info.in_beat_size, "out_beat": core.info.out_beat_size}
 
     fmt = None
     if waves:
@@ -416,25 +424,29 @@ def run_bulk(spec: LayerSpec | NetworkSpec, x, *, simulator: str = "verilator",
     info = b.info
     rdir = Path(run_dir) if run_dir is not None else b.root / f"run-{time.time_ns()}"
     rdir.mkdir(parents=True, exist_ok=True)
-    (rdir / "inputs.hex").write_text("\n".join(_pack(X, info["in_width"])) + "\n")
-    (rdir / "script.hex").write_text("".join(f"{ln}\n" for ln in _script(spec, sets)))
+    # the testbench counts transfers: ``ib`` beats per input vector, ``ob`` per output
+    ib, ob = spec.n_in // info["in_beat"], info["n_out"] // info["out_beat"]
+    (rdir / "inputs.hex").write_text(
+        "\n".join(_pack(X.reshape(-1, info["in_beat"]), info["in_width"])) + "\n")
+    (rdir / "script.hex").write_text("".join(f"{ln}\n" for ln in _script(spec, sets, ib)))
     budget = max_cycles or int((len(X) + 2) * (info["cycles_per_vector"] + 4)
                                / min(p_valid, p_ready) * 4
                                + 8 * sum(len(config_writes(spec, s)) + 64 for _, s in sets)
                                + info["latency"] * 4 + 10_000)
     args = [f"+inputs={rdir / 'inputs.hex'}", f"+outputs={rdir / 'outputs.hex'}",
-            f"+script={rdir / 'script.hex'}", f"+n={len(X)}", f"+seed={seed}",
+            f"+script={rdir / 'script.hex'}", f"+n={len(X) * ib}", f"+nout={len(X) * ob}",
+            f"+ob={ob}", f"+seed={seed}",
             f"+pvalid={max(1, round(p_valid * 256))}", f"+pready={max(1, round(p_ready * 256))}",
             f"+max_cycles={budget}"]
     wave_file = None
     if fmt is not None:
         wave_file = rdir / f"{core_top}.{fmt}"
-        args += [f"+waves={wave_file}", f"+wfrom={waves_from}",
-                 f"+wcount={min(waves_vectors, len(X) - waves_from)}"]
+        args += [f"+waves={wave_file}", f"+wfrom={waves_from * ib}",
+                 f"+wend={(waves_from + min(waves_vectors, len(X) - waves_from)) * ob}"]
     show = sys.stderr.isatty() if progress is None else progress
     step = max(1, len(X) // 200)
     if show:
-        args.append(f"+progress={step}")
+        args.append(f"+progress={step * ob}")
     if simulator == "verilator":
         cmd = [str(b.sim_build / "Vbulk"), *args]
     else:
@@ -454,7 +466,9 @@ def run_bulk(spec: LayerSpec | NetworkSpec, x, *, simulator: str = "verilator",
         cycles, writes, commits, _ = (int(v) for v in done[-1].split()[1:5])
     lines = [ln for ln in (rdir / "outputs.hex").read_text().splitlines() if ln.strip()] \
         if (rdir / "outputs.hex").exists() else []
-    Y = _unpack(lines, info["n_out"], info["out_width"], info["out_signed"])
+    lines = lines[:len(lines) - len(lines) % ob]  # whole output vectors only
+    Y = _unpack(lines, info["out_beat"], info["out_width"],
+                info["out_signed"]).reshape(-1, info["n_out"])
     # expected: each vector with the weight set loaded before it
     specs = [spec] + [new for _, new in sorted(sets, key=lambda s: s[0])]
     starts = [0] + [k for k, _ in sorted(sets, key=lambda s: s[0])] + [len(X)]

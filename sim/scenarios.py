@@ -114,7 +114,7 @@ async def _reset(bench: Bench) -> None:
     if len(bench.sets) > 1:
         await bench.until_sent(n // 4)
         await bench.reprogram(1)
-    await bench.run(lambda: bench.driver.next >= n // 2 and bench.board.pending,
+    await bench.run(lambda: bench.accepted >= n // 2 and bench.board.pending,
                     "vectors in flight")
     await bench.reset()
     if len(bench.sets) > 2:

@@ -57,6 +57,21 @@ def pack(values, width: int) -> int:
     return out
 
 
+def split(word: int, beats: int, bits: int) -> list[int]:
+    """A packed vector as ``beats`` packed beats of ``bits`` bits each, the first beat holding
+    the first elements (the inverse of :func:`join`)."""
+    mask = (1 << bits) - 1
+    return [(word >> (k * bits)) & mask for k in range(beats)]
+
+
+def join(beats, bits: int) -> int:
+    """Packed beats of ``bits`` bits each, first beat first, as one packed vector."""
+    out = 0
+    for k, b in enumerate(beats):
+        out |= int(b) << (k * bits)
+    return out
+
+
 def unpack(word: int, n: int, width: int, signed: bool) -> tuple[int, ...]:
     """The inverse of :func:`pack`: ``n`` elements of ``width`` bits."""
     mask = (1 << width) - 1
@@ -120,9 +135,11 @@ class StreamDriver:
     """Offers words on ``<prefix>valid``/``<prefix>payload``, one after the other, with the
     idle gaps of ``pauses``. Once valid is high it stays high, with the payload unchanged,
     until the transfer (stream rules). :attr:`hold` stops new offers (a vector already offered
-    stays offered); :meth:`park` drops valid during a reset, the offer resumes afterwards."""
+    stays offered); :meth:`park` drops valid during a reset, the offer resumes afterwards.
+    ``group`` words make one vector (a core that takes vectors in beats): a reset in the
+    middle of a vector starts it again from its first beat."""
 
-    def __init__(self, dut, prefix: str, pauses: Iterator[int]):
+    def __init__(self, dut, prefix: str, pauses: Iterator[int], group: int = 1):
         self.valid = getattr(dut, f"{prefix}valid")
         self.payload = getattr(dut, f"{prefix}payload")
         self.ready = getattr(dut, f"{prefix}ready")
@@ -132,6 +149,7 @@ class StreamDriver:
         self.offering = False
         self.wait = next(pauses)
         self.hold = False
+        self.group = group
         self._pin = None  # last value written to valid (pins are written only on a change)
 
     def send(self, words) -> None:
@@ -155,9 +173,13 @@ class StreamDriver:
             self.valid.value = Immediate(int(self.offering))
 
     def park(self) -> None:
-        """Valid low (during a reset); the current offer, if any, is repeated afterwards."""
+        """Valid low (during a reset); the current offer, if any, is repeated afterwards (a
+        vector taken in part is sent again from its first beat: the reset dropped its beats)."""
         self._pin = False
         self.valid.value = Immediate(0)
+        if self.group > 1 and self.next % self.group:
+            self.next -= self.next % self.group
+            self.offering = False
 
     def sample(self, cycle: int) -> int | None:
         """Index of the word transferred at this edge, if any."""

@@ -501,23 +501,50 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
     m.submodules.control = ctl = Control(T, regular)
     run_en = Signal()
     o = layer.o_stream
-    transfer = Signal()
-    m.d.comb += [transfer.eq(o.valid & o.ready), ctl.in_valid.eq(layer.i_stream.valid),
-                 ctl.block.eq(block), ctl.run_en.eq(run_en), ctl.transfer.eq(transfer),
-                 layer.i_stream.ready.eq(ctl.in_ready)]
+    i = layer.i_stream
+    n_ib = spec.n_in // spec.in_beat_size  # beats per input vector
+    n_ob = spec.n_out // spec.out_beat_size  # beats per output vector
+    transfer = Signal()  # the last beat of an output vector leaves
+    o_full = Signal()  # the output buffer holds a vector (its beats are leaving)
+    ctl_valid = Signal()
+    m.d.comb += [ctl.block.eq(block if n_ib == 1 else 0), ctl.run_en.eq(run_en),
+                 ctl.transfer.eq(transfer), ctl.in_valid.eq(ctl_valid)]
     # the input vector, held while the lanes read it: one register of n_in elements (the same
     # flip-flops as one per element, but a simulator copies it as one value instead of
     # evaluating n_in registers every clock)
     width = Shape.cast(in_shape).width
     x_buf = Signal(spec.n_in * width, reset_less=True, name="x_buf")
-    with m.If(ctl.accept):
-        m.d.sync += x_buf.eq(layer.i_stream.payload.as_value())
-    xs = [x_buf.word_select(i, width) for i in range(spec.n_in)]
+    x_full = Signal()  # beats: the fill buffer holds a whole vector the lanes have not taken
+    if n_ib == 1:
+        m.d.comb += [ctl_valid.eq(i.valid), i.ready.eq(ctl.in_ready)]
+        with m.If(ctl.accept):
+            m.d.sync += x_buf.eq(i.payload.as_value())
+    else:
+        # beats fill a second buffer while the lanes read the first: the vector moves across
+        # when the lanes take it, and the beat of that same clock already goes into the fill
+        # buffer. No beat is taken while a commit is pending, and the commit lands only once
+        # every complete vector has passed the lanes: a vector uses the set that is active when
+        # its last beat is taken.
+        x_fill = Signal(spec.n_in * width, reset_less=True, name="x_fill")
+        beat = Signal(_bits(n_ib), name="in_beat")
+        bw = spec.in_beat_size * width
+        m.d.comb += [ctl_valid.eq(x_full), i.ready.eq((~x_full | ctl.accept) & ~pending)]
+        with m.If(ctl.accept):
+            m.d.sync += [x_buf.eq(x_fill), x_full.eq(0)]
+        with m.If(i.valid & i.ready):
+            m.d.sync += x_fill.word_select(beat, bw).eq(i.payload.as_value())
+            with m.If(beat == n_ib - 1):
+                m.d.sync += [beat.eq(0), x_full.eq(1)]
+            with m.Else():
+                m.d.sync += beat.eq(beat + 1)
+    xs = [x_buf.word_select(i_, width) for i_ in range(spec.n_in)]
     if Shape.cast(in_shape).signed:
         xs = [x.as_signed() for x in xs]
-    # no vector in the lanes (the payload may hold one): a commit may be copied and land
+    # no vector in the lanes or waiting for them (the output buffer may hold one): a commit
+    # may be copied and land
     lanes_idle = Signal()
-    m.d.comb += lanes_idle.eq((ctl.occupancy == 0) | ((ctl.occupancy == 1) & o.valid))
+    m.d.comb += lanes_idle.eq(((ctl.occupancy == 0) | ((ctl.occupancy == 1) & o_full))
+                              & ~x_full)
 
     # -- commit: shadow -> active -----------------------------------------------------------
     # Connection words (tunable=all) and biases (whenever writable) live in memories: the bus
@@ -686,14 +713,32 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
     m.d.comb += all_done.eq(Cat(*[lane.done for lane in lanes if lane.n_slots]).all())
     to_payload = Signal()
     # (registered state only: the downstream ready does not reach the payload's enables)
-    m.d.comb += to_payload.eq(all_done & ~o.valid)
+    m.d.comb += to_payload.eq(all_done & ~o_full)
     m.d.comb += [lane.clear.eq(to_payload) for lane in lanes]
-    with m.If(transfer):
-        m.d.sync += o.valid.eq(0)
-    with m.If(to_payload):
-        m.d.sync += o.valid.eq(1)
-        m.d.sync += [o.payload[j].eq(lanes[j % P].results[j // P]) for j in range(spec.n_out)]
+    results = [lanes[j % P].results[j // P] for j in range(spec.n_out)]
+    if n_ob == 1:
+        m.d.comb += [o_full.eq(o.valid), transfer.eq(o.valid & o.ready)]
+        with m.If(transfer):
+            m.d.sync += o.valid.eq(0)
+        with m.If(to_payload):
+            m.d.sync += o.valid.eq(1)
+            m.d.sync += [o.payload[j].eq(results[j]) for j in range(spec.n_out)]
+    else:
+        # the vector waits in an output buffer while its beats leave, in order
+        out_w = Shape.cast(o.payload.shape().elem_shape).width
+        o_buf = Signal(spec.n_out * out_w, reset_less=True, name="o_buf")
+        o_beat = Signal(_bits(n_ob), name="out_beat")
+        m.d.comb += [o.valid.eq(o_full),
+                     o.payload.eq(o_buf.word_select(o_beat, spec.out_beat_size * out_w)),
+                     transfer.eq(o.valid & o.ready & (o_beat == n_ob - 1))]
+        with m.If(o.valid & o.ready):
+            m.d.sync += o_beat.eq(Mux(o_beat == n_ob - 1, 0, o_beat + 1))
+        with m.If(transfer):
+            m.d.sync += o_full.eq(0)
+        with m.If(to_payload):
+            m.d.sync += [o_full.eq(1), o_buf.eq(Cat(*results))]
 
     busy = Signal()
-    m.d.comb += busy.eq(ctl.occupancy != 0)
+    # a whole vector waiting for the lanes counts too (a network commit waits for it)
+    m.d.comb += busy.eq((ctl.occupancy != 0) | x_full)
     return swap_ok, busy, mem_reads

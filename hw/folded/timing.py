@@ -72,8 +72,8 @@ def finisher_can_stall(spec) -> bool:
 class FoldedTiming:
     """The clock model's answer for one layer."""
 
-    #: rising edges from the one that transfers an input vector into an idle layer to the one
-    #: that transfers its output (``o_stream.ready`` held high)
+    #: rising edges from the one that transfers an input vector (its last beat) into an idle
+    #: layer to the one that transfers its output (its first beat; ``o_stream.ready`` held high)
     latency: int
     #: clocks between two accepted vectors in a long stream at full rate (the mean: layers
     #: shorter than their pipeline alternate between two intervals, see :attr:`periods`)
@@ -94,27 +94,43 @@ def folded_timing(spec, lane_depth: int, lane_lengths: list[int], lane_lasts=Non
     T = lane_depth
     regular = is_regular(spec)
     x_free = 0 if regular else 1  # edges after the last issue at which the inputs are free
+    n_ib, n_ob = _beats(spec)
     if spec.arch.arith is Arith.FACTORED:
         if finisher_can_stall(spec):
             return _clocked(spec, T, lane_lasts, x_free, vectors)
         write = FACTORED_WRITE + spec.K
     else:
         write = STAGE_WRITE
-    # no stalls: the longest lane's last output is written ``write`` edges after the last issue
-    accepts, transfers = [0], []
+    # no stalls: the longest lane's last output is written ``write`` edges after the last issue.
+    # With input beats a vector's beats fill a second buffer (one a clock, edges 0 .. n_ib - 1
+    # for the first) and the lanes take it the edge after its last beat at the earliest; the
+    # next vector's first beat goes in at that same edge. With output beats the first leaves
+    # the edge after the copy, the last ``n_ob - 1`` edges later.
+    accepts, firsts, transfers = [n_ib if n_ib > 1 else 0], [], []
     for k in range(vectors):
         last_issue = accepts[k] + T
         done = last_issue + write
         copy = max(done + 1, transfers[k - 1] + 1 if k else 0)
-        transfers.append(copy + 1)
+        firsts.append(copy + 1)
+        transfers.append(copy + n_ob)
         nxt = last_issue + x_free
         if k >= 1:
             nxt = max(nxt, transfers[k - 1] + 1)
+        if n_ib > 1:
+            nxt = max(nxt, accepts[k] + n_ib)
         accepts.append(nxt)
-    return _summary(accepts, transfers, T)
+    return _summary(accepts, firsts, T, 1 if n_ib > 1 else 0)
 
 
-def _summary(accepts, transfers, T) -> FoldedTiming:
+def _beats(spec) -> tuple[int, int]:
+    """Beats per input vector and per output vector."""
+    return spec.n_in // spec.in_beat_size, spec.n_out // spec.out_beat_size
+
+
+def _summary(accepts, firsts, T, intake: int = 0) -> FoldedTiming:
+    """``accepts``: the edges at which the lanes take each vector; ``firsts``: the edges at
+    which each output's first beat leaves; ``intake``: edges from a vector's last input beat
+    to its accept in an idle layer."""
     gaps = [b - a for a, b in zip(accepts, accepts[1:])]
     tail = gaps[len(gaps) // 2:]
     for n in (1, 2, 3, 4):
@@ -124,8 +140,8 @@ def _summary(accepts, transfers, T) -> FoldedTiming:
     else:  # not periodic within four vectors: report the mean of the second half
         pattern = tuple(tail)
     mean = sum(pattern) / len(pattern)
-    return FoldedTiming(transfers[0] - accepts[0], int(mean) if mean == int(mean) else mean,
-                        pattern, T)
+    return FoldedTiming(firsts[0] - accepts[0] + intake,
+                        int(mean) if mean == int(mean) else mean, pattern, T)
 
 
 def _clocked(spec, T, lasts, x_free, vectors) -> FoldedTiming:
@@ -135,6 +151,9 @@ def _clocked(spec, T, lasts, x_free, vectors) -> FoldedTiming:
     K = spec.K
     P = len(lasts)
     lengths = [len(la) for la in lasts]
+    n_ib, n_ob = _beats(spec)
+    x_full, in_beat, vectors_in, out_beat = False, 0, 0, 0
+    firsts = []
     # per lane: the position (vector, t) at stage s1 / r / s2, or None
     s1 = [None] * P
     r = [None] * P
@@ -149,7 +168,7 @@ def _clocked(spec, T, lasts, x_free, vectors) -> FoldedTiming:
     running, t, vec, v1 = False, 0, -1, False
     o_valid, occupancy = False, 0
     edge = 0
-    limit = (vectors + 2) * (T + 1) * (K + 2 * FINISHER_BUSY + 8)
+    limit = (vectors + 2) * ((T + 1) * (K + 2 * FINISHER_BUSY + 8) + n_ib + n_ob)
     while len(transfers) < vectors:
         edge += 1
         if edge > limit:
@@ -166,13 +185,28 @@ def _clocked(spec, T, lasts, x_free, vectors) -> FoldedTiming:
             x_ok = not running or last_issue
         else:
             x_ok = not running and (run_en or not v1)
-        accept = len(accepts) < vectors and x_ok and occupancy <= 1
+        accept = (len(accepts) < vectors and x_ok and occupancy <= 1
+                  and (x_full or n_ib == 1))
+        take_beat = n_ib > 1 and vectors_in < vectors and (not x_full or accept)
         writes_last = [fsat[p] and f_lane_last[p] for p in range(P)]
         # -- the edge --
         if transfer:
-            transfers.append(edge)
-            o_valid = False
-            occupancy -= 1
+            if out_beat == 0:
+                firsts.append(edge)
+            if out_beat == n_ob - 1:
+                transfers.append(edge)
+                o_valid = False
+                occupancy -= 1
+                out_beat = 0
+            else:
+                out_beat += 1
+        if accept:
+            x_full = False
+        if take_beat:
+            in_beat += 1
+            if in_beat == n_ib:
+                in_beat, x_full = 0, True
+                vectors_in += 1
         if copy:
             o_valid = True
         done = [(d and not copy) or w for d, w in zip(done, writes_last)]
@@ -208,4 +242,4 @@ def _clocked(spec, T, lasts, x_free, vectors) -> FoldedTiming:
             occupancy += 1
             vec += 1
             running, t = True, 0
-    return _summary(accepts, transfers, T)
+    return _summary(accepts, firsts, T, 1 if n_ib > 1 else 0)

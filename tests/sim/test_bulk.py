@@ -20,6 +20,9 @@ CASES = {
     "folded-factored": lambda: make_spec(6, 5, 4, 6, arch="folded", lanes=2, arith="factored",
                                          seed=2),
     "network": lambda: make_network(seed=5),
+    # narrow streams: 4 beats of 3 inputs in, 3 beats of 2 outputs out (pruned: a position ROM)
+    "folded-beats": lambda: make_spec(12, 6, 4, 5, arch="folded", lanes=3, arith="shared",
+                                      seed=8, in_beat=3, out_beat=2),
 }
 
 

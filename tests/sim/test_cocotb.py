@@ -37,7 +37,25 @@ CASES = {
     "folded-multiply": lambda: make_spec(5, 4, 4, 3, arch="folded", lanes=3, arith="multiply",
                                          seed=4, saturate=False, rounding="floor"),
     "network": lambda: make_network(seed=5),
+    # narrow streams: 3 beats of 4 inputs in, 3 beats of 2 outputs out; a reset in the middle
+    # of a vector's beats restarts it
+    "folded-beats": lambda: make_spec(12, 6, 4, arch="folded", lanes=3, arith="shared",
+                                      activation="relu", seed=8, in_beat=4, out_beat=2),
+    "network-beats": lambda: _beat_network(),
 }
+
+
+def _beat_network():
+    """Two folded layers 6 -> 5 -> 4 chained one element a beat, taking 3 beats of 2 in."""
+    import dataclasses
+
+    from lognet.model.spec import NetworkSpec
+
+    net = make_network((("folded", 2, "shared"), ("folded", 2, "factored")), seed=9)
+    a, b = net.layers
+    return NetworkSpec(net.name, (
+        a.with_arch(dataclasses.replace(a.arch, in_beat=2, out_beat=1)),
+        b.with_arch(dataclasses.replace(b.arch, in_beat=1, out_beat=2))))
 
 
 @pytest.fixture(scope="session")

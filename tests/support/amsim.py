@@ -44,6 +44,11 @@ def run_core(dut, spec, X, *, reprograms=(), p_valid=0.7, p_ready=0.7, seed=0, m
     rng = random.Random(seed)
     X = np.asarray(X)
     n_out = spec.n_out
+    # cores with beats: each vector goes in as in_beats transfers; the set a vector uses is the
+    # one of its last beat
+    info = dut.info
+    n_ib, ob = info.in_beats, info.out_beat_size
+    beats = X.reshape(-1, info.in_beat_size) if len(X) else X.reshape(0, info.in_beat_size)
     progs = sorted(reprograms, key=lambda r: r.after)
     got, gens = [], []
     state = {"cycles": 0, "reads": {}}
@@ -60,20 +65,20 @@ def run_core(dut, spec, X, *, reprograms=(), p_valid=0.7, p_ready=0.7, seed=0, m
         read_wait = None
         polling = False  # after a commit: poll STATUS until the swap, as a host must
         for cycle in range(limit):
-            if nxt >= len(X) and len(got) >= len(X) and not queue and not read_q \
-                    and read_wait is None and not polling:
+            if nxt >= len(beats) and len(got) >= len(X) * info.out_beats and not queue \
+                    and not read_q and read_wait is None and not polling:
                 break
             # schedule reprogramming
-            while prog_i < len(progs) and nxt >= progs[prog_i].after:
+            while prog_i < len(progs) and nxt >= progs[prog_i].after * n_ib:
                 ws = config_writes(spec, progs[prog_i].spec)
                 queue += ws
                 if progs[prog_i].commit:
                     queue.append((2, 1))
                 prog_i += 1
             # input driver
-            if not presenting and nxt < len(X) and rng.random() < p_valid:
+            if not presenting and nxt < len(beats) and rng.random() < p_valid:
                 presenting = True
-                for i, v in enumerate(X[nxt]):
+                for i, v in enumerate(beats[nxt]):
                     ctx.set(dut.i_stream.payload[i], int(v))
             ctx.set(dut.i_stream.valid, presenting)
             ready = rng.random() < p_ready
@@ -100,7 +105,7 @@ def run_core(dut, spec, X, *, reprograms=(), p_valid=0.7, p_ready=0.7, seed=0, m
                 ctx.set(dut.cfg.w_data, word)
                 ctx.set(dut.cfg.w_en, 1)
                 is_commit = addr == 2 and word & 1
-            elif not queue and read_q and nxt >= len(X):
+            elif not queue and read_q and nxt >= len(beats):
                 addr = read_q.pop(0)
                 ctx.set(dut.cfg.addr, addr)
                 ctx.set(dut.cfg.r_en, 1)
@@ -108,9 +113,10 @@ def run_core(dut, spec, X, *, reprograms=(), p_valid=0.7, p_ready=0.7, seed=0, m
             fire_in = presenting and ctx.get(dut.i_stream.ready)
             fire_out = ready and ctx.get(dut.o_stream.valid)
             if fire_out:
-                got.append([ctx.get(dut.o_stream.payload[j]) for j in range(n_out)])
+                got.append([ctx.get(dut.o_stream.payload[j]) for j in range(ob)])
             if fire_in:
-                gens.append(generation)
+                if nxt % n_ib == n_ib - 1:
+                    gens.append(generation)
                 presenting = False
                 nxt += 1
             if is_commit:

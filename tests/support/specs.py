@@ -15,7 +15,7 @@ from lognet.model.spec import LayerSpec
 def make_spec(n_in=6, n_out=4, K=4, fanin=None, *, in_bits=8, in_signed=True, level_bits=6,
               out_bits=8, bias_bits=12, arch="parallel", lanes=1, arith="shared", tunable="all",
               activation="none", rounding="half_even", saturate=True, pow2=False, apot=False,
-              seed=0, name="layer", in_fmt=None):
+              seed=0, name="layer", in_fmt=None, in_beat=0, out_beat=0):
     rng = np.random.default_rng(seed)
     fanin = n_in if fanin is None else fanin
     if pow2 and K > level_bits:
@@ -51,7 +51,7 @@ def make_spec(n_in=6, n_out=4, K=4, fanin=None, *, in_bits=8, in_signed=True, le
     return LayerSpec(
         name=name, n_in=n_in, n_out=n_out, in_fmt=in_fmt, level_fmt=level_fmt, bias_fmt=bias_fmt,
         out_fmt=out_fmt, levels=levels, sources=sources, signs=signs, indices=indices, bias=bias,
-        activation=activation, arch=Arch(arch, lanes, arith, tunable),
+        activation=activation, arch=Arch(arch, lanes, arith, tunable, in_beat, out_beat),
     )
 
 

@@ -1,0 +1,125 @@
+"""Narrow streams: folded cores that take a vector in beats of B elements and give outputs in
+beats, against the integer reference and the clock model, in Amaranth's simulator (stalls,
+backpressure, reprogramming mid-stream, networks chained through beats)."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+from support.amsim import Reprogram, expected, run_core
+from support.specs import make_network, make_spec, perturbed
+
+from lognet.hw.amsim import stream_through, transfer_latency
+from lognet.hw.layer import Layer
+from lognet.hw.network import Network
+from lognet.model.arch import SpecError
+from lognet.model.reference import reference
+from lognet.model.spec import LayerSpec, NetworkSpec, with_beats
+from lognet.model.specjson import dumps_spec, spec_from_json, spec_to_json
+
+
+def _with(spec, in_beat=0, out_beat=0):
+    return spec.with_arch(dataclasses.replace(spec.arch, in_beat=in_beat, out_beat=out_beat))
+
+
+# (n_in, n_out, lanes, K, fan-in, in beat, out beat): compute-bound, input-bound (many small
+# input beats on a short layer), output-bound (one output a beat), pruned schedules
+SHAPES = [(16, 4, 2, 4, None, 4, 2), (16, 2, 2, 4, 2, 1, 0), (4, 12, 12, 4, None, 1, 1),
+          (8, 16, 8, 4, 2, 2, 1), (30, 6, 2, 4, 12, 5, 3), (9, 6, 2, 4, 3, 3, 2),
+          (6, 12, 6, 4, 2, 0, 1)]
+
+
+@pytest.mark.parametrize("arith", ["shared", "factored", "multiply"])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_beats_are_exact_and_timed_by_the_model(arith, shape):
+    """Outputs equal the reference; the manifest's latency (last input beat to first output
+    beat) and cycles per vector equal what the RTL does in a steady stream."""
+    n_in, n_out, P, K, fanin, ib, ob = shape
+    spec = make_spec(n_in=n_in, n_out=n_out, K=K, fanin=fanin, arch="folded", lanes=P,
+                     arith=arith, seed=2, in_beat=ib, out_beat=ob)
+    core = Layer(spec)
+    assert core.info.in_beats == n_in // (ib or n_in)
+    assert core.info.out_beats == n_out // (ob or n_out)
+    assert len(core.i_stream.payload.as_value()) == (ib or n_in) * spec.in_fmt.width
+    assert len(core.o_stream.payload.as_value()) == (ob or n_out) * spec.out_fmt.width
+    X = np.random.default_rng(0).integers(spec.in_fmt.min_int, spec.in_fmt.max_int + 1,
+                                          (13, n_in))
+    _, c5 = stream_through(core, X[:5])
+    y13, c13 = stream_through(core, X)
+    np.testing.assert_array_equal(y13, reference(spec, X))
+    assert core.info.latency == transfer_latency(core, X[0])
+    assert core.info.cycles_per_vector * 8 == c13 - c5
+    # a beat-bound layer takes one vector per beats-count clocks: the stream never idles
+    assert core.info.cycles_per_vector >= max(core.info.in_beats, core.info.out_beats)
+
+
+@pytest.mark.parametrize("tunable", ["all", "levels"])
+@pytest.mark.parametrize("arith,fanin", [("shared", None), ("factored", 3), ("shift", None)])
+def test_beats_with_stalls_and_reprogramming(arith, fanin, tunable):
+    """Random valid gaps and ready backpressure on both streams, two weight sets written and
+    committed mid-stream: every vector matches the set that was active when its last beat was
+    taken."""
+    spec = make_spec(12, 6, 4, fanin, arch="folded", lanes=3, arith=arith, tunable=tunable,
+                     pow2=arith == "shift", activation="relu", seed=7, in_beat=3, out_beat=2)
+    fixed = tunable != "all"
+    a, b = perturbed(spec, 1, topology_fixed=fixed), perturbed(spec, 2, topology_fixed=fixed)
+    X = np.random.default_rng(1).integers(spec.in_fmt.min_int, spec.in_fmt.max_int + 1,
+                                          (60, 12))
+    r = run_core(Layer(spec), spec, X, reprograms=[Reprogram(8, a), Reprogram(30, b)],
+                 p_valid=0.6, p_ready=0.5, seed=3)
+    assert len(r.outputs) == len(X)
+    np.testing.assert_array_equal(r.outputs, expected([spec, a, b], X, r.generations))
+    assert set(r.generations) == {0, 1, 2}
+
+
+def _beat_network(seed=4):
+    """Three folded layers 6 -> 5 -> 4 -> 3 whose links use beats: 2 inputs a beat in, one
+    element a beat between the first two layers, 2 between the last two, 3 (whole) out."""
+    net = make_network((("folded", 2, "shared"), ("folded", 2, "factored"),
+                        ("folded", 3, "multiply")), seed=seed)
+    a, b, c = net.layers
+    return NetworkSpec(net.name, (_with(a, 2, 1), _with(b, 1, 2), _with(c, 2, 0)))
+
+
+def test_network_chains_through_beats_and_commits_all():
+    net = _beat_network()
+    dut = Network(net)
+    assert dut.info.in_beats == 3 and dut.info.out_beats == 1
+    X = np.random.default_rng(0).integers(net.in_fmt.min_int, net.in_fmt.max_int + 1,
+                                          (40, net.n_in))
+    a = NetworkSpec(net.name, tuple(perturbed(la, 10 + i) for i, la in enumerate(net.layers)))
+    b = NetworkSpec(net.name, tuple(perturbed(la, 20 + i) for i, la in enumerate(net.layers)))
+    r = run_core(dut, net, X, reprograms=[Reprogram(5, a), Reprogram(20, b)])
+    assert len(r.outputs) == len(X)
+    np.testing.assert_array_equal(r.outputs, expected([net, a, b], X, r.generations))
+    assert set(r.generations) == {0, 1, 2}
+
+
+def test_beat_rules_and_json():
+    spec = make_spec(12, 6, 4, arch="folded", lanes=2, seed=1)
+    with pytest.raises(SpecError, match="input beat of 5 elements does not divide the 12"):
+        _with(spec, 5, 0)
+    with pytest.raises(SpecError, match="output beat of 4 elements does not divide the 6"):
+        _with(spec, 0, 4)
+    par = make_spec(12, 6, 4, seed=1)
+    with pytest.raises(SpecError, match="need a folded layer"):
+        _with(par, 3, 0)
+    with pytest.raises(SpecError, match="parallel and takes whole vectors"):
+        with_beats(par, 3)
+    assert _with(par, 12, 6).in_beat_size == 12  # a whole-vector beat is no beat
+    net = _beat_network()
+    x, y, z = net.layers
+    with pytest.raises(SpecError, match="emits beats of 1 elements but the next layer"):
+        NetworkSpec("n", (x, _with(y, 5, 2), z))
+    # beats round-trip through JSON; a spec without them writes no beat keys (old specs read
+    # and hash as before)
+    beat = _with(spec, 3, 2)
+    assert spec_from_json(spec_to_json(beat)) == beat
+    assert "in_beat" not in dumps_spec(spec) and "in_beat" in dumps_spec(beat)
+    again = spec_from_json(spec_to_json(net))
+    assert isinstance(again, NetworkSpec) and again == net
+    # with_beats sets the network's first input and last output only
+    nb = with_beats(net, in_beat=3, out_beat=1)
+    assert [la.arch.in_beat for la in nb.layers] == [3, 1, 2]
+    assert [la.arch.out_beat for la in nb.layers] == [1, 2, 1]
+    assert isinstance(with_beats(beat, 4), LayerSpec)
