@@ -474,6 +474,33 @@ def logic_features(spec: LayerSpec, family: str, dsp: bool, lanes: int | None = 
     return f
 
 
+def beat_logic(spec) -> tuple[float, float]:
+    """LUT4 and FF a folded layer's beats add (counted from the datapath, not fitted): the fill
+    buffer (``n_in`` input elements of flip-flops, an enable per beat, the beat counter) for
+    input beats; the beat counter and the multiplexer that picks the leaving beat out of the
+    output buffer (about two thirds of a LUT4 per bit and extra beat) for output beats."""
+    n_ib = spec.n_in // spec.in_beat_size
+    n_ob = spec.n_out // spec.out_beat_size
+    lut = ff = 0.0
+    if n_ib > 1:
+        ff += spec.n_in * spec.in_fmt.width + _bits(n_ib) + 1
+        lut += n_ib + _bits(n_ib) + 2
+    if n_ob > 1:
+        ff += _bits(n_ob)
+        lut += spec.out_beat_size * spec.out_fmt.width * (n_ob - 1) * 2 / 3 + _bits(n_ob) + 1
+    return lut, ff
+
+
+def narrowest_beat(n: int, cycles_per_vector: float) -> int:
+    """The fewest elements per transfer (a divisor of ``n``) whose ``n / B`` transfers (and the
+    clock the fill buffer takes to hand a vector over) fit in ``cycles_per_vector`` clocks, so
+    the stream never slows the layer; ``n`` (the whole vector) when even that does not help."""
+    for b in range(1, n + 1):
+        if n % b == 0 and n // b + 1 <= cycles_per_vector:
+            return b
+    return n
+
+
 def _dsp_count(lay: _Layer, lanes: int | None, dsp: bool) -> int:
     if not dsp:
         return 0
@@ -654,6 +681,9 @@ def _layer_plan(lay: _Layer, lanes: int | None, dev: Device, dsp: bool) -> Layer
     co = COEFFICIENTS[dev.family]["folded" if lanes is not None else "parallel"]
     lut = sum(co["lut4"].get(k, 0.0) * v for k, v in feats.items())
     ff = sum(co["ff"].get(k, 0.0) * v for k, v in feats.items())
+    if lanes is not None:
+        b_lut, b_ff = beat_logic(spec)
+        lut, ff = lut + b_lut, ff + b_ff
     blocks: dict[str, int] = {}
     bits: dict[str, int] = {}
     for m in placed:
@@ -831,19 +861,50 @@ def auto_folded(spec: LayerSpec | NetworkSpec, target: str, clock_mhz: float | N
     picks for ``target``, arithmetic and tunability kept; and the search's result (check
     ``ok`` before using the spec: it is the closest the search came otherwise)."""
     found = auto_lanes(spec, target, clock_mhz, fps, dsp=dsp, fill=fill)
-    layers = tuple(la.with_arch(replace(la.arch, kind=Microarch.FOLDED, lanes=p))
-                   for la, p in zip(spec.layers, found.lanes))
-    if isinstance(spec, LayerSpec):
-        return layers[0], found
-    return NetworkSpec(spec.name, layers), found
+    layers = [la.with_arch(replace(la.arch, kind=Microarch.FOLDED, lanes=p))
+              for la, p in zip(spec.layers, found.lanes)]
+    # the network's own input and output streams in the narrowest beats that keep pace (a
+    # spec that sets its beats keeps them); the links between layers stay whole vectors (a
+    # beat there would only add a fill buffer)
+    whole = list(layers)
+    if found.ok:
+        cpv = found.plan.cycles_per_vector
+        first = layers[0]
+        if not first.arch.in_beat:
+            layers[0] = first.with_arch(replace(first.arch,
+                                                in_beat=_beat_or_0(first.n_in, cpv)))
+        last = layers[-1]
+        if not last.arch.out_beat:
+            layers[-1] = last.with_arch(replace(last.arch,
+                                                out_beat=_beat_or_0(last.n_out, cpv)))
+        if layers != whole:  # the fill buffer costs flip-flops: the plan with the beats
+            with_beats = plan(_same_kind(spec, layers), target, clock_mhz, dsp=dsp)
+            if _within(with_beats, fill):
+                found = replace(found, plan=with_beats)
+            else:
+                layers = whole
+    return _same_kind(spec, layers), found
+
+
+def _same_kind(spec, layers):
+    return layers[0] if isinstance(spec, LayerSpec) else NetworkSpec(spec.name, tuple(layers))
+
+
+def _beat_or_0(n: int, cycles_per_vector: float) -> int:
+    b = narrowest_beat(n, cycles_per_vector)
+    return 0 if b == n else b
 
 
 def auto_summary(spec: LayerSpec | NetworkSpec, found: AutoResult) -> str:
     """One line: the lanes picked per layer and what the plan says they give."""
     p = found.plan
     lanes = ", ".join(f"{la.name} folded:{k}" for la, k in zip(spec.layers, found.lanes))
-    return (f"auto-folded for {p.target}: {lanes}; {p.cycles_per_vector:g} clocks/vector, "
-            f"{p.inferences_per_s:,.0f} inferences/s at {p.clock_mhz:g} MHz (plan)")
+    first, last = spec.layers[0], spec.layers[-1]
+    beats = (f"; streams of {first.in_beat_size} input / {last.out_beat_size} output elements "
+             f"a transfer")
+    return (f"auto-folded for {p.target}: {lanes}{beats}; {p.cycles_per_vector:g} "
+            f"clocks/vector, {p.inferences_per_s:,.0f} inferences/s at {p.clock_mhz:g} MHz "
+            f"(plan)")
 
 
 def _over_fill(p: Plan, fill: float) -> str:

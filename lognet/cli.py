@@ -329,7 +329,7 @@ def cmd_quantise(args) -> int:
         in_bits=args.in_bits, in_signed=args.in_signed, level_bits=args.level_bits,
         out_bits=args.out_bits, activation=args.activation, arch=arch, seed=args.seed,
         zero_level=args.zero_level, calib=args.calib)
-    spec = _auto_fold(spec, args)
+    spec = _with_beats(_auto_fold(spec, args), args)
     dump_spec(spec, out)
     for r in reports:
         print(f"{r['name']}: K={r['K']} {r['picker']} SQNR {r['sqnr_db']:.2f} dB "
@@ -359,7 +359,7 @@ def cmd_spec(args) -> int:
         seed=args.seed, topology=args.topology, in_bits=args.in_bits, in_signed=args.in_signed,
         level_bits=args.level_bits, out_bits=args.out_bits, activation=args.activation,
         bias=args.bias, bias_bits=args.bias_bits, arch=arch, name=args.name)
-    spec = _auto_fold(spec, args)
+    spec = _with_beats(_auto_fold(spec, args), args)
     dump_spec(spec, out)
     print(f"wrote {out}: {spec.n_in} inputs, {spec.n_out} outputs, {spec.n_conn} connections, "
           f"K={spec.K}, levels {list(spec.levels)}")
@@ -404,7 +404,16 @@ def _override_arch(spec, args):
     """``spec`` with the verb's --arch/--arith/--tunable (those given) applied to every layer."""
     from lognet.model.spec import with_arch_overrides
 
-    return with_arch_overrides(spec, arch=args.arch, arith=args.arith, tunable=args.tunable)
+    spec = with_arch_overrides(spec, arch=args.arch, arith=args.arith, tunable=args.tunable)
+    return _with_beats(spec, args)
+
+
+def _with_beats(spec, args):
+    """``spec`` with --in-beat/--out-beat (those given): the network's first input and last
+    output stream."""
+    from lognet.model.spec import with_beats
+
+    return with_beats(spec, args.in_beat, args.out_beat)
 
 
 def cmd_sim(args) -> int:
@@ -921,6 +930,12 @@ def _arch_options(p, defaults: bool = True):
                    help="arithmetic mode (auto picks the cheapest)")
     p.add_argument("--tunable", default=q.tunable.value if defaults else None,
                    choices=[t.value for t in Tunable], help="which weights are writable")
+    p.add_argument("--in-beat", type=_bounded(int, 0, MAX_IO), default=None,
+                   help="folded builds: input elements per stream transfer (a divisor of the "
+                        "inputs; 0: the whole vector, the default); a network's first layer")
+    p.add_argument("--out-beat", type=_bounded(int, 0, MAX_IO), default=None,
+                   help="folded builds: output elements per stream transfer (0: the whole "
+                        "vector); a network's last layer")
     if defaults:  # spec and quantise: the auto-folding search
         from lognet.hw.plan import DEVICES
 

@@ -143,6 +143,11 @@ class QuantiseConfig:
     arith: Arith = Arith.AUTO
     #: which weights are writable after synthesis
     tunable: Tunable = Tunable.ALL
+    #: folded builds: input elements per stream transfer into the network (a divisor of its
+    #: inputs; 0: the whole vector in one transfer)
+    in_beat: int = _opt(0, lo=0, hi=MAX_IO)
+    #: folded builds: output elements per stream transfer out of the network (0: whole)
+    out_beat: int = _opt(0, lo=0, hi=MAX_IO)
     #: resume from this spec (the IR) instead of quantising (``--spec`` overrides it)
     spec: Path | None = None
 

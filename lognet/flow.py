@@ -427,6 +427,10 @@ def step_quantise(cfg: FlowConfig, data: ModelData, qkw: dict, xte, folder: Path
     net, reps = quantise_network(data.layers, K=q.K, picker=q.picker, name=cfg.flow.name, **qkw)
     if q.arch == "auto":
         net = _auto_folded(cfg, net, cfg.synth.targets[0], "[quantise] arch")
+    if q.in_beat or q.out_beat:
+        from lognet.model.spec import with_beats
+
+        net = with_beats(net, q.in_beat, q.out_beat)
     for (name, W, _, _), la in zip(data.layers, net.layers):
         plot_levels(W, np.asarray(la.levels) * la.level_fmt.step, f"{name}: {q.picker}, K={q.K}",
                     folder / f"levels_{name}.png")

@@ -521,14 +521,15 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
             m.d.sync += x_buf.eq(i.payload.as_value())
     else:
         # beats fill a second buffer while the lanes read the first: the vector moves across
-        # when the lanes take it, and the beat of that same clock already goes into the fill
-        # buffer. No beat is taken while a commit is pending, and the commit lands only once
-        # every complete vector has passed the lanes: a vector uses the set that is active when
-        # its last beat is taken.
+        # when the lanes take it, and the next beat goes in from the clock after. ``ready``
+        # comes from two flip-flops only (it fans out to every bit of the fill buffer's
+        # enables, so it waits on no decision of the same clock). No beat is taken while a
+        # commit is pending, and the commit lands only once every complete vector has passed
+        # the lanes: a vector uses the set that is active when its last beat is taken.
         x_fill = Signal(spec.n_in * width, reset_less=True, name="x_fill")
         beat = Signal(_bits(n_ib), name="in_beat")
         bw = spec.in_beat_size * width
-        m.d.comb += [ctl_valid.eq(x_full), i.ready.eq((~x_full | ctl.accept) & ~pending)]
+        m.d.comb += [ctl_valid.eq(x_full), i.ready.eq(~x_full & ~pending)]
         with m.If(ctl.accept):
             m.d.sync += [x_buf.eq(x_fill), x_full.eq(0)]
         with m.If(i.valid & i.ready):

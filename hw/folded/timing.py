@@ -104,7 +104,7 @@ def folded_timing(spec, lane_depth: int, lane_lengths: list[int], lane_lasts=Non
     # no stalls: the longest lane's last output is written ``write`` edges after the last issue.
     # With input beats a vector's beats fill a second buffer (one a clock, edges 0 .. n_ib - 1
     # for the first) and the lanes take it the edge after its last beat at the earliest; the
-    # next vector's first beat goes in at that same edge. With output beats the first leaves
+    # next vector's first beat goes in one edge after that. With output beats the first leaves
     # the edge after the copy, the last ``n_ob - 1`` edges later.
     accepts, firsts, transfers = [n_ib if n_ib > 1 else 0], [], []
     for k in range(vectors):
@@ -117,7 +117,7 @@ def folded_timing(spec, lane_depth: int, lane_lengths: list[int], lane_lasts=Non
         if k >= 1:
             nxt = max(nxt, transfers[k - 1] + 1)
         if n_ib > 1:
-            nxt = max(nxt, accepts[k] + n_ib)
+            nxt = max(nxt, accepts[k] + n_ib + 1)
         accepts.append(nxt)
     return _summary(accepts, firsts, T, 1 if n_ib > 1 else 0)
 
@@ -187,7 +187,7 @@ def _clocked(spec, T, lasts, x_free, vectors) -> FoldedTiming:
             x_ok = not running and (run_en or not v1)
         accept = (len(accepts) < vectors and x_ok and occupancy <= 1
                   and (x_full or n_ib == 1))
-        take_beat = n_ib > 1 and vectors_in < vectors and (not x_full or accept)
+        take_beat = n_ib > 1 and vectors_in < vectors and not x_full
         writes_last = [fsat[p] and f_lane_last[p] for p in range(P)]
         # -- the edge --
         if transfer:
