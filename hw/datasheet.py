@@ -1,6 +1,10 @@
 """The datasheet of one generated core: everything an integrator needs to drive it, written from
 the spec, the register map and the core's timing, so it is true for that core and no other.
 
+Ports are one beat wide; a core whose streams carry vectors in beats (``arch.in_beat`` /
+``out_beat``) gets a Beats section: their order, counts, the latency between the last input
+beat and the first output beat, and which weight set a vector uses.
+
 ``lognet generate`` writes it as ``datasheet.md`` beside the Verilog, the same as HTML
 (``datasheet.html``, converted from the Markdown by markdown-it-py, raw HTML escaped), and
 ``connections.csv`` (which connection every CONN address holds). Pure Python: it reads the
@@ -51,9 +55,13 @@ def _md(text: str) -> str:
     return sanitise(text)
 
 
+def _layers(core) -> list:
+    """The layers of a Network, or the Layer itself."""
+    return getattr(core, "layers", None) or [core]
+
+
 def _layer_maps(core) -> list[tuple[object, RegisterMap]]:
-    layers = getattr(core, "layers", None) or [core]
-    return [(la, la.regmap) for la in layers]
+    return [(la, la.regmap) for la in _layers(core)]
 
 
 def connection_rows(core) -> list[tuple[str, int, int, int, int, int, int]]:
@@ -101,6 +109,15 @@ def _rounding_text(s) -> str:
             f"{1 << (sh - 1)}, or equal it and `a >> {sh}` is odd (nearest, ties to even)")
 
 
+def _layer_beats(la) -> str:
+    """The sentence of a layer section that says how its streams carry beats (none without)."""
+    info = la.info
+    sides = [f"{what} in {n} beats of {b} elements"
+             for what, n, b in (("inputs", info.in_beats, info.in_beat_size),
+                                ("outputs", info.out_beats, info.out_beat_size)) if n > 1]
+    return f" Streams: {' and '.join(sides)} (see Beats)." if sides else ""
+
+
 def _layer_section(la, rm: RegisterMap) -> list[str]:
     s = la.spec
     a = s.arch
@@ -109,7 +126,8 @@ def _layer_section(la, rm: RegisterMap) -> list[str]:
            f"{s.n_in} inputs, {s.n_out} outputs, {s.n_conn} connections (fan-in "
            f"{min(s.fanins)}..{s.max_fanin}), K = {s.K} levels; `{a.kind.value}`"
            + (f" with {a.lanes} lanes" if a.kind is Microarch.FOLDED else "")
-           + f", `{a.arith.value}` arithmetic, `tunable={a.tunable.value}`.", "",
+           + f", `{a.arith.value}` arithmetic, `tunable={a.tunable.value}`."
+           + _layer_beats(la), "",
            "### Number formats", "",
            "| quantity | format | bits | kind | integers | step (real = integer x step) | "
            "into this format |", "|---|---|---|---|---|---|---|",
@@ -195,22 +213,37 @@ def _layer_section(la, rm: RegisterMap) -> list[str]:
                    "(`tunable=levels`); the level table and the biases are writable.")
     out += ["", "### Timing", "",
             f"- Latency {la.info.latency} clocks: the rising edge that transfers an input "
-            f"vector and the one that transfers its output are {la.info.latency} edges apart "
-            f"(with `o_stream.ready` high).",
+            + ("vector's last beat" if la.info.in_beats > 1 else "vector")
+            + " and the one that transfers its output"
+            + ("'s first beat" if la.info.out_beats > 1 else "")
+            + f" are {la.info.latency} edges apart (with `o_stream.ready` high).",
             f"- One vector every {la.info.cycles_per_vector} clock(s) at full rate"
             + (" (the mean: this layer is shorter than its pipeline, so consecutive vectors "
                "alternate between two intervals)" if isinstance(la.info.cycles_per_vector, float)
+               else "")
+            + (f", at least one clock per beat ({la.info.in_beats} input, {la.info.out_beats} "
+               f"output beats a vector)" if la.info.in_beats > 1 or la.info.out_beats > 1
                else "") + ".",
             *([f"- Consecutive vectors overlap: the next vector enters while the lanes finish "
                f"this one (lane depth T = {la.regmap.lane_depth}), at most two are inside, and "
-               f"a vector's results move to the output payload one clock after its last lane "
-               f"result."] if la.folded else []),
+               f"a vector's results move to the output "
+               + ("buffer" if la.info.out_beats > 1 else "payload")
+               + " one clock after its last lane result"
+               + ("; the next vector's beats fill the input buffer meanwhile"
+                  if la.info.in_beats > 1 else "") + "."] if la.folded else []),
             f"- Commit: {la.commit_clocks} clock(s) from the CTRL write into an idle layer until "
-            f"STATUS bit 0 reads 0; a vector accepted on or before the edge of the CTRL write is "
-            f"computed with the old set, the layer takes no vector while the commit is pending, "
-            f"and every later vector sees the new set. With vectors inside, the copy first waits "
-            f"until they no longer need the weights (at most the latency while `o_stream.ready` "
-            f"is high; a stalled output holds it longer).", ""]
+            f"STATUS bit 0 reads 0; "
+            + ("a vector whose last beat is transferred on or before the edge of the CTRL write "
+               "is computed with the old set, the layer takes no beat while the commit is "
+               "pending (a partial vector waits in the fill buffer), and every vector whose "
+               "last beat comes later sees the new set"
+               if la.info.in_beats > 1 else
+               "a vector accepted on or before the edge of the CTRL write is computed with the "
+               "old set, the layer takes no vector while the commit is pending, and every later "
+               "vector sees the new set")
+            + ". With vectors inside, the copy first waits "
+            "until they no longer need the weights (at most the latency while `o_stream.ready` "
+            "is high; a stalled output holds it longer).", ""]
     return out
 
 
@@ -254,6 +287,133 @@ def _c_example(core, top: str) -> list[str]:
             "    return 0;", "}", "```", ""]
 
 
+def _has_beats(core) -> bool:
+    """Whether any stream of ``core`` (its ports or, in a network, a link between two layers)
+    carries a vector in more than one transfer."""
+    return any(la.info.in_beats > 1 or la.info.out_beats > 1 for la in _layers(core))
+
+
+def _link_beats(core) -> bool:
+    """Whether a link between two layers of a network carries a vector in several beats."""
+    return any(la.info.out_beats > 1 for la in _layers(core)[:-1])
+
+
+def _signedness(signed: bool) -> str:
+    return ", two's complement" if signed else ", unsigned"
+
+
+def _stream_rows(info) -> list[str]:
+    """The ports table's rows of the two streams: payloads one beat wide."""
+    rows = []
+    for port, d, b, beats, w, signed, sym, what in (
+            ("i_stream", "in", info.in_beat_size, info.in_beats, info.in_width, info.in_signed,
+             "i", "input"),
+            ("o_stream", "out", info.out_beat_size, info.out_beats, info.out_width,
+             info.out_signed, "j", "output")):
+        if beats == 1:
+            meaning = (f"one {what} vector: element `{sym}` is bits `[{w}*{sym} +: {w}]`"
+                       + _signedness(signed))
+        else:
+            meaning = (f"one {what} beat of {b} elements, {beats} beats a vector (see Beats): "
+                       f"element `{sym}` of beat `k` is vector element `{b}*k + {sym}`, at bits "
+                       f"`[{w}*{sym} +: {w}]`" + _signedness(signed))
+        rows.append(f"| `{port}__payload` | {d} | {b * w} | {meaning} |")
+        if port == "i_stream":
+            rows.append("| `i_stream__valid`, `i_stream__ready` | in, out | 1 | the "
+                        + ("vector" if beats == 1 else "beat") + " transfers on a rising edge "
+                        "where both are high; hold valid and payload until then |")
+        else:
+            rows.append("| `o_stream__valid`, `o_stream__ready` | out, in | 1 | as above; the "
+                        "payload holds while valid is high and ready low |")
+    return rows
+
+
+def _stream_text(core) -> list[str]:
+    info = core.info
+    tail = ("Nothing is dropped or duplicated: each input vector gives exactly one output "
+            "vector, in order. The configuration port is independent of the streams and may be "
+            "used at any time.")
+    if info.in_beats == 1 and info.out_beats == 1:
+        return ["Every transfer carries one whole vector (one beat per vector, all elements "
+                "side by side); there are no partial beats and no first/last flags. " + tail]
+    sides = [f"{what} in {n} beats of {b} elements"
+             for what, n, b in (("an input vector goes", info.in_beats, info.in_beat_size),
+                                ("an output vector leaves", info.out_beats, info.out_beat_size))
+             if n > 1]
+    return [f"The streams carry vectors in beats, one beat per transfer: {' and '.join(sides)}"
+            f" (a side not named carries the whole vector in one transfer). There are no "
+            f"first/last flags: the core counts beats (see Beats). " + tail]
+
+
+def _beats_section(core) -> list[str]:
+    """How a core whose streams (or, in a network, links) carry beats takes and gives them."""
+    if not _has_beats(core):
+        return []
+    info = core.info
+    net = hasattr(core, "layers")
+    ib, ob = info.in_beats, info.out_beats
+    out = ["## Beats", "",
+           "| stream | elements a beat (B) | beats a vector | beat `k` carries elements | "
+           "element `i` of a beat |", "|---|---|---|---|---|"]
+    for port, b, n, w in (("i_stream", info.in_beat_size, ib, info.in_width),
+                          ("o_stream", info.out_beat_size, ob, info.out_width)):
+        carries = f"`{b}*k .. {b}*k + {b - 1}`" if n > 1 else "all (`k` = 0)"
+        out.append(f"| `{port}` | {b} | {n} | {carries} | payload bits `[{w}*i +: {w}]` |")
+    out += ["",
+            "- Order: beat 0 of a vector first, then beat 1, and so on; beats may follow one "
+            "another on consecutive clocks or with gaps (valid low) anywhere, inside a vector "
+            "or between vectors. There are no first/last flags: the core "
+            "counts beats from reset, so the first beat after a reset, or after a vector's last "
+            "beat, is beat 0 of the next vector. A reset drops a partial vector (input beats "
+            "taken so far, output beats not sent yet): after it, start again at beat 0."]
+    if ib > 1:
+        out.append(
+            f"- Input: the {ib} beats of a vector go into a fill buffer, at most one per clock "
+            f"while `i_stream.ready` is high. The lanes take the whole vector from it on the "
+            f"clock after its last beat at the earliest; until they have, the fill buffer is "
+            f"full and `i_stream.ready` is low. Then the next vector's beats stream in while "
+            f"this one is computed (double buffered). `i_stream.ready` is also low while a "
+            f"commit is pending.")
+    else:
+        out.append("- Input: one transfer carries the whole vector.")
+    if ob > 1:
+        out.append(
+            f"- Output: each result vector waits in an output buffer while its {ob} beats leave "
+            f"in order, one per clock while `o_stream.ready` is high (valid stays high and the "
+            f"payload holds while ready is low); the next result moves in after the last beat.")
+    else:
+        out.append("- Output: one transfer carries the whole vector.")
+    out += [
+        f"- Latency ({info.latency} clocks, `latency_cycles` in `manifest.json`): the rising edge "
+        f"that transfers an input vector's last beat and the one that transfers its output's "
+        f"first beat are {info.latency} edges apart, into an idle core with `o_stream.ready` "
+        f"held high"
+        + (f"; the output's last beat leaves {ob - 1} clock(s) after its first" if ob > 1
+           else "") + ".",
+        f"- Rate: one vector every {info.cycles_per_vector} clock(s) at full rate "
+        f"(`cycles_per_vector` in `manifest.json`: the interval between vectors in a long "
+        f"stream whose beats are offered back to back, `o_stream.ready` high), never fewer "
+        f"than the beats of a vector on either side ({ib} in, {ob} out; at most one beat a "
+        f"clock each way).",
+        "- Weight sets: a vector is computed with the weight set that is active when its last "
+        "beat is taken. No beat is taken while a commit is pending (STATUS bit 0 reads 1, "
+        "`i_stream.ready` is low), and the commit lands only after every vector whose last beat "
+        "was taken has passed the lanes. So a vector whose last beat transfers on or before "
+        "the edge of the CTRL write is computed with the old set; a vector still partial at "
+        "that edge keeps the beats already taken, takes the rest once the commit has landed, "
+        "and is computed with the new set."]
+    if net:
+        out += ["- In this network each layer's output beat is the next layer's input beat; "
+                "the network's own commit holds `i_stream.ready` low until it has landed, and "
+                "a vector partly inside the first layer waits as above. The links:", "",
+                "| layer | input: elements a beat | beats a vector | output: elements a beat "
+                "| beats a vector |", "|---|---|---|---|---|"]
+        out += [f"| `{_md(la.spec.name)}` | {la.info.in_beat_size} | {la.info.in_beats} | "
+                f"{la.info.out_beat_size} | {la.info.out_beats} |" for la in core.layers]
+    out.append("")
+    return out
+
+
 def datasheet_html(markdown: str, title: str) -> str:
     """The datasheet as a standalone HTML page: the Markdown converted by markdown-it-py
     (CommonMark with tables; raw HTML in the text is escaped, never passed through)."""
@@ -282,31 +442,23 @@ def datasheet(core, top: str, *, version: str, spec_sha256: str,
              "| port | dir | bits | meaning |", "|---|---|---|---|",
              "| `clk` | in | 1 | clock: everything happens on its rising edge |",
              "| `rst` | in | 1 | synchronous reset, active high: clears the datapath and a pending "
-             "commit, keeps every weight |",
-             f"| `i_stream__payload` | in | {info.n_in * info.in_width} | one input vector: "
-             f"element `i` is bits `[{info.in_width}*i +: {info.in_width}]`"
-             + (", two's complement" if info.in_signed else ", unsigned") + " |",
-             "| `i_stream__valid`, `i_stream__ready` | in, out | 1 | the vector transfers on a "
-             "rising edge where both are high; hold valid and payload until then |",
-             f"| `o_stream__payload` | out | {info.n_out * info.out_width} | one output vector, "
-             f"element `j` at bits `[{info.out_width}*j +: {info.out_width}]`"
-             + (", two's complement" if info.out_signed else ", unsigned") + " |",
-             "| `o_stream__valid`, `o_stream__ready` | out, in | 1 | as above; the payload holds "
-             "while valid is high and ready low |",
+             "commit" + (", drops a vector whose beats are partly in or out" if _has_beats(core)
+                         else "") + ", keeps every weight |",
+             *_stream_rows(info),
              f"| `cfg__addr` | in | {info.addr_width} | configuration word address |",
              "| `cfg__w_data`, `cfg__w_en` | in | 32, 1 | a write: one word per clock, always "
              "accepted |",
              "| `cfg__r_en` | in | 1 | a read strobe |",
              "| `cfg__r_data` | out | 32 | read data, valid the clock after `r_en`, held until "
              "the next `r_en` |", "",
-             "Every transfer carries one whole vector (one beat per vector, all elements "
-             "side by side); there are no partial beats and no first/last flags. Nothing is "
-             "dropped or duplicated: each input vector gives exactly one output vector, in "
-             "order. The configuration port is independent of the streams and may be used at "
-             "any time.", "",
+             *_stream_text(core), "",
              f"Throughput at {clock_mhz:g} MHz: {clock_mhz * 1e6 / info.cycles_per_vector:,.0f} "
-             f"vectors/s; latency {info.latency} clocks (defined under Timing"
-             + (", the sum of the layers'" if hasattr(core, "layers") else "") + ").", "",
+             f"vectors/s; latency {info.latency} clocks (defined under "
+             + ("Beats" if _has_beats(core) else "Timing")
+             + ((", the sum of the layers'" + (" plus, per link carried in n beats, n - 1"
+                                                 if _link_beats(core) else ""))
+                if hasattr(core, "layers") else "") + ").", "",
+             *_beats_section(core),
              "## Number formats in Q notation", "",
              "`sQi.f` is a signed two's-complement number with `i` integer bits besides the sign "
              "and `f` fraction bits (`1 + i + f` bits); `uQi.f` is unsigned (`i + f` bits). The "
@@ -316,13 +468,16 @@ def datasheet(core, top: str, *, version: str, spec_sha256: str,
              "the range (saturate) or keep the low bits (wrap).", "",
              "## Configuration", "",
              "Writes land in shadow registers and memories. Writing 1 to CTRL bit 0 commits: the "
-             "core stops taking vectors, lets those inside finish with the old set, then swaps "
+             "core stops taking vectors" + (" (and beats)" if _has_beats(core) else "")
+             + ", lets those inside finish with the old set, then swaps "
              "the whole shadow set in at once, so every vector is computed with one complete "
              "weight set. Wait until STATUS bit 0 reads 0 before writing the next set. At "
              "power-on the registers hold the weights the core was generated with; a reset keeps "
              "them (a reset during a commit's copy leaves the active set partly updated: commit "
              "again). Reading a connection word or bias of a folded core during a commit's copy "
-             "returns undefined data."]
+             "returns undefined data."
+             + (" Which set a vector sent in beats uses: see Beats." if _has_beats(core)
+                else "")]
     if hasattr(core, "layers"):
         lines += ["", f"This is a network of {len(core.layers)} layers chained output to input. "
                   f"Its own CTRL (address 0x{ADDR_CTRL:X}) commits every layer at once, between "

@@ -61,6 +61,14 @@ def _ports(core) -> list[dict]:
             *out]
 
 
+def _beats(info) -> dict:
+    """The stream beats of a core or layer: elements per transfer and transfers per vector on
+    each side (``in_beat`` is ``n_in`` and ``in_beats_per_vector`` 1 for whole vectors; the
+    spec's ``arch.in_beat`` writes 0 for that)."""
+    return {"in_beat": info.in_beat_size, "in_beats_per_vector": info.in_beats,
+            "out_beat": info.out_beat_size, "out_beats_per_vector": info.out_beats}
+
+
 def _installed_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -72,8 +80,10 @@ def _installed_version() -> str:
 
 def manifest(spec: LayerSpec | NetworkSpec, core, clock_mhz: float = 100.0, *,
              version: str | None = None) -> dict:
-    """Ports, widths, timing and provenance of a generated core. ``version`` is the generating
-    tool's version (the CLI passes its own; default: the installed lognet distribution's)."""
+    """Ports, widths, stream beats, timing and provenance of a generated core. ``version`` is
+    the generating tool's version (the CLI passes its own; default: the installed lognet
+    distribution's). ``latency_cycles`` counts edges from an input vector's (last beat's)
+    transfer to its output's (first beat's); see docs/interfaces.md."""
 
     layers = [core] if isinstance(core, Layer) else core.layers
     per_layer = []
@@ -84,7 +94,7 @@ def manifest(spec: LayerSpec | NetworkSpec, core, clock_mhz: float = 100.0, *,
             "arch": s.arch.to_json(),
             "formats": {"input": s.in_fmt.describe(), "level": s.level_fmt.describe(),
                         "bias": s.bias_fmt.describe(), "output": s.out_fmt.describe()},
-            "acc_width": s.acc_width, "index_bits": s.index_bits,
+            "acc_width": s.acc_width, "index_bits": s.index_bits, **_beats(layer.info),
             "latency_cycles": layer.info.latency,
             "cycles_per_vector": layer.info.cycles_per_vector,
             "lane_utilisation": round(layer.utilisation, 6),
@@ -96,6 +106,7 @@ def manifest(spec: LayerSpec | NetworkSpec, core, clock_mhz: float = 100.0, *,
         "spec_sha256": hashlib.sha256(dumps_spec(spec).encode()).hexdigest(),
         "ports": _ports(core),
         "addr_width": core.info.addr_width,
+        **_beats(core.info),
         "latency_cycles": core.info.latency,
         "cycles_per_vector": core.info.cycles_per_vector,
         "clock_mhz": clock_mhz,

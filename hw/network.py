@@ -43,9 +43,11 @@ class Network(wiring.Component):
         self.regmap = NetworkMap(spec)
         self.layers = [Layer(layer, readback=readback, base=m.base, networked=True)
                        for layer, m in zip(spec.layers, self.regmap.layers)]
-        #: sizes, formats and timing: latency adds up, the slowest layer sets the rate
+        #: sizes, formats and timing: latency adds up (a link of n beats adds the n - 1
+        #: clocks from its first beat to its last), the slowest layer sets the rate
         self.info = CoreInfo.of(spec, self.regmap.addr_width,
-                                sum(la.info.latency for la in self.layers),
+                                sum(la.info.latency for la in self.layers)
+                                + sum(la.info.out_beats - 1 for la in self.layers[:-1]),
                                 max(la.info.cycles_per_vector for la in self.layers))
         super().__init__(core_members(spec, self.regmap.addr_width))
 
