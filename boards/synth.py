@@ -74,8 +74,15 @@ def yosys_synth_command(family: str, top: str, *, dsp: bool, noabc: bool = False
     """The ``synth_*`` command for a family. ``dsp`` lets Yosys use the DSP blocks; ``noabc``
     (iCE40 only) maps LUTs with Yosys' own mapper instead of ABC9."""
     if family == "ice40":
-        return f"synth_ice40 -top {top}" + (" -dsp" if dsp else "") + (" -noabc" if noabc else "")
+        return (f"synth_ice40 -top {top} -spram" + (" -dsp" if dsp else "")
+                + (" -noabc" if noabc else ""))
     return f"synth_ecp5 -top {top}" + ("" if dsp else " -nodsp")
+
+
+#: Yosys commands that free the memories of ``single_copy`` connection words from their power-on
+#: contents on the iCE40 (SPRAM cannot be initialised by the bitstream; with the contents gone
+#: Yosys may put them there): the host loads the words after configuration
+SINGLE_COPY_ICE40 = "delete t:$meminit_v2 r:MEMID=*conn_single* %i"
 
 
 def _yosys_script(reads: list[str], core_module: str, synth_cmd: str) -> str:
@@ -86,6 +93,7 @@ def _yosys_script(reads: list[str], core_module: str, synth_cmd: str) -> str:
         f"hierarchy -top {TOP}",
         f"setattr -mod -set keep_hierarchy 1 {core_module}",
         "proc",
+        *([SINGLE_COPY_ICE40] if synth_cmd.startswith("synth_ice40") else []),
         "splitnets",
         synth_cmd,
         "tee -q -o stat.json stat -json",

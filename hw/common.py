@@ -231,12 +231,14 @@ def requantise_tail(m: Module, v, spec: LayerSpec, name: str = "rq", reg_en=None
     return out
 
 
-def header_read(m: Module, addr, shape_word: int, params_word: int, pending):
+def header_read(m: Module, addr, shape_word: int, params_word: int, pending, safe=None):
     """Read value of the header registers at ``addr`` (the low bits below
-    :data:`~lognet.hw.regmap.HEADER_WORDS` select the register)."""
+    :data:`~lognet.hw.regmap.HEADER_WORDS` select the register). ``safe``: STATUS bit 1 of
+    ``single_copy`` builds."""
     offset = addr[:(HEADER_WORDS - 1).bit_length()]
+    status = Cat(pending, Const(0, 31)) if safe is None else Cat(pending, safe, Const(0, 30))
     return Mux(offset == ADDR_ID, ID_VALUE,
                Mux(offset == ADDR_VERSION, REGMAP_VERSION,
-                   Mux(offset == ADDR_STATUS, Cat(pending, Const(0, 31)),
+                   Mux(offset == ADDR_STATUS, status,
                        Mux(offset == ADDR_SHAPE, shape_word,
                            Mux(offset == ADDR_PARAMS, params_word, 0)))))

@@ -73,6 +73,9 @@ class Layer(wiring.Component):
         members = core_members(spec, self.regmap.addr_width)
         if networked:
             members.update(ext_commit=In(1), busy=Out(1), pending=Out(1))
+            if spec.arch.single_copy:
+                # the network's pause: every layer empty, the connection memory the bus's
+                members.update(ext_safe=In(1))
         super().__init__(members)
         self.networked = networked
 
@@ -118,8 +121,8 @@ class Layer(wiring.Component):
             return self.spec.n_conn + 3
         if not self.folded or self.tunable is Tunable.NONE:
             return 1
-        rows = max(self.regmap.lane_depth if self.tunable is Tunable.ALL else 0,
-                   self.spec.n_out)
+        conn = self.tunable is Tunable.ALL and not self.spec.arch.single_copy
+        rows = max(self.regmap.lane_depth if conn else 0, self.spec.n_out)
         return rows + 3
 
     def conn_shape(self):
@@ -160,7 +163,8 @@ class Layer(wiring.Component):
         if self.folded:
             from .folded import build_folded
 
-            swap_ok, busy, mem_reads = build_folded(m, self, levels, bias, block, pending)
+            swap_ok, busy, mem_reads, safe = build_folded(m, self, levels, bias, block,
+                                                          pending)
         else:
             from .parallel import build_parallel
 
@@ -171,12 +175,12 @@ class Layer(wiring.Component):
                 conn.elaborate_into(m, cfg, swap, v if self.readback else None)
                 reads.append((conn.hit(cfg.addr), v))
             swap_ok, busy = build_parallel(m, self, levels, bias, conn, block, pending)
-            mem_reads = []
+            mem_reads, safe = [], None
         m.d.comb += swap.eq(pending & swap_ok)
         if self.networked:
             m.d.comb += self.busy.eq(busy)
 
-        hdr = header_read(m, cfg.addr, rm.shape_word(), rm.params_word(), pending)
+        hdr = header_read(m, cfg.addr, rm.shape_word(), rm.params_word(), pending, safe)
         # the regions are disjoint: an OR of one masked value per region, all in parallel (a
         # chain of multiplexers would put every region's decode in series on the read path)
         value = Mux(cfg.addr[(HEADER_WORDS - 1).bit_length():] == 0, hdr, 0)

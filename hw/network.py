@@ -26,6 +26,7 @@ from .regmap import (
     ADDR_STATUS,
     ADDR_VERSION,
     CTRL_COMMIT_BIT,
+    CTRL_PAUSE_BIT,
     ID_VALUE,
     REGMAP_VERSION,
     NetworkMap,
@@ -65,14 +66,32 @@ class Network(wiring.Component):
         WAIT, SWAP = 1, 2
         state = Signal(2)
         hold = Signal()
-        m.d.comb += hold.eq(state != 0)
+        committing = Signal()
+        m.d.comb += committing.eq(state != 0)
+        any_busy = Cat(*[layer.busy for layer in self.layers]).any()
+        single = [la for la in self.layers if la.spec.arch.single_copy]
+        safe = Const(0, 1)
+        if single:
+            # pause (CTRL bit 1): hold the input until every layer is empty; STATUS bit 1 then
+            # says the single-copy layers' connection words may be written (a CTRL write
+            # without the bit, a commit included, resumes)
+            paused = Signal(name="paused")
+            with m.If(cfg.w_en & (cfg.addr == ADDR_CTRL)):
+                m.d.sync += paused.eq(cfg.w_data[CTRL_PAUSE_BIT])
+            safe_r = Signal(name="safe_r")
+            m.d.sync += safe_r.eq(paused & ~any_busy)
+            safe = Signal(name="safe")
+            m.d.comb += safe.eq(safe_r & paused)
+            m.d.comb += [la.ext_safe.eq(safe) for la in single]
+            m.d.comb += hold.eq(committing | paused)
+        else:
+            m.d.comb += hold.eq(committing)
         m.d.comb += [
             first.i_stream.payload.eq(self.i_stream.payload),
             first.i_stream.valid.eq(self.i_stream.valid & ~hold),
             self.i_stream.ready.eq(first.i_stream.ready & ~hold),
         ]
         wiring.connect(m, last.o_stream, wiring.flipped(self.o_stream))
-        any_busy = Cat(*[layer.busy for layer in self.layers]).any()
         any_pending = Cat(*[layer.pending for layer in self.layers]).any()
         with m.If((state == 0) & cfg.w_en & (cfg.addr == ADDR_CTRL)
                   & cfg.w_data[CTRL_COMMIT_BIT]):
@@ -102,7 +121,8 @@ class Network(wiring.Component):
             m.d.sync += hdr.eq(Mux(cfg.addr[2:] != 0, 0,
                                Mux(off == ADDR_ID, ID_VALUE,
                                    Mux(off == ADDR_VERSION, REGMAP_VERSION,
-                                       Mux(off == ADDR_STATUS, Cat(hold, Const(0, 31)), 0)))))
+                                       Mux(off == ADDR_STATUS,
+                                           Cat(committing, safe, Const(0, 30)), 0)))))
         # one masked word per layer, ORed (the selects are disjoint): no chain of multiplexers
         # behind the layers' read data, which may come straight out of a memory
         hdr_sel = Signal()

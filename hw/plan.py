@@ -15,8 +15,9 @@ shape a block offers (``width x depth``) is tried, a block word holds the bits o
 enable group per byte (none at widths without byte enables), the cheapest mapping at Yosys'
 costs wins (a writable memory adds the read-during-write emulation Yosys reports), and logic
 wins when it is no dearer (``1`` per RAM bit, ``1/16`` per ROM bit).
-iCE40 SPRAM is listed with the device but Yosys only infers it with ``synth_ice40 -spram``,
-which lognet's synthesis does not pass, so no memory lands there yet.
+iCE40 SPRAM cannot be initialised by the bitstream: Yosys (``synth_ice40 -spram``, as lognet
+runs it) puts a memory there only when it has no power-on contents, which lognet's synthesis
+script arranges for ``single_copy`` connection words alone (:data:`MemoryUse.uninit`).
 
 The LUT4 and FF figures are a linear model on counted features (:func:`logic_features`) whose
 coefficients (:data:`COEFFICIENTS`) are fitted on Yosys runs by ``benchmarks/capacity.py``;
@@ -71,7 +72,8 @@ class BlockKind:
     rom: bool = True
     #: ``distributed`` (LUT RAM), ``block`` or ``huge``
     style: str = "block"
-    #: Yosys maps memories here by itself (SPRAM needs ``synth_ice40 -spram``)
+    #: Yosys maps initialised memories here by itself (SPRAM takes only memories without
+    #: power-on contents, :attr:`MemoryUse.uninit`)
     inferred: bool = True
     #: what Yosys adds to the cost of a writable memory here for the read-during-write
     #: behaviour it emulates (twice its "emulation score", read from ``debug memory_libmap``)
@@ -180,6 +182,8 @@ class MemoryUse:
     shape: tuple[int, int] | None = None
     #: blocks used, over all copies
     blocks: int = 0
+    #: no power-on contents (``single_copy`` connection words on the iCE40): may go to SPRAM
+    uninit: bool = False
 
     @property
     def bits(self) -> int:
@@ -208,7 +212,7 @@ def place_memory(mem: MemoryUse, dev: Device) -> MemoryUse:
     best = None
     logic_cost = int(mem.width * mem.depth * (1 / 16 if mem.rom else 1))
     for bk in dev.blocks:
-        if not bk.inferred or (mem.rom and not bk.rom):
+        if not (bk.inferred or mem.uninit) or (mem.rom and not bk.rom):
             continue
         for shape in bk.shapes:
             wide, deep = _blocks_for(mem.width, mem.depth, mem.granularity, shape,
@@ -656,7 +660,9 @@ def _memories(lay: _Layer, lanes: int | None) -> tuple[list[MemoryUse], int]:
         mems.append(MemoryUse("lane_rom", P * row, T, rom=True))
     elif tun is not Tunable.ALL:
         mems.append(MemoryUse("conn_rom", P * cb, T, rom=True))
-    if tun is Tunable.ALL:
+    if tun is Tunable.ALL and spec.arch.single_copy:
+        mems.append(MemoryUse("conn_single", P * cb, T, granularity=cb, uninit=True))
+    elif tun is Tunable.ALL:
         mems += [MemoryUse("conn_shadow", P * cb, T, granularity=cb),
                  MemoryUse("conn_active", P * cb, T)]
     if tun is not Tunable.NONE:

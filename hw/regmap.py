@@ -54,6 +54,10 @@ __all__ = [
     "ID_VALUE",
     "STATUS_PENDING",
     "STATUS_PENDING_BIT",
+    "STATUS_SAFE",
+    "STATUS_SAFE_BIT",
+    "CTRL_PAUSE",
+    "CTRL_PAUSE_BIT",
     "REGMAP_VERSION",
     "NetworkMap",
     "Region",
@@ -86,9 +90,17 @@ ADDR_PARAMS = 5
 #: CTRL bit 0: commit the shadow weight set
 CTRL_COMMIT_BIT = 0
 CTRL_COMMIT = 1 << CTRL_COMMIT_BIT
+#: CTRL bit 1 (``single_copy`` builds): pause; the core takes no input while it is set (a
+#: CTRL write without it, a commit included, resumes)
+CTRL_PAUSE_BIT = 1
+CTRL_PAUSE = 1 << CTRL_PAUSE_BIT
 #: STATUS bit 0: a commit is pending
 STATUS_PENDING_BIT = 0
 STATUS_PENDING = 1 << STATUS_PENDING_BIT
+#: STATUS bit 1 (``single_copy`` builds): paused and empty; connection words may be written
+#: (and read back) now, and only now
+STATUS_SAFE_BIT = 1
+STATUS_SAFE = 1 << STATUS_SAFE_BIT
 ARITH_CODE = {Arith.SHARED: 0, Arith.FACTORED: 1, Arith.SHIFT: 2, Arith.MULTIPLY: 3}
 KIND_CODE = {Microarch.PARALLEL: 0, Microarch.FOLDED: 1}
 TUNABLE_CODE = {Tunable.ALL: 0, Tunable.LEVELS: 1, Tunable.NONE: 2}
@@ -119,13 +131,20 @@ def encode_shift_level(v: int, terms: int, ebits: int) -> int:
     return word
 
 
-def _header(ctrl_doc: str) -> list[dict]:
-    """The four header words every address space starts with (a layer adds SHAPE, PARAMS)."""
+def _header(ctrl_doc: str, pause: bool = False) -> list[dict]:
+    """The four header words every address space starts with (a layer adds SHAPE, PARAMS);
+    ``pause``: the space has ``single_copy`` connection words (CTRL bit 1, STATUS bit 1)."""
+    if pause:
+        ctrl_doc += ("; bit 1: pause (no input while set; any CTRL write without it, a commit "
+                     "included, resumes)")
+    status = "bit 0: commit pending" + (
+        "; bit 1: paused and empty (single-copy connection words may be written and read "
+        "now, and only now)" if pause else "")
     return [
         {"name": "ID", "offset": ADDR_ID, "access": "R", "value": ID_VALUE},
         {"name": "VERSION", "offset": ADDR_VERSION, "access": "R", "value": REGMAP_VERSION},
         {"name": "CTRL", "offset": ADDR_CTRL, "access": "W", "doc": ctrl_doc},
-        {"name": "STATUS", "offset": ADDR_STATUS, "access": "R", "doc": "bit 0: commit pending"},
+        {"name": "STATUS", "offset": ADDR_STATUS, "access": "R", "doc": status},
     ]
 
 
@@ -282,7 +301,7 @@ class RegisterMap:
 
     def header(self) -> list[dict]:
         """The header registers (offsets local to this layer), as the documents list them."""
-        return _header("bit 0: commit") + [
+        return _header("bit 0: commit", self.spec.arch.single_copy) + [
             {"name": "SHAPE", "offset": ADDR_SHAPE, "access": "R", "value": self.shape_word()},
             {"name": "PARAMS", "offset": ADDR_PARAMS, "access": "R",
              "value": self.params_word()}]
@@ -319,7 +338,8 @@ class NetworkMap:
 
     def header(self) -> list[dict]:
         """The network's own header registers (ID, VERSION, CTRL, STATUS)."""
-        return _header("bit 0: commit every layer at once, between two vectors")
+        return _header("bit 0: commit every layer at once, between two vectors",
+                       any(la.arch.single_copy for la in self.spec.layers))
 
     def writes(self, spec: NetworkSpec | None = None) -> list[tuple[int, int]]:
         s = self.spec if spec is None else spec

@@ -411,9 +411,10 @@ def _override_arch(spec, args):
 def _with_beats(spec, args):
     """``spec`` with --in-beat/--out-beat (those given): the network's first input and last
     output stream."""
-    from lognet.model.spec import with_beats
+    from lognet.model.spec import with_beats, with_single_copy
 
-    return with_beats(spec, args.in_beat, args.out_beat)
+    spec = with_beats(spec, args.in_beat, args.out_beat)
+    return with_single_copy(spec) if args.single_copy else spec
 
 
 def cmd_sim(args) -> int:
@@ -933,6 +934,9 @@ def _arch_options(p, defaults: bool = True):
     p.add_argument("--in-beat", type=_bounded(int, 0, MAX_IO), default=None,
                    help="folded builds: input elements per stream transfer (a divisor of the "
                         "inputs; 0: the whole vector, the default); a network's first layer")
+    p.add_argument("--single-copy", action="store_true", default=None,
+                   help="folded tunable=all builds: one copy of the connection words (half the "
+                        "memory; written while the core is paused, see docs/interfaces.md)")
     p.add_argument("--out-beat", type=_bounded(int, 0, MAX_IO), default=None,
                    help="folded builds: output elements per stream transfer (0: the whole "
                         "vector); a network's last layer")

@@ -148,6 +148,9 @@ class QuantiseConfig:
     in_beat: int = _opt(0, lo=0, hi=MAX_IO)
     #: folded builds: output elements per stream transfer out of the network (0: whole)
     out_beat: int = _opt(0, lo=0, hi=MAX_IO)
+    #: folded ``tunable = "all"`` layers keep one copy of their connection words (half the
+    #: memory; the host writes them while the core is paused)
+    single_copy: bool = False
     #: resume from this spec (the IR) instead of quantising (``--spec`` overrides it)
     spec: Path | None = None
 

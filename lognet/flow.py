@@ -431,6 +431,10 @@ def step_quantise(cfg: FlowConfig, data: ModelData, qkw: dict, xte, folder: Path
         from lognet.model.spec import with_beats
 
         net = with_beats(net, q.in_beat, q.out_beat)
+    if q.single_copy:
+        from lognet.model.spec import with_single_copy
+
+        net = with_single_copy(net)
     for (name, W, _, _), la in zip(data.layers, net.layers):
         plot_levels(W, np.asarray(la.levels) * la.level_fmt.step, f"{name}: {q.picker}, K={q.K}",
                     folder / f"levels_{name}.png")

@@ -69,6 +69,9 @@ class Arch:
     in_beat: int = 0
     #: output elements per beat of a folded build; 0: the whole vector
     out_beat: int = 0
+    #: folded ``tunable=all`` builds: one copy of the connection words (no shadow), written
+    #: while the core is paused (CTRL pause, STATUS safe); halves their memory
+    single_copy: bool = False
 
     def __post_init__(self):
         for name, typ in (("kind", Microarch), ("arith", Arith), ("tunable", Tunable)):
@@ -80,6 +83,8 @@ class Arch:
                 raise SpecError(f"arch.{name} {value!r} is not one of: {choices}") from None
         if not isinstance(self.lanes, int) or self.lanes < 1:
             raise SpecError(f"arch.lanes must be an integer >= 1 (got {self.lanes!r})")
+        if not isinstance(self.single_copy, bool):
+            raise SpecError(f"arch.single_copy must be true or false (got {self.single_copy!r})")
         for name in ("in_beat", "out_beat"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
@@ -110,4 +115,5 @@ class Arch:
             # beats only when set, so specs without them read and hash as before
             **({"in_beat": self.in_beat} if self.in_beat else {}),
             **({"out_beat": self.out_beat} if self.out_beat else {}),
+            **({"single_copy": True} if self.single_copy else {}),
         }

@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .arch import Activation, Arch, Microarch, SpecError
+from .arch import Activation, Arch, Microarch, SpecError, Tunable
 from .qformat import QFormat, signed_width_for
 from .validate import layer_problems, network_problems
 
-__all__ = ["LayerSpec", "NetworkSpec", "with_arch_overrides", "with_beats"]
+__all__ = ["LayerSpec", "NetworkSpec", "with_arch_overrides", "with_beats", "with_single_copy"]
 
 
 def _tuple2(rows) -> tuple[tuple[int, ...], ...]:
@@ -275,10 +275,11 @@ def with_arch_overrides(spec: LayerSpec | NetworkSpec, arch: str | None = None,
             a = Arch.parse(arch, arith=a.arith, tunable=a.tunable)
         lanes = min(a.lanes, layer.n_out) if network else a.lanes
         # beats stay with folded builds (parallel cores take whole vectors)
-        beats = ((layer.arch.in_beat, layer.arch.out_beat) if a.kind is Microarch.FOLDED
-                 else (0, 0))
-        return layer.with_arch(Arch(a.kind, lanes, arith or a.arith, tunable or a.tunable,
-                                    *beats))
+        folded = a.kind is Microarch.FOLDED
+        beats = (layer.arch.in_beat, layer.arch.out_beat) if folded else (0, 0)
+        tier = tunable or a.tunable
+        single = layer.arch.single_copy and folded and Tunable(tier) is Tunable.ALL
+        return layer.with_arch(Arch(a.kind, lanes, arith or a.arith, tier, *beats, single))
 
     if isinstance(spec, LayerSpec):
         return one(spec)
@@ -308,3 +309,16 @@ def with_beats(spec: LayerSpec | NetworkSpec, in_beat: int | None = None,
     if isinstance(spec, LayerSpec):
         return layers[0]
     return NetworkSpec(spec.name, tuple(layers))
+
+
+def with_single_copy(spec: LayerSpec | NetworkSpec) -> LayerSpec | NetworkSpec:
+    """``spec`` with one copy of the connection words in every folded ``tunable=all`` layer
+    (``single_copy``); a spec with no such layer is refused (:class:`SpecError`)."""
+    layers = [spec] if isinstance(spec, LayerSpec) else list(spec.layers)
+    able = [la.arch.kind is Microarch.FOLDED and la.arch.tunable is Tunable.ALL for la in layers]
+    if not any(able):
+        raise SpecError("single_copy keeps one copy of writable connection words: it needs a "
+                        "folded layer with tunable=all (use --arch folded:P --tunable all)")
+    layers = [la.with_arch(dataclasses.replace(la.arch, single_copy=True)) if ok else la
+              for la, ok in zip(layers, able)]
+    return layers[0] if isinstance(spec, LayerSpec) else NetworkSpec(spec.name, tuple(layers))

@@ -103,6 +103,8 @@ def _arch_in(d, where: str) -> Arch:
     for k in ("in_beat", "out_beat"):  # optional: 0 (the whole vector) when absent
         if k in d:
             kw[k] = _int(d[k], f"{where}.{k}")
+    if "single_copy" in d:
+        kw["single_copy"] = _bool(d["single_copy"], f"{where}.single_copy")
     return Arch(**kw)
 
 

@@ -159,6 +159,10 @@ def layer_problems(s) -> list[str]:
             divisors = [d for d in range(1, n + 1) if n % d == 0]
             p.append(f"an {side} beat of {beat} elements does not divide the {n} {side}s; "
                      f"use one of {_few(divisors)}")
+    if s.arch.single_copy and (s.arch.kind is not Microarch.FOLDED
+                               or s.arch.tunable is not Tunable.ALL):
+        p.append("single_copy keeps one copy of writable connection words: it needs a folded "
+                 "layer with tunable=all (use --arch folded:P --tunable all)")
     if s.arch.arith is Arith.MULTIPLY and s.arch.tunable is Tunable.LEVELS:
         p.append("arith=multiply stores plain weights and has no level table; use --tunable "
                  "all or none with it")

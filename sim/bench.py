@@ -109,6 +109,9 @@ class Bench:
         self._in_bits = spec.in_beat_size * spec.in_fmt.width
         self._out_bits = spec.out_beat_size * spec.out_fmt.width
         self._out_beats: list[int] = []
+        #: single-copy connection words: the bus pauses the core before a load
+        self.single = any(la.arch.single_copy for la in (
+            spec.layers if hasattr(spec, "layers") else [spec]))
         self.driver = StreamDriver(dut, "i_stream__", gaps(pv, self.rng), group=self.ib)
         self.sink = StreamSink(dut, "o_stream__", bursts(pr, self.rng, longest))
         self.monitor = StreamMonitor(dut, "o_stream__", ready=lambda: self.sink.ready)
@@ -229,7 +232,7 @@ class Bench:
 
     def load(self, s: int, commit: bool = True) -> None:
         """Queue the writes that load weight set ``s``, the commit, and the STATUS poll."""
-        self.bus.load(config_writes(self.spec, self.sets[s]), commit=commit)
+        self.bus.load(config_writes(self.spec, self.sets[s]), commit=commit, pause=self.single)
         if commit:
             self.commit_queue.append(s)
 
@@ -240,7 +243,7 @@ class Bench:
 
         await self.run(lambda: self.bus.idle, "the bus before a retune")
         writes = retune_writes(self.sets[self.active], self.sets[s], core=self.spec)
-        self.bus.load(writes)
+        self.bus.load(writes, pause=self.single)
         self.commit_queue.append(s)
         await self.run(lambda: self.bus.idle, f"retuning to weight set {s}")
         return len(writes)

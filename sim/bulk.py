@@ -27,7 +27,9 @@ from lognet.hw.regmap import (
     ADDR_CTRL,
     ADDR_STATUS,
     CTRL_COMMIT,
+    CTRL_PAUSE,
     STATUS_PENDING,
+    STATUS_SAFE,
     config_writes,
 )
 from lognet.model.reference import check_inputs, reference
@@ -57,6 +59,9 @@ _ICARUS_TOP = "lognet_bulk_clock"
 DEFAULT_WAVE_VECTORS = 16
 #: the script's marker for "commit here" (no register has this address)
 _COMMIT = 0xFFFFFFFF
+#: script address of a pause (``single_copy`` builds): write CTRL's pause bit at the data's
+#: address, then poll STATUS until it says paused and empty
+_PAUSE = 0xFFFFFFFE
 _MAIN_CPP = """// lognet bulk testbench: the clock and the waveform window (the testbench the rest)
 #include "V{top}.h"
 #include "verilated.h"
@@ -139,7 +144,8 @@ module {TB_TOP}(input clk, output wave_on);
   integer sent, got, cycles, writes, commits, polls;
   reg [31:0] ga, gb;          // xorshift32 states: input gaps, output backpressure
   reg [31:0] s_vec, s_addr, s_data;
-  reg s_have, polling, dumping;
+  reg [{aw - 1}:0] paddr = 0;  // the STATUS register a poll reads
+  reg s_have, polling, pmode, dumping;
   // the window: from the clock vector wfrom may be offered (its bus script included) until
   // the output of vector wfrom + wcount - 1 has left
   assign wave_on = wend != 0 && sent >= wfrom && got < wend;
@@ -236,9 +242,10 @@ module {TB_TOP}(input clk, output wave_on);
       if (polling) begin
         // read STATUS every clock; r_data shows the read of two edges ago, so the first two
         // are stale
-        addr <= {ADDR_STATUS}; r_en <= 1'b1;
+        addr <= paddr; r_en <= 1'b1;
         polls = polls + 1;
-        if (polls > 2 && !(r_data & {STATUS_PENDING})) begin
+        if (polls > 2 && (pmode ? (r_data & {STATUS_SAFE}) != 0 : !(r_data & {STATUS_PENDING})))
+        begin
           polling = 1'b0; r_en <= 1'b0;
         end
       end else if (s_have && s_vec == sent && !(i_valid && !i_ready)) begin
@@ -247,7 +254,12 @@ module {TB_TOP}(input clk, output wave_on);
         if (s_addr == 32'h{_COMMIT:08X}) begin
           addr <= {ADDR_CTRL}; w_data <= {CTRL_COMMIT}; w_en <= 1'b1;
           commits = commits + 1;
-          polling = 1'b1; polls = 0;
+          polling = 1'b1; polls = 0; pmode = 1'b0; paddr <= {ADDR_STATUS};
+          next_script;
+        end else if (s_addr == 32'h{_PAUSE:08X}) begin
+          // single_copy: pause, then wait until STATUS says paused and empty
+          addr <= s_data; w_data <= {CTRL_PAUSE}; w_en <= 1'b1;
+          polling = 1'b1; polls = 0; pmode = 1'b1; paddr <= s_data + 1;
           next_script;
         end else begin
           addr <= s_addr; w_data <= s_data; w_en <= 1'b1;
@@ -298,13 +310,23 @@ def _unpack(lines: list[str], n: int, width: int, signed: bool) -> np.ndarray:
 
 def _script(spec, sets, beats: int = 1) -> list[str]:
     """The bus script: for each ``(vector, new_spec)`` the writes that load it, then a commit,
-    all before ``vector`` (its first of ``beats`` input beats) is offered."""
+    all before ``vector`` (its first of ``beats`` input beats) is offered. ``single_copy``
+    layers are written while the core (a network: the whole network) is paused and empty; the
+    commit resumes it."""
     lines = []
+    pause = any(la.arch.single_copy for la in _layers(spec))
     for k, new in sorted(sets, key=lambda s: s[0]):
+        v = k * beats
+        if pause:
+            lines.append(f"{v:x} {_PAUSE:x} {ADDR_CTRL:x}")
         for a, w in config_writes(spec, new):
-            lines.append(f"{k * beats:x} {a:x} {w & 0xFFFFFFFF:x}")
-        lines.append(f"{k * beats:x} {_COMMIT:x} 0")
+            lines.append(f"{v:x} {a:x} {w & 0xFFFFFFFF:x}")
+        lines.append(f"{v:x} {_COMMIT:x} 0")
     return lines
+
+
+def _layers(spec) -> list:
+    return [spec] if isinstance(spec, LayerSpec) else list(spec.layers)
 
 
 def _compile(b: Build, verilator_main: Path) -> None:

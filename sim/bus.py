@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 from cocotb.handle import Immediate
 
+from lognet.hw.regmap import CTRL_PAUSE, STATUS_SAFE
+
 from .stream import read_int
 
 __all__ = ["CTRL", "STATUS", "BusOp", "ConfigDriver", "WishboneConfigDriver"]
@@ -66,6 +68,12 @@ class _Queue:
         self.queue.append(op)
         return op
 
+    def wait_safe(self) -> BusOp:
+        """Poll STATUS until bit 1 (paused and empty: ``single_copy`` words may be written)."""
+        op = BusOp("wait_safe", STATUS)
+        self.queue.append(op)
+        return op
+
     def commit(self, wait: bool = True) -> BusOp:
         """Write 1 to CTRL; with ``wait``, then poll STATUS until the swap is done."""
         op = self.write(CTRL, 1)
@@ -73,9 +81,14 @@ class _Queue:
             return self.wait_commit()
         return op
 
-    def load(self, writes, commit: bool = True) -> None:
+    def load(self, writes, commit: bool = True, pause: bool = False) -> None:
         """Queue ``(address, word)`` writes (e.g. :func:`lognet.hw.regmap.config_writes`), then
-        a commit and the STATUS poll."""
+        a commit and the STATUS poll. With ``pause`` (cores with ``single_copy`` layers) the
+        core is paused first and the writes wait until STATUS says it is empty; the commit
+        resumes it."""
+        if pause:
+            self.write(CTRL, CTRL_PAUSE)
+            self.wait_safe()
         for addr, word in writes:
             self.write(addr, word)
         if commit:
@@ -85,6 +98,9 @@ class _Queue:
         op = self.op
         if op.kind == "wait_commit":
             if data & 1:  # still pending: read STATUS again
+                return
+        elif op.kind == "wait_safe":
+            if not data & STATUS_SAFE:  # not yet paused and empty: read STATUS again
                 return
         elif data is not None:
             op.data = data
@@ -212,6 +228,6 @@ class WishboneConfigDriver(_Queue):
         elif ack and self.started:
             data = read_int(self.dat_r, "wb dat_r", cycle) if op.kind != "write" else None
             self._finish(cycle, data)
-            if op.kind == "wait_commit" and not op.done:
+            if op.kind in ("wait_commit", "wait_safe") and not op.done:
                 self.started = False  # poll again: a new request
                 self.raised = None

@@ -32,6 +32,8 @@ from __future__ import annotations
 import numpy as np
 
 from lognet.hw.regmap import (
+    ADDR_CTRL,
+    CTRL_PAUSE,
     ID_VALUE,
     REGMAP_VERSION,
     RegisterMap,
@@ -71,7 +73,12 @@ async def _readback(bench: Bench, s: int) -> None:
     """Read back a sample of weight set ``s``'s registers (the shadow copy)."""
     writes = config_writes(bench.spec, bench.sets[s])
     sample = writes[:: max(1, len(writes) // 16)]
+    if bench.single:  # single-copy connection words read back while paused and empty
+        bench.bus.write(ADDR_CTRL, CTRL_PAUSE)
+        bench.bus.wait_safe()
     ops = [(a, w, bench.bus.read(a)) for a, w in sample]
+    if bench.single:
+        bench.bus.write(ADDR_CTRL, 0)
     await bench.run(lambda: bench.bus.idle, "reading back the weight registers")
     for a, w, op in ops:
         mask = (1 << _region_bits(bench.spec, a)) - 1

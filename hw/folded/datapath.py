@@ -389,7 +389,7 @@ class ConnWords(wiring.Component):
             "addr": In(cfg_addr_width), "w_data": In(32), "w_en": In(1), "r_en": In(1),
             "copying": In(1), "copy_addr": In(_bits(self.depth + 2)),
             "copy_prev": In(_bits(self.depth + 2)), "copy_wen": In(1),
-            "t": In(_bits(self.depth)), "en": In(1),
+            "t": In(_bits(self.depth)), "en": In(1), "safe": In(1),
             "row": Out(data.ArrayLayout(self.cb, self.P)),
             "hit": Out(1), "r_data": Out(self.cb),
         })
@@ -403,10 +403,33 @@ class ConnWords(wiring.Component):
         rb = lb + pb
         base = rm.region("CONN").base
         m.d.comb += self.hit.eq(self.addr[rb:] == (base >> rb) if rb < len(self.addr) else 1)
+        lane_sel = (Const(1, 1) << self.addr[lb:lb + pb])[:P] if pb else Const(1, 1)
+        rd_lane = Signal(max(1, pb))
+        with m.If(self.r_en):
+            m.d.sync += rd_lane.eq(self.addr[lb:lb + pb] if pb else 0)
+        if self.layer.spec.arch.single_copy:
+            # one memory, one address: the lanes' position while running, the bus's row while
+            # the core is paused and empty (``safe``); bus writes and reads land only then. A
+            # single-port memory with a lane word's write granularity: what an iCE40UP5K's
+            # SPRAM (16k x 16, 4-bit write mask) is, and the synthesis script lets Yosys put
+            # it there (``conn_single``: its power-on contents are then not set by the
+            # bitstream, so the host loads the words after configuration)
+            m.submodules.conn_single = mem = Memory(shape=unsigned(P * cb), depth=T,
+                                                    init=self.rows)
+            a = Signal(_bits(T), name="conn_addr")
+            m.d.comb += a.eq(Mux(self.safe, self.addr[:lb], self.t))
+            w = mem.write_port(granularity=cb)
+            r = mem.read_port()
+            write = self.w_en & self.hit & self.safe
+            m.d.comb += [w.addr.eq(a), w.data.eq(Cat(*[self.w_data[:cb]] * P)),
+                         w.en.eq(Mux(write, lane_sel, 0)),
+                         r.addr.eq(a), r.en.eq(Mux(self.safe, self.r_en & ~write, self.en)),
+                         self.row.eq(r.data)]
+            m.d.comb += self.r_data.eq(r.data.word_select(rd_lane, cb) if P > 1 else r.data)
+            return m
         m.submodules.shadow = shadow = Memory(shape=unsigned(P * cb), depth=T, init=self.rows)
         m.submodules.active = active = Memory(shape=unsigned(P * cb), depth=T, init=self.rows)
         sw = shadow.write_port(granularity=cb)
-        lane_sel = (Const(1, 1) << self.addr[lb:lb + pb])[:P] if pb else Const(1, 1)
         m.d.comb += [sw.addr.eq(self.addr[:lb]), sw.data.eq(Cat(*[self.w_data[:cb]] * P)),
                      sw.en.eq(Mux(self.w_en & self.hit, lane_sel, 0))]
         sr = shadow.read_port()
@@ -416,9 +439,6 @@ class ConnWords(wiring.Component):
         m.d.comb += [aw.addr.eq(self.copy_prev), aw.data.eq(sr.data), aw.en.eq(self.copy_wen)]
         ar = active.read_port()
         m.d.comb += [ar.addr.eq(self.t), ar.en.eq(self.en), self.row.eq(ar.data)]
-        rd_lane = Signal(max(1, pb))
-        with m.If(self.r_en):
-            m.d.sync += rd_lane.eq(self.addr[lb:lb + pb] if pb else 0)
         m.d.comb += self.r_data.eq(sr.data.word_select(rd_lane, cb) if P > 1 else sr.data)
         return m
 
@@ -480,9 +500,10 @@ class Biases(wiring.Component):
 
 
 def build_folded(m: Module, layer, levels, bias, block, pending):
-    """Elaborate the folded datapath into ``m``. Returns ``(swap_ok, busy, mem_reads)``: the
-    commit may land, a vector is inside, and ``(address hit, data)`` of the memories the bus
-    reads back (data one clock after ``r_en``)."""
+    """Elaborate the folded datapath into ``m``. Returns ``(swap_ok, busy, mem_reads, safe)``:
+    the commit may land, a vector is inside, ``(address hit, data)`` of the memories the bus
+    reads back (data one clock after ``r_en``), and STATUS bit 1 (paused and empty) of
+    ``single_copy`` builds (None otherwise)."""
     spec = layer.spec
     rm = layer.regmap
     P = spec.arch.lanes
@@ -507,7 +528,14 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
     transfer = Signal()  # the last beat of an output vector leaves
     o_full = Signal()  # the output buffer holds a vector (its beats are leaving)
     ctl_valid = Signal()
-    m.d.comb += [ctl.block.eq(block if n_ib == 1 else 0), ctl.run_en.eq(run_en),
+    single = spec.arch.single_copy
+    paused = Signal(name="paused")  # single_copy: CTRL bit 1, no input while set
+    if single:
+        from ..regmap import ADDR_CTRL, CTRL_PAUSE_BIT
+
+        with m.If(cfg.w_en & (cfg.addr == ADDR_CTRL)):
+            m.d.sync += paused.eq(cfg.w_data[CTRL_PAUSE_BIT])
+    m.d.comb += [ctl.block.eq(block | paused if n_ib == 1 else 0), ctl.run_en.eq(run_en),
                  ctl.transfer.eq(transfer), ctl.in_valid.eq(ctl_valid)]
     # the input vector, held while the lanes read it: one register of n_in elements (the same
     # flip-flops as one per element, but a simulator copies it as one value instead of
@@ -529,7 +557,7 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
         x_fill = Signal(spec.n_in * width, reset_less=True, name="x_fill")
         beat = Signal(_bits(n_ib), name="in_beat")
         bw = spec.in_beat_size * width
-        m.d.comb += [ctl_valid.eq(x_full), i.ready.eq(~x_full & ~pending)]
+        m.d.comb += [ctl_valid.eq(x_full), i.ready.eq(~x_full & ~pending & ~paused)]
         with m.If(ctl.accept):
             m.d.sync += [x_buf.eq(x_fill), x_full.eq(0)]
         with m.If(i.valid & i.ready):
@@ -552,7 +580,15 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
     # writes a shadow memory, and a commit copies it into the active memories the lanes read,
     # one row per clock, between two vectors. Only then does the commit take effect.
     bias_mem = bias.writable
-    conn_rows = T if tunable_conn else 0
+    conn_rows = T if tunable_conn and not single else 0
+    safe = None
+    if single:
+        # paused and no vector inside or waiting: the connection memory is the bus's
+        safe_r = Signal(name="safe_r")
+        m.d.sync += safe_r.eq(paused & lanes_idle)
+        safe = Signal(name="safe")  # and it ends with the write that resumes
+        ext = layer.ext_safe if layer.networked else 0  # or the network is paused and empty
+        m.d.comb += safe.eq((safe_r & paused) | ext)
     bias_rows = spec.n_out if bias_mem else 0
     n_copy = max(conn_rows, bias_rows)
     swap_ok = Signal()
@@ -675,7 +711,8 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
                      conn.w_en.eq(cfg.w_en), conn.r_en.eq(cfg.r_en),
                      conn.copying.eq(copy.copying), conn.copy_addr.eq(copy.addr),
                      conn.copy_prev.eq(copy.prev), conn.copy_wen.eq(copy.conn_wen),
-                     conn.t.eq(ctl.t), conn.en.eq(run_en)]
+                     conn.t.eq(ctl.t), conn.en.eq(run_en),
+                     conn.safe.eq(safe if single else 0)]
         lane_word = [conn.row[p] for p in range(P)]
         mem_reads.append((conn.hit, conn.r_data))
 
@@ -742,4 +779,4 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
     busy = Signal()
     # a whole vector waiting for the lanes counts too (a network commit waits for it)
     m.d.comb += busy.eq((ctl.occupancy != 0) | x_full)
-    return swap_ok, busy, mem_reads
+    return swap_ok, busy, mem_reads, safe

@@ -23,7 +23,24 @@ CASES = {
     # narrow streams: 4 beats of 3 inputs in, 3 beats of 2 outputs out (pruned: a position ROM)
     "folded-beats": lambda: make_spec(12, 6, 4, 5, arch="folded", lanes=3, arith="shared",
                                       seed=8, in_beat=3, out_beat=2),
+    # one copy of the connection words: the script pauses the core before writing them
+    "folded-single-copy": lambda: _single(make_spec(12, 6, 4, arch="folded", lanes=3, seed=9)),
+    "network-single-copy": lambda: _single_net(),
 }
+
+
+def _single(spec):
+    import dataclasses
+
+    return spec.with_arch(dataclasses.replace(spec.arch, single_copy=True))
+
+
+def _single_net():
+    """Two folded layers, the second with one copy of its connection words."""
+    from lognet.model.spec import NetworkSpec
+
+    net = make_network((("folded", 2, "shared"), ("folded", 2, "factored")), seed=10)
+    return NetworkSpec(net.name, (net.layers[0], _single(net.layers[1])))
 
 
 @pytest.fixture(scope="module")

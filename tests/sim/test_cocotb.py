@@ -42,7 +42,16 @@ CASES = {
     "folded-beats": lambda: make_spec(12, 6, 4, arch="folded", lanes=3, arith="shared",
                                       activation="relu", seed=8, in_beat=4, out_beat=2),
     "network-beats": lambda: _beat_network(),
+    # one copy of the connection words: every load pauses the core first
+    "folded-single-copy": lambda: _single(make_spec(8, 5, 4, arch="folded", lanes=2, seed=12,
+                                                    activation="relu")),
 }
+
+
+def _single(spec):
+    import dataclasses
+
+    return spec.with_arch(dataclasses.replace(spec.arch, single_copy=True))
 
 
 def _beat_network():

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from amaranth.sim import Simulator
 
-from lognet.hw.regmap import config_writes
+from lognet.hw.regmap import CTRL_PAUSE, STATUS_SAFE, config_writes
 from lognet.model.reference import reference
 
 
@@ -48,6 +48,9 @@ def run_core(dut, spec, X, *, reprograms=(), p_valid=0.7, p_ready=0.7, seed=0, m
     # one of its last beat
     info = dut.info
     n_ib, ob = info.in_beats, info.out_beat_size
+    layers = [spec] if not hasattr(spec, "layers") else list(spec.layers)
+    # single-copy connection words: pause (a network pauses as a whole), wait until empty
+    single = any(la.arch.single_copy for la in layers)
     beats = X.reshape(-1, info.in_beat_size) if len(X) else X.reshape(0, info.in_beat_size)
     progs = sorted(reprograms, key=lambda r: r.after)
     got, gens = [], []
@@ -64,6 +67,7 @@ def run_core(dut, spec, X, *, reprograms=(), p_valid=0.7, p_ready=0.7, seed=0, m
         read_q = list(reads)
         read_wait = None
         polling = False  # after a commit: poll STATUS until the swap, as a host must
+        safe_seen = False  # single_copy: STATUS said paused and empty
         for cycle in range(limit):
             if nxt >= len(beats) and len(got) >= len(X) * info.out_beats and not queue \
                     and not read_q and read_wait is None and not polling:
@@ -71,6 +75,8 @@ def run_core(dut, spec, X, *, reprograms=(), p_valid=0.7, p_ready=0.7, seed=0, m
             # schedule reprogramming
             while prog_i < len(progs) and nxt >= progs[prog_i].after * n_ib:
                 ws = config_writes(spec, progs[prog_i].spec)
+                if single:  # pause, wait until the core is empty, then write
+                    queue += [(2, CTRL_PAUSE), "wait_safe"]
                 queue += ws
                 if progs[prog_i].commit:
                     queue.append((2, 1))
@@ -91,10 +97,20 @@ def run_core(dut, spec, X, *, reprograms=(), p_valid=0.7, p_ready=0.7, seed=0, m
                 value = ctx.get(dut.cfg.r_data)
                 if read_wait == "status":
                     polling = bool(value & 1)
+                elif read_wait == "safe":
+                    safe_seen = bool(value & STATUS_SAFE)
                 else:
                     state["reads"][read_wait] = value
                 read_wait = None
-            if polling:
+            if queue and queue[0] == "wait_safe" and not polling:
+                if read_wait is None and not safe_seen:
+                    ctx.set(dut.cfg.addr, 3)
+                    ctx.set(dut.cfg.r_en, 1)
+                    read_wait = "safe"
+                elif safe_seen:
+                    queue.pop(0)
+                    safe_seen = False
+            elif polling:
                 if read_wait is None:
                     ctx.set(dut.cfg.addr, 3)
                     ctx.set(dut.cfg.r_en, 1)
