@@ -3,6 +3,11 @@
 It speaks the protocol of :mod:`lognet.boards.protocol`: bytes come in on ``rx``, answers go
 out on ``tx``, and the core is driven through ``i_stream``, ``o_stream`` and ``cfg`` (the core's
 own port signatures, flipped), so ``wiring.connect`` joins the two.
+
+A core that takes its vectors in beats (``info.in_beat``, docs/interfaces.md) gets each beat as
+soon as its elements have arrived, while the rest of the SEND is still coming in; one that gives
+its outputs in beats has each beat's elements sent before the next beat is taken. The bridge
+holds one beat each way, not a vector, and the bytes on the line are the same either way.
 """
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value
@@ -23,9 +28,18 @@ class Bridge(wiring.Component):
     core's signatures flipped. ``busy`` is high while a command is being handled.
 
     Latency: a WRITE is on the bus one clock after its last argument byte, a READ's data is sent
-    three clocks after it; SEND offers the vector the clock after its last byte and holds it
-    until the core takes it. Throughput: bounded by the byte streams (the UART), one byte per
-    clock at most; one command at a time, one vector in flight (``depth`` 1).
+    three clocks after it; SEND offers each beat (the vector, without beats) the clock after its
+    last byte and holds it until the core takes it, and answers once the last beat is taken;
+    RECV answers once the core offers the first beat and takes each next beat when the elements
+    of the one before have been sent. Throughput: bounded by the byte streams (the UART), one
+    byte per clock at most; one command at a time, one vector in flight (``depth`` 1).
+
+    Beats of a SEND go to the core while the host is still sending, so the core must take a beat
+    before the next byte is complete on the line (a byte time, ``10 * divisor`` clocks; a
+    lognet core with no vector in flight takes them at once). A SEND whose bytes stop after
+    some of its beats reached the core is completed with filler beats when the idle timeout
+    drops it, and the output of that vector is taken and thrown away, so the core's beat count
+    stays in step with the next SEND.
 
     Parameters
     ----------
@@ -40,6 +54,13 @@ class Bridge(wiring.Component):
         c = core.info
         self.info = P.DeviceInfo(c.n_in, c.n_out, c.in_width, c.out_width, bool(c.in_signed),
                                  bool(c.out_signed), c.addr_width, depth=1)
+        #: elements per ``i_stream`` / ``o_stream`` transfer (the whole vector without beats)
+        self.in_beat, self.out_beat = c.in_beat_size, c.out_beat_size
+        for beat, n, side in ((self.in_beat, c.n_in, "input"), (self.out_beat, c.n_out, "output")):
+            if not 1 <= beat <= n or n % beat:
+                self._MustUse__silence = True  # never built: no "created but never used" warning
+                raise ValueError(f"{side} beat of {beat} elements does not divide the {n} "
+                                 f"{side}s")
         self.idle_timeout = idle_timeout
         members = {k: core.signature.members[k].flip() for k in ("i_stream", "o_stream", "cfg")}
         members["rx"] = In(stream.Signature(8))
@@ -54,14 +75,20 @@ class Bridge(wiring.Component):
         aw = info.addr_width
         bi, bo = P.element_bytes(info.in_width), P.element_bytes(info.out_width)
         iw, ow = info.in_width, info.out_width
+        # argument bytes of one input beat, data bytes of one output beat; beats per vector
+        beat_in_len, beat_out_len = self.in_beat * bi, self.out_beat * bo
+        n_ib, n_ob = info.n_in // self.in_beat, info.n_out // self.out_beat
 
         cmd = Signal(8)
         arg = Signal(64)            # argument bytes, shifted in from the top (little-endian)
-        count = Signal(range(max(info.send_len, info.recv_len, P.INFO_LEN, 8) + 1))
+        # bytes of the current beat (SEND, RECV) or of the argument / answer
+        count = Signal(range(max(beat_in_len, beat_out_len, P.INFO_LEN, 8) + 1))
         ebyte = Signal(range(max(bi, bo)))   # byte within the current element
         ebuf = Signal(8 * bi)       # bytes of the input element being received
-        vec_in = Signal(info.n_in * iw)
-        vec_out = Signal(info.n_out * ow)
+        beat_in = Signal(self.in_beat * iw)     # elements of the input beat being received
+        beat_out = Signal(self.out_beat * ow)   # elements of the output beat being sent
+        # beats of the current vector already pushed (SEND) or sent (RECV); none without beats
+        beat = Signal(range(max(n_ib, n_ob))) if max(n_ib, n_ob) > 1 else None
         word = Signal(32)           # READ data, shifted out a byte at a time
         status = Signal(8)          # ACK or NAK
         idle = Signal(range(max(self.idle_timeout, 1) + 1))
@@ -69,13 +96,13 @@ class Bridge(wiring.Component):
         NONE, ID, WORD, VEC = range(4)
 
         m.d.comb += [
-            Value.cast(self.i_stream.payload).eq(vec_in),
+            Value.cast(self.i_stream.payload).eq(beat_in),
             cfg.w_data.eq(arg[32:]),
         ]
         rom = Array(Const(b, 8) for b in info.to_bytes())
 
         # output element: sign- or zero-extended to whole bytes, byte `ebyte` of it
-        elem = vec_out[:ow]
+        elem = beat_out[:ow]
         ext = elem.as_signed() if info.out_signed else elem
         ext_bytes = Signal(8 * bo)
         m.d.comb += ext_bytes.eq(ext)
@@ -86,10 +113,29 @@ class Bridge(wiring.Component):
             m.d.sync += idle.eq(0)
             m.d.sync += count.eq(count + 1)
 
+        def last_beat(n, done, more):
+            # after a beat: `done` once it was the vector's last, else count it and `more`
+            if n == 1:
+                done()
+                return
+            with m.If(beat == n - 1):
+                m.d.sync += beat.eq(0)
+                done()
+            with m.Else():
+                m.d.sync += beat.eq(beat + 1)
+                more()
+
+        def goto(state):
+            def go():
+                m.next = state
+            return go
+
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += rx.ready.eq(1)
                 m.d.sync += [count.eq(0), ebyte.eq(0), idle.eq(0)]
+                if beat is not None:
+                    m.d.sync += beat.eq(0)
                 with m.If(rx.valid):
                     m.d.sync += cmd.eq(rx.payload)
                     with m.Switch(rx.payload):
@@ -153,6 +199,7 @@ class Bridge(wiring.Component):
                     m.d.sync += [status.eq(P.ACK), after.eq(NONE)]
                     m.next = "STATUS"
 
+            # SEND: the elements of one beat, then PUSH it; after the last beat, the ACK
             with m.State("VEC_IN"):
                 m.d.comb += rx.ready.eq(1)
                 m.d.comb += self.busy.eq(1)
@@ -161,27 +208,58 @@ class Bridge(wiring.Component):
                     full = Cat(ebuf[8:], rx.payload) if bi > 1 else rx.payload
                     m.d.sync += ebuf.eq(full)
                     with m.If(ebyte == bi - 1):
-                        m.d.sync += [ebyte.eq(0), vec_in.eq(Cat(vec_in[iw:], full[:iw]))]
+                        m.d.sync += [ebyte.eq(0), beat_in.eq(Cat(beat_in[iw:], full[:iw]))]
                     with m.Else():
                         m.d.sync += ebyte.eq(ebyte + 1)
-                    with m.If(count == info.send_len - 1):
+                    with m.If(count == beat_in_len - 1):
                         m.next = "PUSH"
-                self._timeout(m, rx, idle)
+                # a SEND dropped after some of its beats reached the core: complete the vector
+                self._timeout(m, rx, idle, partial=beat != 0 if n_ib > 1 else None)
 
             with m.State("PUSH"):
                 m.d.comb += self.busy.eq(1)
                 m.d.comb += self.i_stream.valid.eq(1)
                 with m.If(self.i_stream.ready):
-                    m.d.sync += [status.eq(P.ACK), after.eq(NONE)]
-                    m.next = "STATUS"
+                    def ack():
+                        m.d.sync += [status.eq(P.ACK), after.eq(NONE)]
+                        m.next = "STATUS"
 
+                    def next_beat():
+                        m.d.sync += count.eq(0)
+                        m.next = "VEC_IN"
+
+                    last_beat(n_ib, ack, next_beat)
+
+            if n_ib > 1 and self.idle_timeout:
+                # the rest of a dropped SEND's vector (filler beats), then its output, unsent
+                with m.State("FLUSH"):
+                    m.d.comb += self.busy.eq(1)
+                    m.d.comb += self.i_stream.valid.eq(1)
+                    with m.If(self.i_stream.ready):
+                        last_beat(n_ib, goto("DROP"), lambda: None)
+
+                with m.State("DROP"):
+                    m.d.comb += self.busy.eq(1)
+                    m.d.comb += self.o_stream.ready.eq(1)
+                    with m.If(self.o_stream.valid):
+                        last_beat(n_ob, goto("IDLE"), lambda: None)
+
+            # RECV: the first beat, the ACK, its elements; then each next beat and its elements
             with m.State("WAIT_OUT"):
                 m.d.comb += self.busy.eq(1)
                 m.d.comb += self.o_stream.ready.eq(1)
                 with m.If(self.o_stream.valid):
-                    m.d.sync += [vec_out.eq(Value.cast(self.o_stream.payload)),
+                    m.d.sync += [beat_out.eq(Value.cast(self.o_stream.payload)),
                                  status.eq(P.ACK), after.eq(VEC)]
                     m.next = "STATUS"
+
+            if n_ob > 1:
+                with m.State("NEXT_OUT"):
+                    m.d.comb += self.busy.eq(1)
+                    m.d.comb += self.o_stream.ready.eq(1)
+                    with m.If(self.o_stream.valid):
+                        m.d.sync += beat_out.eq(Value.cast(self.o_stream.payload))
+                        m.next = "SEND_VEC"
 
             with m.State("STATUS"):
                 m.d.comb += self.busy.eq(1)
@@ -220,17 +298,28 @@ class Bridge(wiring.Component):
                 with m.If(tx.ready):
                     m.d.sync += count.eq(count + 1)
                     with m.If(ebyte == bo - 1):
-                        m.d.sync += [ebyte.eq(0), vec_out.eq(vec_out >> ow)]
+                        m.d.sync += [ebyte.eq(0), beat_out.eq(beat_out >> ow)]
                     with m.Else():
                         m.d.sync += ebyte.eq(ebyte + 1)
-                    with m.If(count == info.recv_len - 1):
-                        m.next = "IDLE"
+                    with m.If(count == beat_out_len - 1):
+                        def next_beat():
+                            m.d.sync += count.eq(0)
+                            m.next = "NEXT_OUT"
+
+                        last_beat(n_ob, goto("IDLE"), next_beat)
         return m
 
-    def _timeout(self, m, rx, idle):
+    def _timeout(self, m, rx, idle, partial=None):
+        # `partial`: the dropped command left the core a part of a vector (go and complete it)
         if not self.idle_timeout:
             return
         with m.If(~rx.valid):
             m.d.sync += idle.eq(idle + 1)
             with m.If(idle == self.idle_timeout - 1):
-                m.next = "IDLE"
+                if partial is None:
+                    m.next = "IDLE"
+                else:
+                    with m.If(partial):
+                        m.next = "FLUSH"
+                    with m.Else():
+                        m.next = "IDLE"

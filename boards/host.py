@@ -6,7 +6,7 @@ when its timeout expires): a ``serial.Serial`` for a real board, or
 :class:`~lognet.boards.simlink.SimSerial` for the simulated top. The same class drives both.
 
     with LognetDevice("/dev/ttyUSB0") as dev:
-        dev.load_spec_weights(config_writes(spec))
+        dev.load_spec_weights(config_writes(spec), pause=needs_pause(spec))
         y = dev.infer(x)
         dev.retune(spec, tuned)  # only the words that differ, then a commit
 
@@ -19,14 +19,24 @@ from __future__ import annotations
 import dataclasses
 
 from lognet.base.errors import InputError
-from lognet.hw.regmap import ADDR_ID, ID_VALUE, RegisterMap, config_writes, register_map
+from lognet.hw.regmap import (
+    ADDR_CTRL,
+    ADDR_ID,
+    ADDR_STATUS,
+    CTRL_PAUSE,
+    ID_VALUE,
+    STATUS_SAFE,
+    RegisterMap,
+    config_writes,
+    register_map,
+)
 from lognet.model.arch import Arith, SpecError, Tunable
 from lognet.model.spec import LayerSpec
 
 from . import protocol as P
 
-__all__ = ["DeviceError", "DeviceTimeout", "LognetDevice", "open_serial", "retune_writes",
-           "write_regions"]
+__all__ = ["DeviceError", "DeviceTimeout", "LognetDevice", "needs_pause", "open_serial",
+           "retune_writes", "write_regions"]
 
 #: what a weight set may change in a built core (the rest is wired in or is provenance)
 _WEIGHTS = ("levels", "bias", "signs", "indices", "meta")
@@ -91,6 +101,13 @@ def _same_arch(a, b) -> bool:
     can be encoded is then the register map's check)."""
     return (a.kind, a.lanes, a.tunable) == (b.kind, b.lanes, b.tunable) and (
         a.arith == b.arith or Arith.AUTO in (a.arith, b.arith))
+
+
+def needs_pause(spec) -> bool:
+    """Whether loading weights into a core built from ``spec`` needs the core paused first (a
+    layer keeps ``single_copy`` connection words)."""
+    layers = [spec] if isinstance(spec, LayerSpec) else list(spec.layers)
+    return any(la.arch.single_copy for la in layers)
 
 
 def write_regions(core, writes) -> list[dict]:
@@ -188,7 +205,9 @@ class LognetDevice:
         self._command(bytes([P.CMD_COMMIT]), 0, "COMMIT")
 
     def send(self, vector) -> None:
-        """Hand one input vector to the core (SEND)."""
+        """Hand one input vector to the core (SEND). A core that takes vectors in beats gets
+        each beat as its bytes arrive; the ACK comes once it has taken the last, and nothing
+        else differs here."""
         info = self.info
         vector = list(vector)
         if len(vector) != info.n_in:
@@ -214,9 +233,25 @@ class LognetDevice:
             out.append(self.receive())
         return out
 
-    def load_spec_weights(self, register_writes, *, commit: bool = True) -> int:
+    def pause(self, polls: int = 10_000) -> None:
+        """Pause the core (CTRL bit 1) and wait until STATUS says it is paused and empty: what
+        a core with ``single_copy`` connection words needs before they are written. A commit
+        (or any CTRL write without the bit) resumes it."""
+        self.write_config(ADDR_CTRL, CTRL_PAUSE)
+        for _ in range(polls):
+            if self.read_config(ADDR_STATUS) & STATUS_SAFE:
+                return
+        raise DeviceError(f"the core did not report paused and empty within {polls} STATUS "
+                          f"reads; is its output being read?")
+
+    def load_spec_weights(self, register_writes, *, commit: bool = True,
+                          pause: bool = False) -> int:
         """Write ``(addr, word)`` pairs (e.g. ``lognet.hw.regmap.config_writes(spec)``), then
-        commit. Returns the number of words written."""
+        commit. ``pause``: pause the core first (:meth:`pause`; cores with ``single_copy``
+        layers, see :func:`needs_pause`); the commit resumes it. Returns the number of words
+        written."""
+        if pause:
+            self.pause()
         n = 0
         for addr, word in register_writes:
             self.write_config(addr, word)
@@ -231,7 +266,9 @@ class LognetDevice:
         Returns the number of words written; raises :class:`SpecError` before any write when
         the core's tier cannot take ``new`` (:func:`retune_writes`)."""
         writes = retune_writes(old, new, core)
-        return self.load_spec_weights(writes, commit=commit and bool(writes))
+        return self.load_spec_weights(writes, commit=commit and bool(writes),
+                                      pause=bool(writes) and needs_pause(old if core is None
+                                                                         else core))
 
     def check_core(self) -> None:
         """Check that the core answers its ID register (address 0) with ``LGNT``."""

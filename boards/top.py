@@ -6,7 +6,7 @@ signals to the board's UART resource (the only place that knows about pins).
 """
 
 from amaranth.build import ResourceError
-from amaranth.hdl import Elaboratable, Module
+from amaranth.hdl import Elaboratable, Module, Signal
 from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -21,7 +21,9 @@ class UARTTop(wiring.Component):
     ``tx`` (line out).
 
     Latency and throughput: those of the UART (10 bit times per byte) plus the bridge's few
-    clocks per command; see :class:`~lognet.boards.bridge.Bridge` and docs/protocol.md.
+    clocks per command; see :class:`~lognet.boards.bridge.Bridge` and docs/protocol.md. A core
+    that takes and gives its vectors in beats is fed and read beat by beat (the bridge holds
+    one beat each way); the protocol is the same.
 
     Parameters
     ----------
@@ -69,7 +71,7 @@ class UARTTop(wiring.Component):
 
 class BoardTop(Elaboratable):
     """:class:`UARTTop` on a board: the board's ``uart`` 0 resource carries ``rx``/``tx``, LED
-    0 (when the board has one) lights while a command is being handled.
+    0 (when the board has one) lights while a command is being handled (one clock late).
 
     Parameters
     ----------
@@ -101,6 +103,9 @@ class BoardTop(Elaboratable):
         except ResourceError:  # a board without LEDs: nothing to show
             led = None
         if led is not None:
+            # through a flip-flop: the bridge's state decode does not reach the pin in one clock
+            busy = Signal()
+            m.d.sync += busy.eq(top.busy)
             m.submodules.led_buf = buf = io.Buffer("o", led)
-            m.d.comb += buf.o.eq(top.busy)
+            m.d.comb += buf.o.eq(busy)
         return m

@@ -580,7 +580,7 @@ def _run_on_device(args, spec, x, transport):
     import numpy as np
 
     from lognet.base.errors import InputError
-    from lognet.boards.host import LognetDevice
+    from lognet.boards.host import LognetDevice, needs_pause
     from lognet.hw.regmap import config_writes
 
     with LognetDevice(transport, baud=args.baud, timeout=args.timeout) as dev:
@@ -591,7 +591,7 @@ def _run_on_device(args, spec, x, transport):
                              f"{spec.n_out}: build the board from this spec")
         dev.check_core()
         if not args.no_load:
-            n = dev.load_spec_weights(config_writes(spec))
+            n = dev.load_spec_weights(config_writes(spec), pause=needs_pause(spec))
             print(f"loaded {n} configuration words and committed", file=sys.stderr)
         return np.array(dev.infer(x.tolist()), dtype=np.int64).reshape(len(x), spec.n_out)
 

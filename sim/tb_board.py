@@ -61,7 +61,7 @@ def session(transport, cfg: BoardTbConfig, done: dict) -> None:
     """What a user's script does with a board: identify it, check the core, then for each
     weight set load it (register writes + commit), infer and compare with the reference.
     Counts go into ``done`` as they happen (so a failure still reports its progress)."""
-    from lognet.boards.host import LognetDevice
+    from lognet.boards.host import LognetDevice, needs_pause
     from lognet.hw.regmap import config_writes
     from lognet.model.reference import reference
     from lognet.model.specjson import load_spec
@@ -74,7 +74,8 @@ def session(transport, cfg: BoardTbConfig, done: dict) -> None:
     dev.check_core()
     for k, path in enumerate(cfg.weight_sets):
         new = load_spec(path)
-        done["words"] += dev.load_spec_weights(config_writes(spec, new))  # commits too
+        done["words"] += dev.load_spec_weights(config_writes(spec, new),  # commits too
+                                                 pause=needs_pause(spec))
         got = np.array(dev.infer(X.tolist()), dtype=np.int64).reshape(len(X), -1)
         want = np.asarray(reference(new, X), dtype=np.int64)
         if cfg.corrupt and k == 0:

@@ -23,7 +23,7 @@ from amaranth.lib.wiring import In, Out
 from lognet.model.arch import Arith, Tunable
 
 from ..common import holding_shape, requantise_tail, with_bias
-from .timing import finisher_can_stall, is_regular
+from .timing import finisher_can_stall, input_banked, is_regular
 
 __all__ = ["build_folded", "Control", "Lane", "Finisher", "CommitCopy", "ConnWords", "Biases",
            "position_layout", "conn_layout"]
@@ -79,13 +79,14 @@ class Control(wiring.Component):
         super().__init__({
             "in_valid": In(1), "block": In(1), "run_en": In(1), "transfer": In(1),
             "in_ready": Out(1), "accept": Out(1), "issue": Out(1), "v1": Out(1),
+            "last_issue": Out(1),
             "t": Out(_bits(depth)), "occupancy": Out(2),
         })
 
     def elaborate(self, platform):
         m = Module()
         T = self.depth
-        last_issue = Signal()
+        last_issue = self.last_issue
         # ``t == T - 1``, registered: the comparison is made one position early, so the intake
         # (which fans out to every input register) waits on one flip-flop, not a comparator.
         # ``t`` returns to 0 at the last issue whether or not a vector enters, so no counter
@@ -541,9 +542,38 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
     # flip-flops as one per element, but a simulator copies it as one value instead of
     # evaluating n_in registers every clock)
     width = Shape.cast(in_shape).width
-    x_buf = Signal(spec.n_in * width, reset_less=True, name="x_buf")
+    banked = input_banked(spec)
+    x_buf = Signal(spec.n_in * width if not banked else 1, reset_less=True, name="x_buf")
     x_full = Signal()  # beats: the fill buffer holds a whole vector the lanes have not taken
-    if n_ib == 1:
+    if banked:
+        # two banks of a memory, a beat a row: beats fill one bank while the lanes read the
+        # other; a bank is free again at the last issue of its vector (regular schedules read
+        # their inputs at the issue edge). ``ready`` comes from flip-flops only.
+        B = spec.in_beat_size
+        m.submodules.x_mem = x_mem = Memory(shape=unsigned(B * width), depth=2 * n_ib, init=[])
+        full = Signal(2, name="x_banks_full")
+        wbank, rbank, cbank = Signal(name="x_wbank"), Signal(name="x_rbank"), Signal(name="x_cbank")
+        beat = Signal(_bits(n_ib), name="in_beat")
+        xw = x_mem.write_port()
+        m.d.comb += [ctl_valid.eq(full.bit_select(rbank, 1)),
+                     i.ready.eq(~full.bit_select(wbank, 1) & ~pending & ~paused),
+                     x_full.eq(full.any()),
+                     xw.addr.eq(Mux(wbank, n_ib, 0) + beat), xw.data.eq(i.payload.as_value()),
+                     xw.en.eq(i.valid & i.ready)]
+        set_ = Signal(2)
+        clear = Signal(2)
+        with m.If(i.valid & i.ready):
+            with m.If(beat == n_ib - 1):
+                m.d.sync += [beat.eq(0), wbank.eq(~wbank)]
+                m.d.comb += set_.eq(Mux(wbank, 0b10, 0b01))
+            with m.Else():
+                m.d.sync += beat.eq(beat + 1)
+        with m.If(ctl.accept):
+            m.d.sync += [cbank.eq(rbank), rbank.eq(~rbank)]
+        with m.If(ctl.last_issue):
+            m.d.comb += clear.eq(Mux(cbank, 0b10, 0b01))
+        m.d.sync += full.eq((full & ~clear) | set_)
+    elif n_ib == 1:
         m.d.comb += [ctl_valid.eq(i.valid), i.ready.eq(ctl.in_ready)]
         with m.If(ctl.accept):
             m.d.sync += x_buf.eq(i.payload.as_value())
@@ -566,7 +596,7 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
                 m.d.sync += [beat.eq(0), x_full.eq(1)]
             with m.Else():
                 m.d.sync += beat.eq(beat + 1)
-    xs = [x_buf.word_select(i_, width) for i_ in range(spec.n_in)]
+    xs = [x_buf.word_select(i_, width) for i_ in range(spec.n_in)] if not banked else []
     if Shape.cast(in_shape).signed:
         xs = [x.as_signed() for x in xs]
     # no vector in the lanes or waiting for them (the output buffer may hold one): a commit
@@ -654,7 +684,26 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
         # inputs picked by the high source bits registered here, the input in it by the low
         # bits one clock later (the same multiplexer bits as picking in each group first, and
         # one selection a clock instead of one per group for a simulator)
-        if spec.n_in > 8:
+        if banked:
+            # the row of the bank the lanes read that holds the source, read at the issue
+            # edge; the element in it picked one clock later
+            B = spec.in_beat_size
+            xr = x_mem.read_port()
+            if list(srcs) == list(range(spec.n_in)) and B & (B - 1) == 0:
+                lb_ = B.bit_length() - 1
+                row_now, off_now = c_cnt[lb_:], (c_cnt[:lb_] if lb_ else Const(0, 1))
+            else:
+                row_now = Array([Const(v // B, _bits(n_ib)) for v in srcs])[c_cnt]
+                off_now = Array([Const(v % B, _bits(B)) for v in srcs])[c_cnt]
+            r_lo = Signal(_bits(B), name="r_src_lo")
+            m.d.comb += [xr.addr.eq(Mux(cbank, n_ib, 0) + row_now), xr.en.eq(run_en)]
+            with m.If(run_en):
+                m.d.sync += r_lo.eq(off_now)
+            x_sel = (Array(xr.data.word_select(k, width) for k in range(B))[r_lo] if B > 1
+                     else xr.data)
+            if Shape.cast(in_shape).signed:
+                x_sel = x_sel.as_signed()
+        elif spec.n_in > 8:
             n_groups = -(-spec.n_in // 8)
             padded = Cat(x_buf, Const(0, (8 * n_groups - spec.n_in) * width))
             x_grp = Signal(8 * width, reset_less=True, name="x_grp")

@@ -35,9 +35,9 @@ from dataclasses import dataclass
 
 from lognet.model.arch import Arith
 
-__all__ = ["STAGE_READ", "STAGE_R", "STAGE_PRODUCT", "STAGE_ACC", "STAGE_BIAS", "STAGE_ROUND",
-           "STAGE_WRITE", "FACTORED_WRITE", "FINISHER_BUSY", "FoldedTiming", "folded_timing",
-           "finisher_can_stall", "is_regular"]
+__all__ = ["BANKED_MIN_BITS", "STAGE_READ", "STAGE_R", "STAGE_PRODUCT", "STAGE_ACC",
+           "STAGE_BIAS", "STAGE_ROUND", "STAGE_WRITE", "FACTORED_WRITE", "FINISHER_BUSY",
+           "FoldedTiming", "folded_timing", "finisher_can_stall", "input_banked", "is_regular"]
 
 STAGE_READ = 0
 STAGE_R = 1
@@ -58,6 +58,23 @@ def is_regular(spec) -> bool:
     topologies): one pair of counters replaces the per-lane position ROM, and every lane reads
     the same input at the same time."""
     return len(set(spec.sources)) == 1
+
+
+#: input vectors of at least this many bits, taken in beats by a regular schedule, wait in a
+#: memory (two banks) instead of flip-flops: see :func:`input_banked`
+BANKED_MIN_BITS = 256
+
+
+def input_banked(spec) -> bool:
+    """Whether the layer keeps its input vectors in a memory of two banks (a beat a row; the
+    lanes read a row per position and pick the element): regular schedules (every lane reads
+    the same input) taking beats, with at least :data:`BANKED_MIN_BITS` of input, and no
+    finisher stalls. The next vector's beats fill the other bank while the lanes read one, so
+    a vector's intake may start before the previous one is taken."""
+    n_ib = spec.n_in // spec.in_beat_size
+    stalls = spec.arch.arith is Arith.FACTORED and finisher_can_stall(spec)
+    return (is_regular(spec) and n_ib > 1 and not stalls
+            and spec.n_in * spec.in_fmt.width >= BANKED_MIN_BITS)
 
 
 def finisher_can_stall(spec) -> bool:
@@ -106,7 +123,12 @@ def folded_timing(spec, lane_depth: int, lane_lengths: list[int], lane_lasts=Non
     # for the first) and the lanes take it the edge after its last beat at the earliest; the
     # next vector's first beat goes in one edge after that. With output beats the first leaves
     # the edge after the copy, the last ``n_ob - 1`` edges later.
+    # A banked input (:func:`input_banked`) fills one bank while the lanes read the other:
+    # vector k's beats go in once vector k - 1's are in and vector k - 2 has left its bank
+    # (released at its last issue edge).
+    banked = input_banked(spec)
     accepts, firsts, transfers = [n_ib if n_ib > 1 else 0], [], []
+    lasts_in = [n_ib - 1]  # the edge of each vector's last input beat
     for k in range(vectors):
         last_issue = accepts[k] + T
         done = last_issue + write
@@ -116,7 +138,11 @@ def folded_timing(spec, lane_depth: int, lane_lengths: list[int], lane_lasts=Non
         nxt = last_issue + x_free
         if k >= 1:
             nxt = max(nxt, transfers[k - 1] + 1)
-        if n_ib > 1:
+        if banked:
+            first_in = max(lasts_in[k] + 1, accepts[k - 1] + T + 1 if k else 0)
+            lasts_in.append(first_in + n_ib - 1)
+            nxt = max(nxt, lasts_in[k + 1] + 1)
+        elif n_ib > 1:
             nxt = max(nxt, accepts[k] + n_ib + 1)
         accepts.append(nxt)
     return _summary(accepts, firsts, T, 1 if n_ib > 1 else 0)

@@ -3,7 +3,9 @@ Icarus, through a UART model in cocotb (lognet.boards.cocotb_link): the protocol
 the RTL a board runs, with the same LognetDevice API as for a board or SimSerial.
 
 Each simulator builds the top once (a module-scoped build root); the runs reuse it. The mutation
-check corrupts one expected output by one and must fail, naming the output."""
+check corrupts one expected output by one and must fail, naming the output. Cores that take and
+give their vectors in beats (a folded layer, a network) run through the same bench: the host
+cannot tell them from whole-vector cores."""
 
 import pytest
 from support.specs import make_network
@@ -52,3 +54,19 @@ def test_wrong_reference_fails(sim, spec, build_root):
     assert not s.passed, s
     assert s.error.startswith("weight set 0, vector 0, output 0: expected "), s.error
     assert s.sets == 0 and s.words == words_per_set(spec)  # the first set was loaded
+
+
+@pytest.mark.parametrize("sim", SIMS)
+def test_beats_through_uart(sim, beat_spec, build_root):
+    s = run_board_sim(beat_spec, simulator=sim, vectors=VECTORS, build_dir=build_root)
+    assert s.passed, s.error
+    assert s.sets == 2 and s.vectors == 2 * VECTORS
+    assert s.words == 2 * words_per_set(beat_spec) and s.framing_errors == 0
+
+
+@pytest.mark.parametrize("sim", SIMS)
+def test_beats_wrong_reference_fails(sim, beat_spec, build_root):
+    s = run_board_sim(beat_spec, simulator=sim, vectors=2, build_dir=build_root,
+                      corrupt_reference=True)
+    assert not s.passed, s
+    assert s.error.startswith("weight set 0, vector 0, output 0: expected "), s.error
