@@ -40,7 +40,7 @@ from lognet.model.arch import Arch, Arith, Microarch, Tunable
 from lognet.model.spec import LayerSpec, NetworkSpec
 
 from .arch import choose_arith, shift_terms
-from .folded.timing import finisher_can_stall, folded_timing
+from .folded.timing import finisher_can_stall, folded_timing, input_banked
 from .regmap import RegisterMap, exp_bits
 
 __all__ = ["AUTO_FILL", "COEFFICIENTS", "DEVICES", "FEATURES", "LOGIC_CELLS",
@@ -308,6 +308,7 @@ class _TimingView:
     n_out: int
     in_beat_size: int
     out_beat_size: int
+    in_fmt: object
 
 
 def cycles_per_vector(layer: LayerSpec | _Layer, lanes: int | None = None) -> float:
@@ -323,7 +324,8 @@ def cycles_per_vector(layer: LayerSpec | _Layer, lanes: int | None = None) -> fl
     lengths = _lane_lengths(spec, lanes)
     view = _TimingView(Arch(Microarch.FOLDED, lanes, lay.folded_arith, lay.tunable), spec.K,
                        spec.fanins, (spec.sources[0],) if lay.regular else spec.sources[:2],
-                       spec.n_in, spec.n_out, spec.in_beat_size, spec.out_beat_size)
+                       spec.n_in, spec.n_out, spec.in_beat_size, spec.out_beat_size,
+                       spec.in_fmt)
     lasts = None
     if lay.folded_arith is Arith.FACTORED and finisher_can_stall(view):
         lasts = []
@@ -421,7 +423,8 @@ def logic_features(spec: LayerSpec, family: str, dsp: bool, lanes: int | None = 
     acc = spec.acc_width
     f = dict.fromkeys(FEATURES["folded" if folded else "parallel"], 0.0)
     f["layer"] = 1.0
-    f["inputs"] = spec.n_in * in_w
+    # a banked input (memory rows of a beat) leaves one beat's bits to select in logic
+    f["inputs"] = (spec.in_beat_size if folded and input_banked(spec) else spec.n_in) * in_w
     f["outputs"] = spec.n_out * spec.out_fmt.width
     writable = lay.tunable is not Tunable.NONE
     level_bits = lay.folded_level_bits if folded else lay.level_bits
@@ -486,7 +489,10 @@ def beat_logic(spec) -> tuple[float, float]:
     n_ib = spec.n_in // spec.in_beat_size
     n_ob = spec.n_out // spec.out_beat_size
     lut = ff = 0.0
-    if n_ib > 1:
+    if n_ib > 1 and input_banked(spec):  # two banks of a memory: counters, flags, addresses
+        ff += _bits(n_ib) + 7
+        lut += 3 * _bits(2 * n_ib) + 8
+    elif n_ib > 1:
         ff += spec.n_in * spec.in_fmt.width + _bits(n_ib) + 1
         lut += n_ib + _bits(n_ib) + 2
     if n_ob > 1:
@@ -660,6 +666,9 @@ def _memories(lay: _Layer, lanes: int | None) -> tuple[list[MemoryUse], int]:
         mems.append(MemoryUse("lane_rom", P * row, T, rom=True))
     elif tun is not Tunable.ALL:
         mems.append(MemoryUse("conn_rom", P * cb, T, rom=True))
+    if input_banked(spec):
+        mems.append(MemoryUse("input_banks", spec.in_beat_size * spec.in_fmt.width,
+                              2 * (spec.n_in // spec.in_beat_size)))
     if tun is Tunable.ALL and spec.arch.single_copy:
         mems.append(MemoryUse("conn_single", P * cb, T, granularity=cb, uninit=True))
     elif tun is Tunable.ALL:

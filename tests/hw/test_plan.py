@@ -119,6 +119,16 @@ def test_cycles_per_vector_is_the_layer_clock_model():
                dict(fanin=5, arith="shift", pow2=True)):
         spec = make_spec(12, 7, 4, arch="folded", lanes=3, seed=4, **kw)
         assert P.cycles_per_vector(spec) == Layer(spec).info.cycles_per_vector
+    # beats: a fill buffer of flip-flops (12 inputs), two banks of a memory (64 inputs, the
+    # plan lists them), an input-bound layer
+    from lognet.hw.folded.timing import input_banked
+
+    for n_in, ib, ob in ((12, 3, 7), (64, 8, 1), (64, 1, 0)):
+        spec = make_spec(n_in, 7, 4, arch="folded", lanes=7, seed=4, in_beat=ib, out_beat=ob)
+        assert P.cycles_per_vector(spec) == Layer(spec).info.cycles_per_vector
+        p = P.plan(spec, "ice40-up5k")
+        banks = [m for m in p.layers[0].memories if m.name == "input_banks"]
+        assert bool(banks) == input_banked(spec) == (n_in == 64)
 
 
 def test_network_total_and_pace():
