@@ -27,7 +27,9 @@ from .regmap import (
     ADDR_ID,
     ARITH_CODE,
     CTRL_COMMIT,
+    CTRL_PAUSE,
     KIND_CODE,
+    STATUS_SAFE,
     TUNABLE_CODE,
     RegisterMap,
     cell,
@@ -268,6 +270,11 @@ def _c_example(core, top: str) -> list[str]:
     if "BIAS" in rm.regions:
         body.append(f"    base[{lp}_BIAS + 0] = (uint32_t)({s.bias[0]});  "
                     f"/* output 0's bias, two's complement */")
+    if any(layer.spec.arch.single_copy for layer in _layers(core)):
+        body += [f"    base[{P}_CTRL] = 0x{CTRL_PAUSE:X}u;  /* pause: single-copy connection "
+                 f"words are written while the core is empty */",
+                 f"    while (!(base[{P}_STATUS] & 0x{STATUS_SAFE:X}u)) {{}}  /* paused and "
+                 f"empty */"]
     if "CONN" in rm.regions:
         addr, j, c = sorted(rm.conn_addresses())[0]
         sign, index = s.signs[j][c], s.indices[j][c]
@@ -282,7 +289,7 @@ def _c_example(core, top: str) -> list[str]:
             "/* base: the configuration port, one 32-bit word per address */",
             "int load_and_commit(volatile uint32_t *base) {", *body,
             f"    base[{P}_CTRL] = {P}_CTRL_COMMIT;  /* 0x{CTRL_COMMIT:X}: swap the shadow set "
-            f"in */",
+            f"in (and resume) */",
             f"    while (base[{P}_STATUS] & 1u) {{}}  /* pending until the new set is active */",
             "    return 0;", "}", "```", ""]
 

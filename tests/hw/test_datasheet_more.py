@@ -91,10 +91,14 @@ def test_html_keeps_every_table_and_escapes_names(tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler (apt-get install gcc)")
-@pytest.mark.parametrize("which", ["folded-pruned", "network", "multiply"])
+@pytest.mark.parametrize("which", ["folded-pruned", "network", "multiply", "single-copy"])
 def test_the_c_example_compiles_against_the_header(tmp_path, which):
+    from lognet.model.spec import with_single_copy
+
     spec = {"folded-pruned": _pruned, "network": make_network,
-            "multiply": lambda: make_spec(6, 4, 4, arith="multiply")}[which]()
+            "multiply": lambda: make_spec(6, 4, 4, arith="multiply"),
+            "single-copy": lambda: with_single_copy(make_spec(8, 4, 4, arch="folded",
+                                                              lanes=2))}[which]()
     core, top = build_core(spec), top_name(spec)
     (tmp_path / f"{top}_regs.h").write_text(to_c_header(core.regmap, top))
     md = datasheet(core, top, version="t", spec_sha256="0")
@@ -104,6 +108,12 @@ def test_the_c_example_compiles_against_the_header(tmp_path, which):
                         "-o", "example.o"], cwd=tmp_path, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert f'#include "{top}_regs.h"' in code and "_CONN + " in code
+    # a single-copy core is paused, and found empty, before its connection word is written
+    paused = "0x2u;  /* pause" in code
+    assert paused == (which == "single-copy")
+    if paused:
+        assert code.index("0x2u;  /* pause") < code.index("_CONN + ")
+        assert "bit 1: paused and empty" in md
 
 
 def _commit_mid_stream(core, writes, X, at: int, junk=()):
