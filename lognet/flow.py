@@ -529,13 +529,16 @@ def step_compare(cfg: FlowConfig, data: ModelData, qkw: dict, xte, folder: Path,
 def step_tune(cfg: FlowConfig, data: ModelData, net, xcal, xte, folder: Path) -> dict:
     """Level tuning of the main spec (``[tune]``): the tuned spec as ``tuned.json``, each
     layer's levels before and after on its histogram, the loss curves, and with
-    ``field_shift`` the same core adapted to digits shifted right: accuracy before and after,
-    register words written."""
+    ``field_shift`` the same core adapted to digits shifted right (``field_epochs`` at
+    ``field_lr``): accuracy before and after, register words written."""
     from lognet.model.specjson import dump_spec
     from lognet.model.tune import TuneData, load_tune_data, shift_images
     from lognet.report import plot_tune_curves, plot_tuned_levels
 
     t = cfg.tune
+    if t.field_shift and (t.data is not None or data.y_train is None or net.n_in != 64):
+        raise InputError("[tune] field_shift shifts the digits demo's 8 x 8 images; leave it 0 "
+                         "for other data")
     if t.data is not None:
         td = load_tune_data(t.data, net)
     elif data.y_train is not None:
@@ -558,13 +561,10 @@ def step_tune(cfg: FlowConfig, data: ModelData, net, xcal, xte, folder: Path) ->
     print(f"  tuned: test {main.test_before} -> {main.test_after}, "
           f"{len(main.writes)} register words", flush=True)
     if t.field_shift:
-        if t.data is not None or data.y_train is None or net.n_in != 64:
-            raise InputError("[tune] field_shift shifts the digits demo's 8 x 8 images; leave "
-                             "it 0 for other data")
         raw_tr, raw_te = data.in_fmt.to_real(xcal), data.in_fmt.to_real(xte)
         sh = TuneData(data.in_fmt.quantise(shift_images(raw_tr, t.field_shift)), data.y_train,
                       data.in_fmt.quantise(shift_images(raw_te, t.field_shift)), data.y_test)
-        fa = tune_spec(net, sh, **opts)
+        fa = tune_spec(net, sh, **{**opts, "epochs": t.field_epochs, "lr": t.field_lr})
         dump_spec(fa.spec, folder / "tuned_field.json")
         out["field"] = {**fa.to_json(), "spec": "tuned_field.json",
                         "shift_pixels": t.field_shift, "original_accuracy": main.test_before}

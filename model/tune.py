@@ -23,6 +23,13 @@ Levels are kept on what the core can hold: integers of the level format, strictl
 lower ones down), and for ``arith=shift`` cores only sums of as many powers of two as the
 build's shift terms (:func:`level_candidates`). Biases stay in the bias format.
 
+Free levels first pass through a differentiable ordering (:meth:`_Grid.order`: a level that
+its lower neighbour or the format's range holds back moves with the level that holds it, so
+the group takes the gradient of all its connections), and after every step each parameter is
+put back inside what the core holds (:func:`_feasible`). With the rounding alone straight-
+through, a held-back level would take only its own connections' gradient while the forward
+pass moves it with its neighbour, and the training loss climbs back after a few epochs.
+
 The epoch kept is the one with the best integer accuracy on the training split (ties: the lower
 loss), the starting point included, so tuning never lowers the training accuracy. The tuned
 spec is then checked against the bit-exact reference: the accuracy reported is the integer
@@ -53,8 +60,8 @@ from .spec import LayerSpec, NetworkSpec
 from .validate import level_terms
 
 __all__ = ["DATA_KEYS", "FAMILIES", "LayerTune", "TuneData", "TuneResult", "family_points",
-           "fit_family", "level_candidates", "load_tune_data", "network_forward", "shift_images",
-           "tune_network"]
+           "fit_family", "level_candidates", "load_tune_data", "network_forward", "noisy_images",
+           "shift_images", "tune_network"]
 
 #: level parametrisations (``--family``)
 FAMILIES = ("free", "lognormal", "lognormal-quantile")
@@ -113,26 +120,42 @@ class _Grid:
             raise InputError(f"layer {layer.name!r}: {layer.K} levels do not fit the "
                              f"{self.M} values the core can hold")
 
+    def _nearest_index(self, jnp, L):
+        if self.cands is None:
+            return jnp.clip(jnp.floor(L + 0.5), 0, self.M - 1)
+        c = jnp.asarray(self.cands)
+        pos = jnp.clip(jnp.searchsorted(c, L), 1, self.M - 1)
+        lo, hi = c[pos - 1], c[pos]
+        return jnp.where(hi - L <= L - lo, pos, pos - 1).astype(jnp.float64)
+
+    def _value(self, jnp, i):
+        return i if self.cands is None else jnp.asarray(self.cands)[i.astype(jnp.int64)]
+
+    def order(self, jnp, L):
+        """``L`` (real) inside the range the core holds and at least 1 apart, increasing: a
+        differentiable map (each level that the order or the range holds back moves with the
+        one that holds it), the identity on tables that already are so."""
+        import jax
+
+        K = L.shape[0]
+        lo = 0.0 if self.cands is None else float(self.cands[0])
+        hi = float(self.M - 1) if self.cands is None else float(self.cands[-1])
+        k = jnp.arange(K, dtype=jnp.float64)
+        L = jax.lax.cummax(jnp.maximum(L, lo + k) - k, axis=0) + k
+        return jnp.minimum(L, hi - (K - 1) + k)  # keeps the gaps: the bound rises by 1 a level
+
     def project(self, jnp, L, lo_index=0):
         """``L`` (real, in level-format integers) to the nearest values the core holds,
         strictly increasing, as float64; ``lo_index`` is the lowest index the first may take."""
         import jax
 
         K = L.shape[0]
-        if self.cands is None:
-            i = jnp.clip(jnp.floor(L + 0.5), 0, self.M - 1)
-        else:
-            c = jnp.asarray(self.cands)
-            pos = jnp.clip(jnp.searchsorted(c, L), 1, self.M - 1)
-            lo, hi = c[pos - 1], c[pos]
-            i = jnp.where(hi - L <= L - lo, pos, pos - 1).astype(jnp.float64)
+        i = self._nearest_index(jnp, L)
         k = jnp.arange(K, dtype=jnp.float64)
         i = jnp.maximum(i, lo_index + k)
         i = jax.lax.cummax(i - k, axis=0) + k
         i = jnp.minimum(i, self.M - K + k)
-        if self.cands is None:
-            return i
-        return jnp.asarray(self.cands)[i.astype(jnp.int64)]
+        return self._value(jnp, i)
 
 
 # -- the lognormal family ------------------------------------------------------------------------
@@ -298,7 +321,7 @@ def _levels(jnp, lay: _Layer, p, aux, family: str):
     ``sig0``, the current sigma, computed outside the compiled step): the value is ``pts``
     exactly and the derivative the family's."""
     if family == "free":
-        L = p["u"] * lay.s_level
+        L = lay.grid.order(jnp, p["u"] * lay.s_level)
         return _ste(L, lay.grid.project(jnp, L))
     sig = _ste(p["sigma"], jnp.clip(p["sigma"], SIGMA_MIN, SIGMA_MAX))
     L = jnp.exp(p["mu"]) * (aux["pts"] + aux["dpts"] * (sig - aux["sig0"]))
@@ -372,6 +395,25 @@ def _init_params(jnp, layers: list[_Layer], family: str, reassign: bool) -> list
                                  / lay.s_level)
         params.append(p)
     return params
+
+
+def _feasible(jnp, layers: list[_Layer], params: list[dict]) -> list[dict]:
+    """The parameters put back inside what the core can hold, after every step: free levels
+    through :meth:`_Grid.order` (in range, increasing, at least 1 apart; not rounded), biases
+    to their format's range, sigma to its range. Otherwise a parameter past a bound (a level
+    under its neighbour, a bias past saturation) takes gradients the forward pass does not
+    follow, and drifts on: a level would have to come all the way back before it moved
+    again."""
+    out = []
+    for lay, p in zip(layers, params):
+        q, f = dict(p), lay.spec.bias_fmt
+        if "u" in p:
+            q["u"] = lay.grid.order(jnp, p["u"] * lay.s_level) / lay.s_level
+        if "sigma" in p:
+            q["sigma"] = jnp.clip(p["sigma"], SIGMA_MIN, SIGMA_MAX)
+        q["v"] = jnp.clip(p["v"] * lay.s_bias, f.min_int - 0.5, f.max_int + 0.5) / lay.s_bias
+        out.append(q)
+    return out
 
 
 def _aux(jnp, net: NetworkSpec, layers, params, family: str, conns=None) -> list[dict]:
@@ -505,6 +547,17 @@ def shift_images(x, pixels: int = 1, side: int = 8) -> np.ndarray:
     return out.reshape(len(x), side * side)
 
 
+def noisy_images(x, sigma: float, seed: int = 0) -> np.ndarray:
+    """``x`` (real inputs in ``[0, 1)``) plus Gaussian noise of standard deviation ``sigma``
+    drawn with ``seed``, clipped back to ``[0, 1)`` as the input format saturates: the noisy
+    input distribution of the field-adaptation benchmark."""
+    x = np.asarray(x, dtype=np.float64)
+    if not np.isfinite(sigma) or sigma < 0:
+        raise InputError(f"noise sigma {sigma} must be a finite number >= 0")
+    y = x + np.random.default_rng(seed).normal(0.0, sigma, x.shape)
+    return np.clip(y, 0.0, np.nextafter(1.0, 0.0))
+
+
 #: the arrays of a tuning data file (``.npz``); the test pair is optional
 DATA_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
@@ -636,14 +689,17 @@ def tune_network(spec: LayerSpec | NetworkSpec, x_train, y_train, *, family: str
     total = max(1, epochs * steps_per_epoch)
     base = lr if lr is not None else (0.01 if family == "free" else 0.02)
     sched = optax.cosine_decay_schedule(base, total, alpha=0.02)
-    opt = optax.masked(optax.adam(sched), trained)
+    # frozen parameters get a zero update (optax.masked alone would pass their raw gradient)
+    opt = optax.multi_transform({True: optax.adam(sched), False: optax.set_to_zero()},
+                                trained)
     state = opt.init(params)
 
     @jax.jit
     def train_step(params, state, aux, xb, yb):
         val, g = jax.value_and_grad(loss_fn)(params, aux, xb, yb)
         upd, state = opt.update(g, state, params)
-        return optax.apply_updates(params, upd), state, val
+        params = optax.apply_updates(params, upd)
+        return {**params, "layers": _feasible(jnp, layers, params["layers"])}, state, val
 
     @jax.jit
     def evaluate(params, aux):

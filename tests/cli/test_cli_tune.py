@@ -16,6 +16,7 @@ from lognet.model.quantise import quantise_network
 from lognet.model.reference import reference
 from lognet.model.spec import NetworkSpec
 from lognet.model.specjson import dump_spec, load_spec
+from lognet.model.tune import network_forward
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +69,42 @@ def test_tune_writes_the_tuned_spec_and_its_register_words(files, tmp_path, caps
     assert f"register writes: {len(writes)} of the {rep['register_words_writable']}" in text
     for la, t in zip(net.layers, tuned.layers):
         assert f"{la.name}: levels {list(la.levels)} -> {list(t.levels)}" in text
+
+
+def test_reassign_on_a_tunable_all_core_moves_connections_bit_exactly(files, tmp_path, capsys):
+    out, js = tmp_path / "tuned.json", tmp_path / "tune.json"
+    rc = main(["tune", str(files / "net_all.json"), "--data", str(files / "data.npz"), "-o",
+               str(out), "--epochs", "6", "--batch", "30", "--reassign", "--json", str(js)])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    net, tuned = load_spec(files / "net_all.json"), load_spec(out)
+    rep = json.loads(js.read_text())
+    assert rep["reassign"] is True
+    moved = []
+    for la, t, r in zip(net.layers, tuned.layers, rep["layers"]):
+        a, b = la.flat, t.flat
+        np.testing.assert_array_equal(a["out"], b["out"])  # the pattern stays
+        np.testing.assert_array_equal(a["src"], b["src"])
+        n = int(np.count_nonzero((a["sign"] != b["sign"]) | (a["index"] != b["index"])))
+        assert r.get("connections_changed", 0) == n
+        moved.append(n)
+    assert sum(moved) > 0
+    writes = retune_writes(net, tuned)
+    assert rep["register_words_changed"] == len(writes)
+    assert sum(g["words"] for g in rep["register_regions"]) == len(writes)
+    assert "CONN" in {g["region"] for g in rep["register_regions"]}
+    # the straight-through twin at the tuned tables is the integer reference, exactly, and the
+    # accuracies reported are the reference's
+    d = np.load(files / "data.npz")
+    xtr, xt = tuned.in_fmt.quantise(d["x_train"]), tuned.in_fmt.quantise(d["x_test"])
+    np.testing.assert_array_equal(network_forward(tuned, xtr), reference(tuned, xtr))
+    assert rep["train_accuracy_after"] == np.mean(reference(tuned, xtr).argmax(1)
+                                                  == d["y_train"])
+    assert rep["test_accuracy_after"] == np.mean(reference(tuned, xt).argmax(1) == d["y_test"])
+    for la, n in zip(net.layers, moved):
+        if n:
+            assert f"{n} connections moved" in next(ln for ln in text.splitlines()
+                                                     if ln.startswith(f"{la.name}: levels"))
 
 
 @pytest.mark.parametrize("case", ["columns", "labels", "label-count", "unknown", "no-y",

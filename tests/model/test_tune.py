@@ -76,6 +76,51 @@ def test_projection_keeps_levels_on_what_the_core_holds():
     assert jax is not None
 
 
+def test_ordering_moves_held_back_levels_with_the_level_that_holds_them():
+    jax = T._jax()
+    import jax.numpy as jnp
+
+    g = T._Grid(make_spec(6, 3, 4, 6, level_bits=6), None)  # levels 0..63
+    g_out = jnp.asarray([1.0, 2.0, 3.0, 4.0])
+
+    def order(L):
+        out = g.order(jnp, jnp.asarray(L, dtype=jnp.float64))
+        return np.asarray(out), np.asarray(jax.grad(lambda v: g.order(jnp, v) @ g_out)(
+            jnp.asarray(L, dtype=jnp.float64)))
+
+    table, grad = order([2.0, 5.5, 9.0, 30.0])  # already in order: untouched
+    np.testing.assert_array_equal(table, [2.0, 5.5, 9.0, 30.0])
+    np.testing.assert_array_equal(grad, [1.0, 2.0, 3.0, 4.0])
+    # two levels under the first: held 1 apart above it, and it takes their gradients
+    table, grad = order([5.0, 3.0, 4.0, 20.0])
+    np.testing.assert_array_equal(table, [5.0, 6.0, 7.0, 20.0])
+    np.testing.assert_array_equal(grad, [6.0, 0.0, 0.0, 4.0])
+    # past the top of the format: the upper ones held under it, 1 apart, and fixed there
+    table, grad = order([40.0, 70.0, 63.0, 90.0])
+    np.testing.assert_array_equal(table, [40.0, 61.0, 62.0, 63.0])
+    np.testing.assert_array_equal(grad, [1.0, 0.0, 0.0, 0.0])
+    # below 0: held at 0, 1, ...
+    table, _ = order([-3.0, -1.0, 10.0, 11.0])
+    np.testing.assert_array_equal(table, [0.0, 1.0, 10.0, 11.0])
+
+
+def test_frozen_biases_stay_while_the_levels_tune(teacher):
+    make, x, y = teacher
+    net = make("optimal")
+    bad = NetworkSpec(net.name, tuple(
+        dataclasses.replace(la, levels=tuple(range(max(la.levels) - 3, max(la.levels) + 1)))
+        for la in net.layers))
+    r = T.tune_network(bad, x[:300], y[:300], epochs=30, batch=32, lr=0.03, biases=False)
+    assert r.best_epoch > 0 and r.train_after >= r.train_before + 0.2, (
+        r.train_before, r.train_after)
+    # the training loss of the kept epoch is below the start's (a frozen parameter moved by
+    # its raw gradient would make it climb)
+    assert r.loss[r.best_epoch] < r.loss[0]
+    for old, new, la in zip(bad.layers, r.spec.layers, r.layers):
+        assert new.bias == old.bias and la.bias_changed == 0
+        assert new.levels != old.levels
+
+
 def test_family_points_are_the_pickers_points():
     """The family at the law the lognormal pickers fit gives the pickers' own levels."""
     mu, sigma, K = -2.5, 0.7, 4  # K of the teacher below: one compilation
