@@ -880,24 +880,28 @@ def auto_folded(spec: LayerSpec | NetworkSpec, target: str, clock_mhz: float | N
               for la, p in zip(spec.layers, found.lanes)]
     # the network's own input and output streams in the narrowest beats that keep pace (a
     # spec that sets its beats keeps them); the links between layers stay whole vectors (a
-    # beat there would only add a fill buffer)
-    whole = list(layers)
+    # beat there would only add a fill buffer). Beats change what the layers cost (a fill
+    # buffer, or input banks in block RAM instead of flip-flops), so the lanes are searched
+    # again with them; the whole-vector result stands when that does not reach the goal.
     if found.ok:
         cpv = found.plan.cycles_per_vector
-        first = layers[0]
+        beat = list(spec.layers)
+        first, last = beat[0], beat[-1]
         if not first.arch.in_beat:
-            layers[0] = first.with_arch(replace(first.arch,
-                                                in_beat=_beat_or_0(first.n_in, cpv)))
-        last = layers[-1]
+            beat[0] = first = first.with_arch(replace(first.arch,
+                                                      in_beat=_beat_or_0(first.n_in, cpv)))
+        last = beat[-1]
         if not last.arch.out_beat:
-            layers[-1] = last.with_arch(replace(last.arch,
-                                                out_beat=_beat_or_0(last.n_out, cpv)))
-        if layers != whole:  # the fill buffer costs flip-flops: the plan with the beats
-            with_beats = plan(_same_kind(spec, layers), target, clock_mhz, dsp=dsp)
-            if _within(with_beats, fill):
-                found = replace(found, plan=with_beats)
-            else:
-                layers = whole
+            beat[-1] = last.with_arch(replace(last.arch,
+                                              out_beat=_beat_or_0(last.n_out, cpv)))
+        if beat != list(spec.layers):
+            again = auto_lanes(_same_kind(spec, beat), target, clock_mhz, fps, dsp=dsp,
+                               fill=fill)
+            if again.ok and again.plan.inferences_per_s >= found.plan.inferences_per_s * (
+                    0 if fps else 1):
+                found = again
+                layers = [la.with_arch(replace(la.arch, kind=Microarch.FOLDED, lanes=p))
+                          for la, p in zip(beat, again.lanes)]
     return _same_kind(spec, layers), found
 
 

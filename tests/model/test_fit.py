@@ -89,3 +89,23 @@ def test_analyse_and_plot(tmp_path):
 def test_bad_weights(w, needle):
     with pytest.raises(InputError, match=needle):
         table2_fit(w)
+
+
+def test_plots_get_the_usual_file_mode(tmp_path):
+    """A saved figure follows the umask (0644 under 022), as every other output does."""
+    import os
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lognet.model.fit import save_figure
+
+    old = os.umask(0o022)
+    try:
+        fig = plt.figure()
+        save_figure(fig, tmp_path / "a.png")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.png").stat().st_mode & 0o777 == 0o644
