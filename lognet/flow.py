@@ -209,24 +209,57 @@ class RtlCheck:
 
 @dataclass(frozen=True)
 class TargetSynth:
-    """``synth``: one target's run (``result``), or the tool failure that ended it."""
+    """``synth``: one target's run (``result``), or the tool failure that ended it, with the
+    folding it was built with and the rate that gives."""
 
     target: str
+    #: per layer ``name folded:P`` or ``name parallel``, then the tunability
     arch: str
     result: object | None = None  # lognet.boards.results.SynthResult
     error: str | None = None
+    #: folded lanes per layer name (parallel layers are absent)
+    lanes: dict[str, int] = field(default_factory=dict)
+    #: input elements per transfer into the network, output elements per transfer out of it
+    beats: tuple[int, int] = (0, 0)
+    #: clocks between two vectors of a long stream (the folded clock model the RTL is checked
+    #: against; 1 for parallel builds)
+    cycles_per_vector: float | None = None
+
+    @property
+    def rate_clock_mhz(self) -> float | None:
+        """The clock the build runs at: the asked one when met, its Fmax when missed (None
+        when it was not placed)."""
+        r = self.result
+        if r is None or r.fmax_mhz is None:
+            return None
+        return min(r.clock_mhz, r.fmax_mhz)
+
+    @property
+    def inferences_per_s(self) -> float | None:
+        """Vectors per second of a long stream at :attr:`rate_clock_mhz`."""
+        clock = self.rate_clock_mhz
+        if clock is None or not self.cycles_per_vector:
+            return None
+        return clock * 1e6 / self.cycles_per_vector
 
     def to_json(self) -> dict:
+        rate = {"lanes": dict(self.lanes), "in_beat": self.beats[0], "out_beat": self.beats[1],
+                "cycles_per_vector": self.cycles_per_vector,
+                "inferences_per_s": self.inferences_per_s}
         if self.result is None:
             return {"target": self.target, "status": "error", "reason": self.error,
-                    "arch": self.arch}
-        return {**self.result.to_json(), "arch": self.arch}
+                    "arch": self.arch, **rate}
+        return {**self.result.to_json(), "arch": self.arch, **rate}
 
     def line(self) -> str:
         r = self.result
         lut = r.cells.total.lut4 if r is not None and r.cells else "?"
+        ips = self.inferences_per_s
+        rate = (f"; {self.cycles_per_vector:g} clocks/vector, {ips:,.0f} inferences/s"
+                if ips is not None else "")
         return (f"  {self.target:<11} {self.arch}: {r.status if r else 'error'}, {lut} LUT4, "
-                f"Fmax {r.fmax_mhz if r else None} MHz (asked {r.clock_mhz if r else None})")
+                f"Fmax {r.fmax_mhz if r else None} MHz (asked {r.clock_mhz if r else None})"
+                f"{rate}")
 
 
 @dataclass(frozen=True)
@@ -830,10 +863,22 @@ def step_simulate(cfg: FlowConfig, q: QuantiseResult, data: ModelData, xte,
 
 
 def _arch_text(net) -> str:
-    a = net.layers[0].arch
-    kinds = {la.arch.kind.value + (f":{la.arch.lanes}" if la.arch.lanes > 1 else "")
-             for la in net.layers}
-    return f"{'/'.join(sorted(kinds))}, tunable={a.tunable.value}"
+    """``fc1 folded:6, fc2 folded:1, tunable=levels``: each layer's kind and lanes."""
+    kinds = ", ".join(f"{la.name} " + (f"folded:{la.arch.lanes}"
+                                        if la.arch.kind.value == "folded" else "parallel")
+                      for la in net.layers)
+    return f"{kinds}, tunable={net.layers[0].arch.tunable.value}"
+
+
+def _rate(net) -> dict:
+    """The :class:`TargetSynth` fields that say how fast ``net`` runs: lanes, beats, clocks per
+    vector (the slowest layer sets the pace of a stream)."""
+    from lognet.hw.plan import cycles_per_vector
+
+    return dict(lanes={la.name: la.arch.lanes for la in net.layers
+                       if la.arch.kind.value == "folded"},
+                beats=(net.layers[0].in_beat_size, net.layers[-1].out_beat_size),
+                cycles_per_vector=max(cycles_per_vector(la) for la in net.layers))
 
 
 def step_synth(cfg: FlowConfig, net, folder: Path, out_dir: Path) -> list[TargetSynth]:
@@ -852,13 +897,13 @@ def step_synth(cfg: FlowConfig, net, folder: Path, out_dir: Path) -> list[Target
                                  tunable=y.tunable.get(t))
         if auto:
             nt = _auto_folded(cfg, nt, t, f"[synth.arch] {t}")
-        arch = _arch_text(nt)
+        arch, rate = _arch_text(nt), _rate(nt)
         try:
             r = synth_core(lambda nt=nt: build_core(nt), t, y.clock.get(t), folder / "synth" / t,
                            dsp=y.dsp)
-            one = TargetSynth(t, arch, r.relocated(folder, out_dir))
+            one = TargetSynth(t, arch, r.relocated(folder, out_dir), **rate)
         except ToolFailed as e:
-            one = TargetSynth(t, arch, error=str(e).replace(str(folder), str(out_dir)))
+            one = TargetSynth(t, arch, error=str(e).replace(str(folder), str(out_dir)), **rate)
         results.append(one)
         print(one.line(), flush=True)
     return results

@@ -175,7 +175,7 @@ def plot_synth(results, path) -> None:
     if not ok:
         return
     with figure(path, (7, 2.8), ncols=2) as (_, (a1, a2)):
-        names = [f"{r['target']}\n{r['arch']}" for r in ok]
+        names = [f"{r['target']}\n" + r["arch"].replace(", ", "\n") for r in ok]
         a1.bar(names, [_total(r, "lut4") for r in ok], color="#69c")
         a1.set_ylabel("LUT4 (core + harness)")
         a2.bar(names, [(r.get("timing") or {}).get("fmax_mhz") or 0 for r in ok], color="#c96")
@@ -237,8 +237,11 @@ def summary_lines(report: dict) -> list[str]:
     out += analyse_lines(report.get("analyse"))
     for r in report.get("synth") or []:
         tm = r.get("timing") or {}
+        ips = r.get("inferences_per_s")
+        rate = (f"; {r['cycles_per_vector']:g} clocks/vector, {ips:,.0f} inferences/s"
+                if ips is not None else "")
         out.append(f"{r['target']} ({r['arch']}): {r['status']}, {_total(r, 'lut4')} LUT4, "
-                   f"Fmax {tm.get('fmax_mhz')} MHz for {r.get('clock_mhz')} MHz")
+                   f"Fmax {tm.get('fmax_mhz')} MHz for {r.get('clock_mhz')} MHz{rate}")
     return out
 
 
@@ -427,14 +430,26 @@ def _synth(report: dict, fig: _Figures) -> str:
     runs = report.get("synth") or []
     if not runs:
         return _NOT_RUN
-    body = [[r["target"], escape(r["arch"]), r["status"]]
+
+    def beats(r):
+        return "" if r.get("in_beat") is None else f"{r['in_beat']} / {r['out_beat']}"
+
+    def rate(r):
+        ips = r.get("inferences_per_s")
+        return "" if ips is None else f"{ips:,.0f}"
+
+    body = [[r["target"], escape(r["arch"]), beats(r), r["status"]]
             + [_total(r, c, "") for c in ("lut4", "ff", "dsp", "bram")]
-            + [(r.get("timing") or {}).get("fmax_mhz", ""), r.get("clock_mhz", "")]
+            + [(r.get("timing") or {}).get("fmax_mhz", ""), r.get("clock_mhz", ""),
+               "" if r.get("cycles_per_vector") is None else f"{r['cycles_per_vector']:g}",
+               rate(r)]
             for r in runs]
-    return (_table(["target", "arch", "status", "LUT4", "FF", "DSP", "BRAM", "Fmax MHz",
-                    "asked MHz"], body)
+    return (_table(["target", "arch", "beats in / out", "status", "LUT4", "FF", "DSP", "BRAM",
+                    "Fmax MHz", "asked MHz", "clocks/vector", "inferences/s"], body)
             + "<p>Out of context: the core sits behind shift registers so that nothing is "
-              "optimised away; counts include that harness.</p>"
+              "optimised away; counts include that harness. Beats: elements per stream "
+              "transfer into and out of the network. Inferences/s: a long stream at the asked "
+              "clock when it is met, at Fmax when it is not.</p>"
             + fig("synth", "LUT4 and Fmax per target"))
 
 
