@@ -28,6 +28,7 @@ from lognet.hw.regmap import (
     STATUS_SAFE,
     RegisterMap,
     config_writes,
+    needs_pause,
     register_map,
 )
 from lognet.model.arch import Arith, SpecError, Tunable
@@ -101,13 +102,6 @@ def _same_arch(a, b) -> bool:
     can be encoded is then the register map's check)."""
     return (a.kind, a.lanes, a.tunable) == (b.kind, b.lanes, b.tunable) and (
         a.arith == b.arith or Arith.AUTO in (a.arith, b.arith))
-
-
-def needs_pause(spec) -> bool:
-    """Whether loading weights into a core built from ``spec`` needs the core paused first (a
-    layer keeps ``single_copy`` connection words)."""
-    layers = [spec] if isinstance(spec, LayerSpec) else list(spec.layers)
-    return any(la.arch.single_copy for la in layers)
 
 
 def write_regions(core, writes) -> list[dict]:

@@ -28,7 +28,6 @@ __all__ = [
     "core_members",
     "tree_stages",
     "Pipe",
-    "adder_tree_levels",
     "fmt_shape",
     "holding_shape",
     "header_read",
@@ -117,57 +116,10 @@ class Pipe:
 
 
 def tree_stages(n: int, per_stage: int = 2) -> int:
-    """Register stages of :func:`adder_tree_levels` for ``n`` leaves (its clock model)."""
+    """Register stages of the parallel adder tree (:func:`lognet.hw.parallel._ob_tree`) for ``n``
+    leaves: its clock model."""
     levels = max(0, (n - 1).bit_length())
     return 1 + (max(levels - 1, 0) // per_stage)
-
-
-def adder_tree_levels(pipe: Pipe, groups: list[list], width: int, per_stage: int = 2,
-                      carries: list[list] | None = None):
-    """Reduce each list of ``groups`` to its sum, all groups in lockstep, registering every
-    ``per_stage`` adder levels (and once more at the end). Sums are kept to ``width`` signed bits,
-    which the caller guarantees holds every final sum (partial sums may wrap: the arithmetic is
-    modulo ``2**width`` and the final sum fits).
-
-    ``carries`` (optional, one list of 1-bit values per group) are added into the same sums: each
-    two-input adder takes one of them as its carry-in, which costs no logic on iCE40 and ECP5
-    carry chains. Returns ``(sums, stages)``, or ``(sums, stages, left)`` when ``carries`` is
-    given, ``left`` being the carries per group that found no adder (registered in step with the
-    sums; the caller adds them, e.g. as the carry-in of the bias add)."""
-    shape = signed(width)
-    groups = [list(g) for g in groups]
-    cs = [list(c) for c in carries] if carries is not None else [[] for _ in groups]
-    level = 0
-    stages = 0
-
-    def reg_carries():
-        return [[c if isinstance(c, Const) else pipe.reg(c, unsigned(1)) for c in cl]
-                for cl in cs]
-
-    while any(len(g) > 1 for g in groups):
-        nxt = []
-        for g, cl in zip(groups, cs):
-            r = []
-            for i in range(0, len(g) - 1, 2):
-                t = g[i] + g[i + 1]
-                if cl:
-                    t = t + cl.pop()
-                r.append(t[:width].as_signed() if len(t) > width else t)
-            if len(g) % 2:
-                r.append(g[-1])
-            nxt.append(r)
-        groups = nxt
-        level += 1
-        if level % per_stage == 0 and any(len(g) > 1 for g in groups):
-            # each partial sum registered at its own width (at most ``width``): no flip-flops
-            # and adder bits spent on sign extension
-            groups = [[pipe.reg(v, holding_shape(v, width)) for v in g] for g in groups]
-            cs = reg_carries()
-            stages += 1
-    sums = [pipe.reg(g[0], shape) for g in groups]
-    if carries is None:
-        return sums, stages + 1
-    return sums, stages + 1, reg_carries()
 
 
 def requantise(m: Module, acc, bias, spec: LayerSpec, name: str = "rq", carries=()):

@@ -56,6 +56,7 @@ __all__ = [
     "STATUS_PENDING_BIT",
     "STATUS_SAFE",
     "STATUS_SAFE_BIT",
+    "needs_pause",
     "CTRL_PAUSE",
     "CTRL_PAUSE_BIT",
     "REGMAP_VERSION",
@@ -361,6 +362,14 @@ def register_map(spec: LayerSpec | NetworkSpec) -> RegisterMap | NetworkMap:
     """The register map of a core built from ``spec`` (``arith=auto`` resolved first)."""
     spec = resolve_spec(spec)
     return RegisterMap(spec) if isinstance(spec, LayerSpec) else NetworkMap(spec)
+
+
+def needs_pause(spec) -> bool:
+    """Whether loading weights into a core built from ``spec`` (a layer or a network) needs the
+    core paused first: a layer keeps ``single_copy`` connection words (CTRL bit 1, STATUS
+    bit 1)."""
+    layers = getattr(spec, "layers", None) or [spec]
+    return any(la.arch.single_copy for la in layers)
 
 
 def config_writes(spec: LayerSpec | NetworkSpec, new=None) -> list[tuple[int, int]]:

@@ -46,6 +46,7 @@ import numpy as np
 from scipy import optimize, special, stats
 
 from lognet.base.errors import InputError
+from lognet.base.files import usual_file_mode
 
 __all__ = [
     "FAMILIES",
@@ -718,12 +719,6 @@ def plot_layer(analysis: dict, w, path) -> None:
     save_figure(fig, path)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def save_figure(fig, path, dpi: int = 90) -> None:
     """Write a Matplotlib figure as PNG through a temporary file and a rename (never
     half-written), then close it."""
@@ -734,7 +729,7 @@ def save_figure(fig, path, dpi: int = 90) -> None:
     os.close(fd)
     try:
         fig.savefig(tmp, dpi=dpi)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600: the usual mode instead
+        os.chmod(tmp, usual_file_mode())  # mkstemp makes 0600
         os.replace(tmp, path)
     finally:
         plt.close(fig)

@@ -33,7 +33,7 @@ from cocotb.handle import Immediate
 from cocotb.triggers import ReadOnly, Timer
 from cocotb.utils import get_sim_time
 
-from lognet.hw.regmap import config_writes
+from lognet.hw.regmap import config_writes, needs_pause
 
 from .bus import ConfigDriver, WishboneConfigDriver
 from .results import ScenarioResult
@@ -110,8 +110,7 @@ class Bench:
         self._out_bits = spec.out_beat_size * spec.out_fmt.width
         self._out_beats: list[int] = []
         #: single-copy connection words: the bus pauses the core before a load
-        self.single = any(la.arch.single_copy for la in (
-            spec.layers if hasattr(spec, "layers") else [spec]))
+        self.single = needs_pause(spec)
         self.driver = StreamDriver(dut, "i_stream__", gaps(pv, self.rng), group=self.ib)
         self.sink = StreamSink(dut, "o_stream__", bursts(pr, self.rng, longest))
         self.monitor = StreamMonitor(dut, "o_stream__", ready=lambda: self.sink.ready)

@@ -31,6 +31,7 @@ from lognet.hw.regmap import (
     STATUS_PENDING,
     STATUS_SAFE,
     config_writes,
+    needs_pause,
 )
 from lognet.model.reference import check_inputs, reference
 from lognet.model.spec import LayerSpec, NetworkSpec
@@ -314,7 +315,7 @@ def _script(spec, sets, beats: int = 1) -> list[str]:
     layers are written while the core (a network: the whole network) is paused and empty; the
     commit resumes it."""
     lines = []
-    pause = any(la.arch.single_copy for la in _layers(spec))
+    pause = needs_pause(spec)
     for k, new in sorted(sets, key=lambda s: s[0]):
         v = k * beats
         if pause:
@@ -324,9 +325,6 @@ def _script(spec, sets, beats: int = 1) -> list[str]:
         lines.append(f"{v:x} {_COMMIT:x} 0")
     return lines
 
-
-def _layers(spec) -> list:
-    return [spec] if isinstance(spec, LayerSpec) else list(spec.layers)
 
 
 def _compile(b: Build, verilator_main: Path) -> None:

@@ -25,7 +25,7 @@ from pathlib import Path
 from .errors import InputError
 
 __all__ = ["atomic_folder", "atomic_write_bytes", "atomic_write_text", "check_out_folder",
-           "load_npy"]
+           "load_npy", "usual_file_mode"]
 
 
 #: a file in every folder :func:`atomic_folder` writes: ``--force`` replaces only such folders
@@ -39,6 +39,12 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def usual_file_mode() -> int:
+    """The mode a new file gets from ``open()``: 0666 less the umask (``mkstemp`` makes
+    0600; files written through a temporary copy are given this one)."""
+    return 0o666 & ~_umask()
 
 
 def _alive(pid: int) -> bool:
@@ -92,7 +98,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600
+        os.chmod(tmp, usual_file_mode())  # mkstemp makes 0600
         if path.is_dir():
             raise InputError(f"{path} is a folder; give a file name")
         os.replace(tmp, path)

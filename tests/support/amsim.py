@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from amaranth.sim import Simulator
 
-from lognet.hw.regmap import CTRL_PAUSE, STATUS_SAFE, config_writes
+from lognet.hw.regmap import CTRL_PAUSE, STATUS_SAFE, config_writes, needs_pause
 from lognet.model.reference import reference
 
 
@@ -48,9 +48,8 @@ def run_core(dut, spec, X, *, reprograms=(), p_valid=0.7, p_ready=0.7, seed=0, m
     # one of its last beat
     info = dut.info
     n_ib, ob = info.in_beats, info.out_beat_size
-    layers = [spec] if not hasattr(spec, "layers") else list(spec.layers)
     # single-copy connection words: pause (a network pauses as a whole), wait until empty
-    single = any(la.arch.single_copy for la in layers)
+    single = needs_pause(spec)
     beats = X.reshape(-1, info.in_beat_size) if len(X) else X.reshape(0, info.in_beat_size)
     progs = sorted(reprograms, key=lambda r: r.after)
     got, gens = [], []
