@@ -40,7 +40,13 @@ from lognet.model.arch import Arch, Arith, Microarch, Tunable
 from lognet.model.spec import LayerSpec, NetworkSpec
 
 from .arch import choose_arith, shift_terms
-from .folded.timing import finisher_can_stall, folded_timing, input_banked
+from .folded.timing import (
+    finisher_can_stall,
+    folded_timing,
+    input_banked,
+    output_banked,
+    output_row,
+)
 from .regmap import RegisterMap, exp_bits
 
 __all__ = ["AUTO_FILL", "COEFFICIENTS", "DEVICES", "FEATURES", "LOGIC_CELLS",
@@ -288,6 +294,12 @@ class _Layer:
         return len({i for s in self.spec.sources for i in s})
 
 
+def _folded_view(lay: _Layer, lanes: int) -> _ArchView:
+    """The layer as a folded build of ``lanes`` lanes (its arithmetic resolved)."""
+    return _ArchView(lay.spec, replace(lay.spec.arch, kind=Microarch.FOLDED, lanes=lanes,
+                                       arith=lay.folded_arith))
+
+
 def _lane_lengths(spec: LayerSpec, lanes: int) -> list[int]:
     f = spec.fanins
     return [sum(f[p::lanes]) for p in range(lanes)]
@@ -309,6 +321,7 @@ class _TimingView:
     in_beat_size: int
     out_beat_size: int
     in_fmt: object
+    out_fmt: object
 
 
 def cycles_per_vector(layer: LayerSpec | _Layer, lanes: int | None = None) -> float:
@@ -325,7 +338,7 @@ def cycles_per_vector(layer: LayerSpec | _Layer, lanes: int | None = None) -> fl
     view = _TimingView(Arch(Microarch.FOLDED, lanes, lay.folded_arith, lay.tunable), spec.K,
                        spec.fanins, (spec.sources[0],) if lay.regular else spec.sources[:2],
                        spec.n_in, spec.n_out, spec.in_beat_size, spec.out_beat_size,
-                       spec.in_fmt)
+                       spec.in_fmt, spec.out_fmt)
     lasts = None
     if lay.folded_arith is Arith.FACTORED and finisher_can_stall(view):
         lasts = []
@@ -425,7 +438,9 @@ def logic_features(spec: LayerSpec, family: str, dsp: bool, lanes: int | None = 
     f["layer"] = 1.0
     # a banked input (memory rows of a beat) leaves one beat's bits to select in logic
     f["inputs"] = (spec.in_beat_size if folded and input_banked(spec) else spec.n_in) * in_w
-    f["outputs"] = spec.n_out * spec.out_fmt.width
+    # banked outputs keep no results in flip-flops (see :func:`beat_logic`)
+    f["outputs"] = (0 if folded and output_banked(_folded_view(lay, P))
+                    else spec.n_out * spec.out_fmt.width)
     writable = lay.tunable is not Tunable.NONE
     level_bits = lay.folded_level_bits if folded else lay.level_bits
     if writable and arith is not Arith.MULTIPLY:
@@ -481,11 +496,13 @@ def logic_features(spec: LayerSpec, family: str, dsp: bool, lanes: int | None = 
     return f
 
 
-def beat_logic(spec) -> tuple[float, float]:
+def beat_logic(spec, lanes: int | None = None) -> tuple[float, float]:
     """LUT4 and FF a folded layer's beats add (counted from the datapath, not fitted): the fill
     buffer (``n_in`` input elements of flip-flops, an enable per beat, the beat counter) for
     input beats; the beat counter and the multiplexer that picks the leaving beat out of the
-    output buffer (about two thirds of a LUT4 per bit and extra beat) for output beats."""
+    output buffer (about two thirds of a LUT4 per bit and extra beat) for output beats; with
+    banked outputs the counters of both sides and the pick of a beat out of a row."""
+    lanes = lanes or spec.arch.lanes
     n_ib = spec.n_in // spec.in_beat_size
     n_ob = spec.n_out // spec.out_beat_size
     lut = ff = 0.0
@@ -495,7 +512,15 @@ def beat_logic(spec) -> tuple[float, float]:
     elif n_ib > 1:
         ff += spec.n_in * spec.in_fmt.width + _bits(n_ib) + 1
         lut += n_ib + _bits(n_ib) + 2
-    if n_ob > 1:
+    view = _ArchView(spec, replace(spec.arch, kind=Microarch.FOLDED, lanes=lanes))
+    if n_ob > 1 and output_banked(view):
+        R = output_row(view)
+        rows = -(-spec.n_out // R)
+        counters = 2 * _bits(rows) + _bits(R // lanes) + _bits(R // spec.out_beat_size)
+        ff += counters + _bits(n_ob) + 5
+        lut += 2 * counters + 3 * _bits(2 * rows) + 8
+        lut += spec.out_beat_size * spec.out_fmt.width * (R // spec.out_beat_size - 1) * 2 / 3
+    elif n_ob > 1:
         ff += _bits(n_ob)
         lut += spec.out_beat_size * spec.out_fmt.width * (n_ob - 1) * 2 / 3 + _bits(n_ob) + 1
     return lut, ff
@@ -669,6 +694,10 @@ def _memories(lay: _Layer, lanes: int | None) -> tuple[list[MemoryUse], int]:
     if input_banked(spec):
         mems.append(MemoryUse("input_banks", spec.in_beat_size * spec.in_fmt.width,
                               2 * (spec.n_in // spec.in_beat_size)))
+    view = _folded_view(lay, P)
+    if output_banked(view):
+        R, ow = output_row(view), spec.out_fmt.width
+        mems.append(MemoryUse("output_banks", R * ow, 2 * -(-spec.n_out // R), granularity=ow))
     if tun is Tunable.ALL and spec.arch.single_copy:
         mems.append(MemoryUse("conn_single", P * cb, T, granularity=cb, uninit=True))
     elif tun is Tunable.ALL:
@@ -697,7 +726,7 @@ def _layer_plan(lay: _Layer, lanes: int | None, dev: Device, dsp: bool) -> Layer
     lut = sum(co["lut4"].get(k, 0.0) * v for k, v in feats.items())
     ff = sum(co["ff"].get(k, 0.0) * v for k, v in feats.items())
     if lanes is not None:
-        b_lut, b_ff = beat_logic(spec)
+        b_lut, b_ff = beat_logic(spec, lanes)
         lut, ff = lut + b_lut, ff + b_ff
     blocks: dict[str, int] = {}
     bits: dict[str, int] = {}

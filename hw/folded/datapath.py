@@ -23,7 +23,7 @@ from amaranth.lib.wiring import In, Out
 from lognet.model.arch import Arith, Tunable
 
 from ..common import holding_shape, requantise_tail, with_bias
-from .timing import finisher_can_stall, input_banked, is_regular
+from .timing import finisher_can_stall, input_banked, is_regular, output_banked, output_row
 
 __all__ = ["build_folded", "Control", "Lane", "Finisher", "CommitCopy", "ConnWords", "Biases",
            "position_layout", "conn_layout"]
@@ -197,14 +197,18 @@ class Lane(wiring.Component):
     ``x`` (the input it reads) and ``word`` (its connection word). ``bias`` is the bias of the
     output whose connection is at ``STAGE_PRODUCT`` (``slot_product``; a bias memory is read
     with ``slot_r`` one clock earlier). Results land in ``results[slot]``; ``done`` goes high
-    when the lane's last output of a vector is written and stays high until ``clear``."""
+    when the lane's last output of a vector is written and stays high until ``clear``. With
+    ``keep=False`` (banked outputs) the lane keeps no results: ``y`` is written where
+    ``write`` says (``write_slot``, ``write_last``: the lane's last output of the vector)."""
 
-    def __init__(self, layer, p: int, level_shape, bias_shape, slot_bits: int):
+    def __init__(self, layer, p: int, level_shape, bias_shape, slot_bits: int,
+                 keep: bool = True):
         spec = layer.spec
         self.layer = layer
         self.p = p
         self.n_slots = len(range(p, spec.n_out, spec.arch.lanes))
         self.slot_bits = slot_bits
+        self.keep = keep
         in_shape = layer.i_stream.payload.shape().elem_shape
         out_shape = layer.o_stream.payload.shape().elem_shape
         self.stalls = (layer.arith is Arith.FACTORED and finisher_can_stall(spec))
@@ -216,9 +220,12 @@ class Lane(wiring.Component):
             "levels": In(data.ArrayLayout(level_shape, spec.K)),
             "bias": In(bias_shape), "clear": In(1),
             "slot_r": Out(slot_bits), "slot_product": Out(slot_bits),
-            "results": Out(data.ArrayLayout(out_shape, self.n_slots)),
-            "done": Out(1),
+            "y": Out(out_shape), "write": Out(1), "write_slot": Out(slot_bits),
+            "write_last": Out(1),
         }
+        if keep:
+            members["results"] = Out(data.ArrayLayout(out_shape, self.n_slots))
+            members["done"] = Out(1)
         if self.stalls:
             members["stall"] = Out(1)
         super().__init__(members)
@@ -312,7 +319,7 @@ class Lane(wiring.Component):
             S = Signal(data.ArrayLayout(signed(spec.partial_sum_width), spec.K),
                        reset_less=True, name=f"{n}_S")
             fin = Finisher(spec, self.levels.shape().elem_shape, self.bias.shape(),
-                           self.results.shape().elem_shape, self.slot_bits, name=n)
+                           self.y.shape(), self.slot_bits, name=n)
             m.submodules.finisher = fin
             # one adder per partial sum, no multiplexer in front of it (the index selects which
             # sum takes the input; a first connection restarts the sums: the selected one from
@@ -332,6 +339,10 @@ class Lane(wiring.Component):
                 m.d.comb += self.stall.eq(v2 & l2 & fin.busy)
             y, write = fin.y, fin.write
             write_slot, write_last = fin.write_slot, fin.write_last
+        m.d.comb += [self.y.eq(y), self.write.eq(write), self.write_slot.eq(write_slot),
+                     self.write_last.eq(write_last)]
+        if not self.keep:
+            return m
         with m.If(write):
             for sl in range(self.n_slots):
                 with m.If(write_slot == sl):
@@ -602,8 +613,14 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
     # no vector in the lanes or waiting for them (the output buffer may hold one): a commit
     # may be copied and land
     lanes_idle = Signal()
-    m.d.comb += lanes_idle.eq(((ctl.occupancy == 0) | ((ctl.occupancy == 1) & o_full))
-                              & ~x_full)
+    out_banked = output_banked(spec)
+    y_full = Signal(2, name="y_banks_full")  # banked outputs: which banks hold a vector
+    if out_banked:
+        occ = ctl.occupancy
+        held = (occ == 0) | ((occ == 1) & y_full.any()) | ((occ == 2) & y_full.all())
+    else:
+        held = (ctl.occupancy == 0) | ((ctl.occupancy == 1) & o_full)
+    m.d.comb += lanes_idle.eq(held & ~x_full)
 
     # -- commit: shadow -> active -----------------------------------------------------------
     # Connection words (tunable=all) and biases (whenever writable) live in memories: the bus
@@ -768,7 +785,7 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
     # -- lanes ------------------------------------------------------------------------------
     lanes = []
     for p in range(P):
-        lane = Lane(layer, p, level_shape, bias.shape, slot_bits)
+        lane = Lane(layer, p, level_shape, bias.shape, slot_bits, keep=not out_banked)
         m.submodules[f"lane{p}"] = lane
         lanes.append(lane)
         pos = lane_pos[p]
@@ -794,6 +811,12 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
                                      else values[0])
     stalls = [lane.stall for lane in lanes if lane.stalls]
     m.d.comb += run_en.eq(~Cat(*stalls).any() if stalls else 1)
+
+    if out_banked:
+        _output_banks(m, spec, lanes, o, y_full, transfer)
+        busy = Signal()
+        m.d.comb += busy.eq((ctl.occupancy != 0) | x_full)
+        return swap_ok, busy, mem_reads, safe
 
     # -- output: the lanes' results, copied into the payload once every lane is done ---------
     all_done = Signal()
@@ -829,3 +852,73 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
     # a whole vector waiting for the lanes counts too (a network commit waits for it)
     m.d.comb += busy.eq((ctl.occupancy != 0) | x_full)
     return swap_ok, busy, mem_reads, safe
+
+
+def _output_banks(m: Module, spec, lanes, o, full, transfer) -> None:
+    """Banked outputs (:func:`~.timing.output_banked`): the lanes write each slot's results as
+    one row (part of a row) of a memory of two banks, and the beats are read out of the other
+    bank. A bank is full at the edge of the vector's last write; its first beat is read the
+    clock after that (so a read never meets the write of the same clock), and, while beats
+    leave, the next one is read on the edge the current one leaves: the payload is the
+    memory's read data, held while ``ready`` is low (the row is read again)."""
+    P, B = spec.arch.lanes, spec.out_beat_size
+    R = output_row(spec)  # elements a row: B (B a multiple of P) or P (B a divisor of P)
+    rows = -(-spec.n_out // R)  # rows a bank
+    n_ob = spec.n_out // B
+    out_w = Shape.cast(o.payload.shape().elem_shape).width
+    m.submodules.y_mem = y_mem = Memory(shape=unsigned(R * out_w), depth=2 * rows, init=[])
+    # -- the lanes' side: slot s of lane p is element s * P + p; lane 0 has the most slots and
+    # every lane writes a slot on the same clock (regular schedule), so lane 0's write strobe
+    # and "last" mark the row and the end of the vector
+    w0 = lanes[0]
+    wbank = Signal(name="y_wbank")
+    w_row = Signal(_bits(rows), name="y_wrow")
+    parts_w = R // P  # slots a row
+    w_part = Signal(_bits(parts_w), name="y_wpart")
+    yw = y_mem.write_port(granularity=out_w)
+    m.d.comb += [yw.addr.eq(Mux(wbank, rows, 0) + w_row),
+                 yw.data.eq(Cat(*[lanes[e % P].y for e in range(R)])),
+                 yw.en.eq(Cat(*[w0.write & (w_part == e // P) for e in range(R)])
+                          if parts_w > 1 else w0.write.replicate(R))]
+    set_ = Signal(2)
+    clear = Signal(2)
+    with m.If(w0.write):
+        with m.If(w0.write_last):
+            m.d.sync += [w_row.eq(0), w_part.eq(0), wbank.eq(~wbank)]
+            m.d.comb += set_.eq(Mux(wbank, 0b10, 0b01))
+        with m.Elif(w_part == parts_w - 1):
+            m.d.sync += [w_part.eq(0), w_row.eq(w_row + 1)]
+        with m.Else():
+            m.d.sync += w_part.eq(w_part + 1)
+    # -- the stream's side: beat b is part (b * B % R) / B of row b * B // R
+    rbank = Signal(name="y_rbank")
+    o_beat = Signal(_bits(n_ob), name="out_beat")
+    o_row = Signal(_bits(rows), name="y_rrow")
+    parts_r = R // B  # beats a row
+    o_part = Signal(_bits(parts_r), name="y_rpart")
+    step = Signal()
+    last = Signal()
+    m.d.comb += [step.eq(o.valid & o.ready), last.eq(step & (o_beat == n_ob - 1)),
+                 transfer.eq(last)]
+    n_bank, n_row, n_part = Signal.like(rbank), Signal.like(o_row), Signal.like(o_part)
+    m.d.comb += [n_bank.eq(rbank), n_row.eq(o_row), n_part.eq(o_part)]
+    with m.If(last):
+        m.d.comb += [n_bank.eq(~rbank), n_row.eq(0), n_part.eq(0)]
+    with m.Elif(step):
+        with m.If(o_part == parts_r - 1):
+            m.d.comb += [n_row.eq(o_row + 1), n_part.eq(0)]
+        with m.Else():
+            m.d.comb += n_part.eq(o_part + 1)
+    yr = y_mem.read_port()
+    m.d.comb += yr.addr.eq(Mux(n_bank, rows, 0) + n_row)
+    m.d.sync += [rbank.eq(n_bank), o_row.eq(n_row), o_part.eq(n_part)]
+    with m.If(step):
+        m.d.sync += o_beat.eq(Mux(last, 0, o_beat + 1))
+    with m.If(last):
+        m.d.comb += clear.eq(Mux(rbank, 0b10, 0b01))
+        m.d.sync += o.valid.eq(full.bit_select(~rbank, 1))
+    with m.Elif(~o.valid):
+        m.d.sync += o.valid.eq(full.bit_select(rbank, 1))
+    m.d.sync += full.eq((full & ~clear) | set_)
+    m.d.comb += o.payload.eq(yr.data.word_select(o_part, B * out_w) if parts_r > 1
+                             else yr.data)

@@ -35,9 +35,10 @@ from dataclasses import dataclass
 
 from lognet.model.arch import Arith
 
-__all__ = ["BANKED_MIN_BITS", "STAGE_READ", "STAGE_R", "STAGE_PRODUCT", "STAGE_ACC",
-           "STAGE_BIAS", "STAGE_ROUND", "STAGE_WRITE", "FACTORED_WRITE", "FINISHER_BUSY",
-           "FoldedTiming", "folded_timing", "finisher_can_stall", "input_banked", "is_regular"]
+__all__ = ["BANKED_MIN_BITS", "OUT_BANKED_MIN_BITS", "STAGE_READ", "STAGE_R", "STAGE_PRODUCT",
+           "STAGE_ACC", "STAGE_BIAS", "STAGE_ROUND", "STAGE_WRITE", "FACTORED_WRITE",
+           "FINISHER_BUSY", "FoldedTiming", "folded_timing", "finisher_can_stall",
+           "input_banked", "is_regular", "output_banked", "output_row"]
 
 STAGE_READ = 0
 STAGE_R = 1
@@ -75,6 +76,32 @@ def input_banked(spec) -> bool:
     stalls = spec.arch.arith is Arith.FACTORED and finisher_can_stall(spec)
     return (is_regular(spec) and n_ib > 1 and not stalls
             and spec.n_in * spec.in_fmt.width >= BANKED_MIN_BITS)
+
+
+#: output vectors of at least this many bits, given in beats by a regular schedule, wait in a
+#: memory (two banks) instead of flip-flops: see :func:`output_banked`
+OUT_BANKED_MIN_BITS = 256
+
+
+def output_row(spec) -> int:
+    """Elements in a row of the output banks: the larger of the output beat and the lanes (one
+    divides the other), so the lanes' results of one slot land in one row and a beat is one row
+    or a part of one."""
+    return max(spec.out_beat_size, spec.arch.lanes)
+
+
+def output_banked(spec) -> bool:
+    """Whether the layer writes its results into a memory of two banks instead of keeping them
+    in flip-flops (twice: the lanes' result registers and the output buffer): regular schedules
+    (every lane writes its output of a slot on the same clock) giving beats, the beat a
+    multiple or a divisor of the lanes, at least :data:`OUT_BANKED_MIN_BITS` of output, no
+    finisher stalls. The lanes write one row a slot into one bank while the beats of the
+    previous vector leave from the other."""
+    B, P = spec.out_beat_size, spec.arch.lanes
+    n_ob = spec.n_out // B
+    stalls = spec.arch.arith is Arith.FACTORED and finisher_can_stall(spec)
+    return (is_regular(spec) and n_ob > 1 and not stalls and (B % P == 0 or P % B == 0)
+            and spec.n_out * spec.out_fmt.width >= OUT_BANKED_MIN_BITS)
 
 
 def finisher_can_stall(spec) -> bool:
@@ -126,13 +153,18 @@ def folded_timing(spec, lane_depth: int, lane_lengths: list[int], lane_lasts=Non
     # A banked input (:func:`input_banked`) fills one bank while the lanes read the other:
     # vector k's beats go in once vector k - 1's are in and vector k - 2 has left its bank
     # (released at its last issue edge).
+    # Banked outputs (:func:`output_banked`): the bank is full at the edge of the last write and
+    # its first beat is read and shown the edge after (the same edge as the copy), or, when the
+    # previous vector's beats are still leaving from the other bank, at the edge its last
+    # beat leaves (no copy: the read of the next row is the payload).
     banked = input_banked(spec)
+    out_banked = output_banked(spec)
     accepts, firsts, transfers = [n_ib if n_ib > 1 else 0], [], []
     lasts_in = [n_ib - 1]  # the edge of each vector's last input beat
     for k in range(vectors):
         last_issue = accepts[k] + T
         done = last_issue + write
-        copy = max(done + 1, transfers[k - 1] + 1 if k else 0)
+        copy = max(done + 1, (transfers[k - 1] + (0 if out_banked else 1)) if k else 0)
         firsts.append(copy + 1)
         transfers.append(copy + n_ob)
         nxt = last_issue + x_free

@@ -10,7 +10,7 @@ from support.amsim import Reprogram, expected, run_core
 from support.specs import make_network, make_spec, perturbed
 
 from lognet.hw.amsim import stream_through, transfer_latency
-from lognet.hw.folded.timing import input_banked
+from lognet.hw.folded.timing import finisher_can_stall, input_banked, output_banked
 from lognet.hw.layer import Layer
 from lognet.hw.network import Network
 from lognet.model.arch import SpecError
@@ -30,7 +30,12 @@ SHAPES = [(16, 4, 2, 4, None, 4, 2), (16, 2, 2, 4, 2, 1, 0), (4, 12, 12, 4, None
           (6, 12, 6, 4, 2, 0, 1),
           # wide inputs in beats: two banks of a memory (input_banked), input-bound too, and a
           # beat that is not a power of two
-          (32, 4, 2, 4, None, 4, 2), (32, 2, 2, 4, None, 1, 0), (48, 6, 3, 4, None, 6, 3)]
+          (32, 4, 2, 4, None, 4, 2), (32, 2, 2, 4, None, 1, 0), (48, 6, 3, 4, None, 6, 3),
+          # wide outputs in beats: two banks of a memory (output_banked): a row a beat holding
+          # two slots, a row a slot holding two beats, a beat of three slots, lanes with
+          # unequal slots, one element a beat (output-bound), and both memories at once
+          (8, 32, 4, 4, None, 2, 8), (8, 32, 8, 4, None, 0, 4), (6, 36, 4, 4, None, 0, 12),
+          (8, 34, 4, 4, None, 4, 2), (4, 32, 8, 4, None, 0, 1), (32, 32, 4, 4, None, 8, 8)]
 
 
 @pytest.mark.parametrize("arith", ["shared", "factored", "multiply"])
@@ -42,6 +47,8 @@ def test_beats_are_exact_and_timed_by_the_model(arith, shape):
     spec = make_spec(n_in=n_in, n_out=n_out, K=K, fanin=fanin, arch="folded", lanes=P,
                      arith=arith, seed=2, in_beat=ib, out_beat=ob)
     assert input_banked(spec) == (n_in >= 32)
+    stalls = arith == "factored" and finisher_can_stall(spec)
+    assert output_banked(spec) == (n_out >= 32 and ob > 0 and not stalls)
     core = Layer(spec)
     assert core.info.in_beats == n_in // (ib or n_in)
     assert core.info.out_beats == n_out // (ob or n_out)
@@ -99,6 +106,30 @@ def test_beats_with_stalls_and_reprogramming(arith, fanin, n_in, tunable):
     assert set(r.generations) == {0, 1, 2}
 
 
+@pytest.mark.parametrize("arith,tunable,lanes,out_beat", [
+    ("shared", "all", 4, 8), ("factored", "levels", 8, 2), ("shift", "all", 2, 1),
+    ("multiply", "none", 4, 4)])
+def test_banked_outputs_under_backpressure_and_reprogramming(arith, tunable, lanes, out_beat):
+    """Results in two banks of a memory: random valid gaps and ready backpressure (a beat held
+    for many clocks, both banks full at once), weight sets committed mid-stream, and 34 outputs
+    (lanes with unequal slots where a row is a slot)."""
+    spec = make_spec(24, 34 if out_beat == 2 else 32, 4, None,
+                     arch="folded", lanes=lanes, arith=arith, tunable=tunable,
+                     pow2=arith == "shift", activation="relu", seed=9, in_beat=4,
+                     out_beat=out_beat)
+    assert output_banked(spec)
+    fixed = tunable != "all"
+    sets = [spec] if tunable == "none" else [spec, perturbed(spec, 1, topology_fixed=fixed),
+                                             perturbed(spec, 2, topology_fixed=fixed)]
+    X = np.random.default_rng(4).integers(spec.in_fmt.min_int, spec.in_fmt.max_int + 1,
+                                          (40, spec.n_in))
+    r = run_core(Layer(spec), spec, X,
+                 reprograms=[Reprogram(6, sets[1]), Reprogram(25, sets[2])] if len(sets) > 1
+                 else [], p_valid=0.7, p_ready=0.3, seed=5)
+    assert len(r.outputs) == len(X)
+    np.testing.assert_array_equal(r.outputs, expected(sets, X, r.generations))
+
+
 def _beat_network(seed=4):
     """Three folded layers 6 -> 5 -> 4 -> 3 whose links use beats: 2 inputs a beat in, one
     element a beat between the first two layers, 2 between the last two, 3 (whole) out."""
@@ -120,6 +151,29 @@ def test_network_chains_through_beats_and_commits_all():
     assert len(r.outputs) == len(X)
     np.testing.assert_array_equal(r.outputs, expected([net, a, b], X, r.generations))
     assert set(r.generations) == {0, 1, 2}
+
+
+def test_network_through_banked_outputs_and_inputs():
+    """A 16 -> 32 -> 8 network whose link is 4 elements a beat: the first layer's results wait
+    in output banks, the second layer's inputs in input banks; both sets committed mid-stream."""
+    a = make_spec(16, 32, 4, None, arch="folded", lanes=4, seed=11, name="fc0",
+                  activation="relu", out_beat=4)
+    b = make_spec(32, 8, 4, None, arch="folded", lanes=2, arith="factored", seed=12,
+                  name="fc1", in_fmt=dataclasses.replace(a.out_fmt, rounding="floor",
+                                                         saturate=True), in_beat=4)
+    a = dataclasses.replace(a, out_fmt=dataclasses.replace(a.out_fmt, rounding="floor",
+                                                           saturate=True))
+    net = NetworkSpec("net", (a, b))
+    assert output_banked(a) and input_banked(b)
+    sets = [net] + [NetworkSpec("net", tuple(perturbed(la, 30 + 10 * k + i)
+                                             for i, la in enumerate(net.layers)))
+                    for k in range(2)]
+    X = np.random.default_rng(6).integers(net.in_fmt.min_int, net.in_fmt.max_int + 1,
+                                          (30, net.n_in))
+    r = run_core(Network(net), net, X, reprograms=[Reprogram(4, sets[1]), Reprogram(17, sets[2])],
+                 p_valid=0.6, p_ready=0.4, seed=8)
+    assert len(r.outputs) == len(X)
+    np.testing.assert_array_equal(r.outputs, expected(sets, X, r.generations))
 
 
 def test_beat_rules_and_json():

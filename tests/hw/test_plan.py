@@ -129,6 +129,26 @@ def test_cycles_per_vector_is_the_layer_clock_model():
         p = P.plan(spec, "ice40-up5k")
         banks = [m for m in p.layers[0].memories if m.name == "input_banks"]
         assert bool(banks) == input_banked(spec) == (n_in == 64)
+    # banked outputs: a row a beat (beats of 8, 4 lanes), a row a slot (beats of 2), and the
+    # searched lanes of a folded:1 spec (the plan's own view of the lanes, not the spec's)
+    from lognet.hw.folded.timing import output_banked
+
+    for n_out, lanes, ob, banked in ((40, 4, 8, True), (36, 4, 2, True), (36, 4, 3, False),
+                                     (36, 4, 0, False), (24, 4, 8, False)):
+        spec = make_spec(8, n_out, 4, arch="folded", lanes=lanes, seed=4, out_beat=ob)
+        assert output_banked(spec) == banked
+        assert P.cycles_per_vector(spec) == Layer(spec).info.cycles_per_vector
+        p = P.plan(spec, "ice40-up5k")
+        banks = [m for m in p.layers[0].memories if m.name == "output_banks"]
+        assert bool(banks) == banked
+        if banked:
+            assert banks[0].width * banks[0].depth == 2 * 8 * n_out
+    # output-bound at 5 lanes (10 beats, 8 issue clocks): the output buffer of flip-flops
+    # costs a clock a vector that banks would not, so the view must be the 5-lane build's
+    one = make_spec(1, 40, 4, arch="folded", lanes=1, seed=4, out_beat=4)
+    five = one.with_arch(dataclasses.replace(one.arch, lanes=5))
+    assert output_banked(one) and not output_banked(five)
+    assert P.cycles_per_vector(one, 5) == Layer(five).info.cycles_per_vector
 
 
 def test_network_total_and_pace():

@@ -45,6 +45,10 @@ CASES = {
     # one copy of the connection words: every load pauses the core first
     "folded-single-copy": lambda: _single(make_spec(8, 5, 4, arch="folded", lanes=2, seed=12,
                                                     activation="relu")),
+    # wide streams in beats: inputs in two banks of a memory, results in two banks of a memory
+    # (a row a slot of 8 lanes, two beats of 4 a row), one copy of the connection words
+    "folded-banked": lambda: _single(make_spec(32, 32, 4, arch="folded", lanes=8, seed=13,
+                                               activation="relu", in_beat=8, out_beat=4)),
 }
 
 
