@@ -57,14 +57,19 @@ def _write_json(path: Path, obj) -> None:
 
 
 def _check_out_file(path: str | None) -> Path | None:
-    if path is None:
-        return None
-    p = Path(path)
-    if p.exists() and p.is_dir():
-        raise CLIError(f"{p} is a folder; give a file name")
-    if not p.absolute().parent.exists():
-        raise CLIError(f"folder {p.absolute().parent} does not exist; create it first")
-    return p
+    """An output file the verb will write, checked before its work: a file can be created
+    there (:func:`lognet.base.files.check_out_file`)."""
+    from lognet.base.files import check_out_file
+
+    return None if path is None else check_out_file(path)
+
+
+def _check_stdout(what: str) -> None:
+    """Refuse to start a verb that prints its result when standard output is closed (``>&-``):
+    Python then has no ``sys.stdout`` and the result would be lost."""
+    if sys.stdout is None:
+        raise CLIError(f"standard output is closed, so {what} would be lost; give -o FILE.npy "
+                       f"to write them to a file")
 
 
 #: argument names that name files a verb reads, and files (or folders) it writes
@@ -372,14 +377,16 @@ def cmd_infer(args) -> int:
     from lognet.base.errors import InputError
     from lognet.model.reference import reference
 
+    out = _check_out_file(args.output)
+    if out is None:
+        _check_stdout("the outputs")
     spec = _load_spec(args.spec)
     x = _load_int_array(args.inputs)
     try:
         y = reference(spec, x)
     except ValueError as e:
         raise InputError(f"{args.inputs}: {e}") from None
-    if args.output:
-        out = _check_out_file(args.output)
+    if out is not None:
         _save_npy(out, y)
         print(f"wrote {out}: {y.shape[0]} vectors x {y.shape[1]} outputs (int64)")
     else:
@@ -609,6 +616,8 @@ def cmd_run(args) -> int:
     except ValueError as e:
         raise InputError(f"{args.inputs}: {e}") from None
     out = _check_out_file(args.output)
+    if out is None:
+        _check_stdout("the board's outputs")
     if args.port == "sim":
         from lognet.boards.simlink import SimSerial
         from lognet.boards.top import UARTTop

@@ -49,6 +49,7 @@ __all__ = [
     "AUTO_CANDIDATES",
     "PICKERS",
     "LevelResult",
+    "ScaleError",
     "assign",
     "choose_level_format",
     "lognormal_mle",
@@ -58,6 +59,45 @@ __all__ = [
     "round_levels",
     "sqnr_db",
 ]
+
+
+class ScaleError(InputError):
+    """Values too large for a format of the bits given, whose step can be no coarser than 1
+    (fraction bits >= 0): the weights' scale is far from what the formats hold. ``problem``
+    says which values and how large; the fixes are ``need`` bits (when at most 32) or weights
+    and biases divided by ``2**shift`` (the layer's outputs scale by the same factor)."""
+
+    def __init__(self, problem: str, noun: str, option: str | None, need: int, shift: int):
+        self.problem, self.noun, self.option, self.need, self.shift = (problem, noun, option,
+                                                                       need, shift)
+        super().__init__(f"{problem}; {self.bits_fix()}divide the weights and biases by "
+                         f"2**{shift} (the layer's outputs scale by the same factor)")
+
+    def bits_fix(self) -> str:
+        """``give N <noun> bits (<option> N) or `` when N is a width formats take, else ''."""
+        if self.need > 32:
+            return ""
+        option = f" ({self.option} {self.need})" if self.option else ""
+        return f"give {self.need} {self.noun} bits{option} or "
+
+    def about(self, where: str) -> ScaleError:
+        """The same error with ``where`` (e.g. the layer) in front of the problem."""
+        return ScaleError(f"{where}: {self.problem}", self.noun, self.option, self.need,
+                          self.shift)
+
+
+def whole_bits_needed(amax: float, bits: int, signed: bool) -> tuple[int, int]:
+    """For values up to ``amax`` in a format whose step is 1 (no fraction bits): the width
+    that holds round(amax), and the power of two the values must be divided by to fit
+    ``bits``."""
+    top = int(round(amax))
+    need = top.bit_length() + int(signed)
+    shift = 0
+    while top > (1 << (bits - int(signed))) - 1:
+        shift += 1
+        top = int(round(amax / 2.0**shift))
+    return need, shift
+
 
 @dataclass(frozen=True)
 class LevelResult:
@@ -420,10 +460,16 @@ def pick_levels(w, K: int, picker: str, zero_level: bool = False, **opts) -> Lev
 
 
 def choose_level_format(levels, bits: int) -> QFormat:
-    """Unsigned ``bits``-bit format with as many fraction bits as the largest level allows."""
+    """Unsigned ``bits``-bit format with as many fraction bits as the largest level allows;
+    :class:`ScaleError` when even a step of 1 cannot hold the largest level."""
     top = float(np.max(levels))
     if top <= 0:
         return QFormat(bits, 0, False)
+    if round(top) > (1 << bits) - 1:
+        need, shift = whole_bits_needed(top, bits, False)
+        raise ScaleError(f"the largest level is {top:.3g}, more than {bits} level bits hold "
+                         f"(at most {(1 << bits) - 1}: the level step is 1 at the coarsest)",
+                         "level", "--level-bits", need, shift)
     # largest frac with round(top * 2**frac) <= 2**bits - 1
     frac = bits - int(np.floor(np.log2(top))) - 1
     while round(top * 2.0**frac) > (1 << bits) - 1:

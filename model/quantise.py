@@ -15,7 +15,14 @@ import numpy as np
 from lognet.base.errors import InputError
 
 from .arch import Activation, Arch
-from .levels import assign, choose_level_format, pick_levels, round_levels
+from .levels import (
+    ScaleError,
+    assign,
+    choose_level_format,
+    pick_levels,
+    round_levels,
+    whole_bits_needed,
+)
 from .qformat import QFormat, Rounding
 from .reference import reference_layer
 from .spec import LayerSpec, NetworkSpec
@@ -56,15 +63,31 @@ def bias_format(b, bits: int, acc_frac: int) -> QFormat:
     amax = float(np.max(np.abs(b))) if np.size(b) else 0.0
     ib = _bits_for(amax)
     frac = min(acc_frac, bits - 1 - ib)
+    if frac < 0:
+        need, shift = whole_bits_needed(amax, bits, True)
+        raise ScaleError(f"the biases reach {amax:.3g}, more than {bits} signed bias bits "
+                         f"hold", "bias", None, need, shift)
     return QFormat(bits - 1 - frac, frac, True)
 
 
 def calibrated_format(y_real, bits: int, signed: bool, acc_frac: int,
-                      rounding: Rounding = Rounding.HALF_EVEN) -> QFormat:
-    """Output format of ``bits`` bits whose range covers the largest |y| seen (saturating)."""
+                      rounding: Rounding = Rounding.HALF_EVEN, what: str = "the values",
+                      option: str | None = None) -> QFormat:
+    """Output format of ``bits`` bits whose range covers the largest |y| seen (saturating).
+    When even a step of 1 cannot hold it: InputError naming ``what``, or with ``option`` (the
+    layer's output width option) a :class:`ScaleError` whose fixes are that width or smaller
+    weights."""
     amax = float(np.max(np.abs(y_real))) if np.size(y_real) else 0.0
     ib = _bits_for(amax)
     frac = min(acc_frac, bits - int(signed) - ib)
+    if frac < 0:
+        need, shift = whole_bits_needed(amax, bits, signed)
+        problem = (f"{what} reach {amax:.3g}, more than {bits} {'signed ' if signed else ''}"
+                   f"bits hold (the step is 1 at the coarsest)")
+        if option is None:
+            raise InputError(f"{problem}; give {need} bits or scale the values down by "
+                             f"2**{shift}")
+        raise ScaleError(problem, "output", option, need, shift)
     return QFormat(bits - int(signed) - frac, frac, signed, rounding, True)
 
 
@@ -85,11 +108,14 @@ def quantise_layer(W, b, *, name: str, K: int, picker: str, topology: str = "den
     sources = make_topology(W, topology, seed)
     w_conn = np.concatenate([W[j, s] for j, s in enumerate(sources)])
     res = pick_levels(w_conn, K, picker, zero_level=zero_level)
-    level_fmt = choose_level_format(res.levels, level_bits)
-    q, sqnr_after, note = round_levels(w_conn, res.levels, level_fmt)
-    sign, idx = assign(w_conn, q * level_fmt.step)
-    acc_frac = in_fmt.frac_bits + level_fmt.frac_bits
-    bfmt = bias_format(b, bias_bits, acc_frac)
+    try:
+        level_fmt = choose_level_format(res.levels, level_bits)
+        q, sqnr_after, note = round_levels(w_conn, res.levels, level_fmt)
+        sign, idx = assign(w_conn, q * level_fmt.step)
+        acc_frac = in_fmt.frac_bits + level_fmt.frac_bits
+        bfmt = bias_format(b, bias_bits, acc_frac)
+    except ScaleError as e:
+        raise e.about(f"layer {name!r}") from None
     cuts = np.cumsum([len(s) for s in sources])[:-1]
     act = Activation(activation)
     common = dict(
@@ -113,7 +139,9 @@ def quantise_layer(W, b, *, name: str, K: int, picker: str, topology: str = "den
             calib_x = rng.integers(in_fmt.min_int, in_fmt.max_int + 1,
                                    (RANDOM_CALIB_VECTORS, n_in))
         y = reference_layer(probe, calib_x) * wide.step
-        out_fmt = calibrated_format(y, out_bits, act is Activation.NONE, acc_frac)
+        out_fmt = calibrated_format(y, out_bits, act is Activation.NONE, acc_frac,
+                                    what=f"layer {name!r}: its outputs on the calibration "
+                                         f"inputs", option="--out-bits")
     spec = LayerSpec(**common, out_fmt=out_fmt)
     report = {
         "name": name, "picker": picker, "picker_chosen": res.chosen, "K": K,
@@ -203,9 +231,16 @@ def random_layer_spec(n_in: int, n_out: int, mu: float, sigma: float, K: int, *,
         s = float(np.sqrt(np.mean(np.sum(W * W, axis=1)) / 3.0))
         b = rng.normal(0.0, s, n_out)
     in_fmt = QFormat(0, in_bits - int(in_signed), in_signed)
-    spec, _ = quantise_layer(W, b, name=name, K=K, picker=picker, topology=topology,
-                             in_fmt=in_fmt, level_bits=level_bits, bias_bits=bias_bits,
-                             out_bits=out_bits, activation=activation, arch=arch, seed=seed)
+    try:
+        spec, _ = quantise_layer(W, b, name=name, K=K, picker=picker, topology=topology,
+                                 in_fmt=in_fmt, level_bits=level_bits, bias_bits=bias_bits,
+                                 out_bits=out_bits, activation=activation, arch=arch,
+                                 seed=seed)
+    except ScaleError as e:
+        # the weights are exp(mu + sigma z): a smaller mu divides them all by the same factor
+        raise InputError(f"LN(mu={mu:g}, sigma={sigma:g}): {e.problem}; {e.bits_fix()}use a "
+                         f"smaller mu (at most {mu - e.shift * np.log(2):.2f}, which divides "
+                         f"the weights by 2**{e.shift})") from None
     return spec
 
 
@@ -226,6 +261,13 @@ def load_dense_layers(path, layers=None, activation: str = "relu-hidden", *,
         if W1.shape[0] != W2.shape[1]:
             raise InputError(f"{n1} has {W1.shape[0]} outputs but {n2} has {W2.shape[1]} "
                              f"inputs; {how_to_select}")
+    seen: dict[str, str] = {}
+    for n, _, _ in pairs:  # layer names reach HDL, C macros and file names sanitised
+        other = seen.setdefault(sanitise(n), n)
+        if other != n:
+            raise InputError(f"{path}: arrays {other!r} and {n!r} both become the layer name "
+                             f"{sanitise(n)!r} (names are sanitised for HDL, C and file "
+                             f"names); rename one in the file or leave one out (--layer)")
     last = len(pairs) - 1
     return [(sanitise(n), W, b, ("relu" if i < last else "none")
              if activation == "relu-hidden" else activation)

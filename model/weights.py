@@ -8,12 +8,15 @@ and a Gemm with transB = 0 are transposed. Problems give one-line :class:`InputE
 from __future__ import annotations
 
 import fnmatch
+import math
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 from lognet.base.errors import InputError
+from lognet.base.files import MAX_ARRAY_VALUES, check_npy, check_npz
 
 __all__ = ["list_layers", "load_weights", "pair_biases", "select_layers"]
 
@@ -38,8 +41,7 @@ def _magic(path: Path, n: int) -> bytes:
 
 
 def _load_npz(path: Path) -> dict:
-    if _magic(path, 4) != b"PK\x03\x04":
-        raise InputError(f"{path}: not a readable .npz file (not a zip archive)")
+    check_npz(path)  # a zip archive of arrays, every header within the limits
     try:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
@@ -48,13 +50,14 @@ def _load_npz(path: Path) -> dict:
             raise InputError(f"{path}: holds pickled objects, which lognet never loads; save "
                              f"plain numeric arrays") from None
         raise InputError(f"{path}: not a readable .npz file") from None
-    except (zipfile.BadZipFile, OSError, EOFError):
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError):
         raise InputError(f"{path}: not a readable .npz file (is it really .npz?)") from None
 
 
 def _load_npy(path: Path) -> dict:
     if _magic(path, 6) != b"\x93NUMPY":
         raise InputError(f"{path}: not a readable .npy file (no NumPy header)")
+    check_npy(path)
     try:
         a = np.load(path, allow_pickle=False)
     except ValueError as e:
@@ -80,9 +83,52 @@ def _load_safetensors(path: Path) -> dict:
                          f"({str(e).splitlines()[0][:80]})") from None
 
 
+#: bits per element of the ONNX element types packed several to a byte
+_ONNX_PACKED = {"INT4": 4, "UINT4": 4, "FLOAT4E2M1": 4, "INT2": 2, "UINT2": 2,
+                "FLOAT6E2M3": 6, "FLOAT6E3M2": 6}
+
+
+def _onnx_array(path: Path, t) -> np.ndarray:
+    """An ONNX initializer as an array, its dims and data checked first: at most
+    :data:`MAX_ARRAY_VALUES` values, and exactly as much data as the dims declare."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    where = f"{path}: initializer {t.name[:60]!r}"
+    dims = [int(d) for d in t.dims]
+    if any(d < 0 for d in dims):
+        raise InputError(f"{where} has negative dims {dims[:8]}; the model file is damaged: "
+                         f"export it again")
+    n = math.prod(dims)
+    if n > MAX_ARRAY_VALUES:
+        raise InputError(f"{where} declares dims {dims[:8]} ({n:,} values), more than the "
+                         f"{MAX_ARRAY_VALUES:,} values lognet reads in one array; give a "
+                         f"smaller model")
+    type_name = TensorProto.DataType.Name(t.data_type) if t.data_type in \
+        TensorProto.DataType.values() else str(t.data_type)
+    try:
+        dtype = np.dtype(helper.tensor_dtype_to_np_dtype(t.data_type))
+    except (KeyError, TypeError, ValueError):
+        raise InputError(f"{where} has element type {type_name}, not numbers") from None
+    bits = _ONNX_PACKED.get(type_name)
+    if t.HasField("raw_data"):
+        have, unit = len(t.raw_data), "bytes"
+        need = -(-n * bits // 8) if bits else n * dtype.itemsize
+    else:
+        field = helper.tensor_dtype_to_field(t.data_type)
+        have, unit = len(getattr(t, field)), f"{field} entries"
+        need = None if bits else n * (2 if dtype.kind == "c" else 1)
+    if need is not None and have != need:
+        raise InputError(f"{where} declares dims {dims[:8]} ({need:,} {unit}) but holds "
+                         f"{have:,}; the model file is damaged: export it again")
+    try:
+        return numpy_helper.to_array(t)
+    except (ValueError, TypeError) as e:
+        raise InputError(f"{where}: cannot be read as an array "
+                         f"({str(e).splitlines()[0][:80]})") from None
+
+
 def _load_onnx(path: Path) -> dict:
     import onnx
-    from onnx import numpy_helper
 
     try:
         model = onnx.load(str(path))
@@ -99,7 +145,7 @@ def _load_onnx(path: Path) -> dict:
             continue
         if len(node.input) < 2 or node.input[1] not in inits:
             continue
-        W = numpy_helper.to_array(inits[node.input[1]])
+        W = _onnx_array(path, inits[node.input[1]])
         if W.ndim != 2:
             continue
         if node.op_type == "Gemm":
@@ -110,7 +156,7 @@ def _load_onnx(path: Path) -> dict:
             name = node.input[1]
             out[name] = W
             if len(node.input) > 2 and node.input[2] in inits:
-                out[f"{name}.bias"] = numpy_helper.to_array(inits[node.input[2]])
+                out[f"{name}.bias"] = _onnx_array(path, inits[node.input[2]])
         else:
             name = node.input[1]
             out[name] = W.T
@@ -118,7 +164,7 @@ def _load_onnx(path: Path) -> dict:
                 if nxt.op_type == "Add":
                     other = [x for x in nxt.input if x != node.output[0]]
                     if other and other[0] in inits:
-                        out[f"{name}.bias"] = numpy_helper.to_array(inits[other[0]])
+                        out[f"{name}.bias"] = _onnx_array(path, inits[other[0]])
     if not out:
         raise InputError(f"{path}: no Gemm or MatMul node with a constant weight matrix")
     return out

@@ -16,16 +16,21 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import math
 import os
 import shutil
+import stat
 import tempfile
+import zipfile
+import zlib
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from .errors import InputError
 
-__all__ = ["atomic_folder", "atomic_write_bytes", "atomic_write_text", "check_out_folder",
-           "load_npy", "usual_file_mode"]
+__all__ = ["MAX_ARRAY_VALUES", "atomic_folder", "atomic_write_bytes", "atomic_write_text",
+           "check_npy", "check_npz", "check_out_file", "check_out_folder", "load_npy",
+           "usual_file_mode"]
 
 
 #: a file in every folder :func:`atomic_folder` writes: ``--force`` replaces only such folders
@@ -33,6 +38,16 @@ MARKER = ".lognet"
 #: part of the name of every temporary file or folder, followed by the writer's process id, so
 #: a later run can remove what a killed one left (:func:`_clean_stale`)
 _TMP_TAG = ".lognet-tmp-"
+
+#: the most values one array read from a user's file may hold (2 GiB as float64): every
+#: .npy / .npz header and ONNX initializer declaring more is refused before anything is
+#: allocated
+MAX_ARRAY_VALUES = 1 << 28
+#: a .npz whose arrays expand to more than this many times its size on disk is refused (no
+#: real weights or inputs compress so far; a zip bomb does) ...
+MAX_NPZ_EXPANSION = 200
+#: ... when they expand to more than this many bytes (a small archive may expand freely)
+_NPZ_EXPANSION_FREE = 1 << 26
 
 
 def _umask() -> int:
@@ -85,6 +100,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file and a rename: never half-written.
     The file gets the usual mode (0666 less the umask)."""
     path = Path(path)
+    _refuse_special(path)
     parent = path.absolute().parent
     _clean_stale(parent, path.name)
     try:
@@ -108,6 +124,53 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         raise
 
 
+def _special_kind(path: Path) -> str | None:
+    """What ``path`` is when it exists and is neither a regular file nor a folder (following a
+    symbolic link): "a character device", "a named pipe", ...; None otherwise."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    for test, kind in ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return None
+
+
+def _refuse_special(path: Path) -> None:
+    kind = _special_kind(path)
+    if kind:
+        raise InputError(f"{path} is {kind}, not a regular file; lognet writes an output "
+                         f"through a temporary file renamed over it, which would replace it: "
+                         f"give a file name")
+
+
+def check_out_file(path: str | os.PathLike) -> Path:
+    """``path`` as a Path, or InputError when a file cannot be written there: it is a folder
+    or a device, pipe or socket, a file stands where a folder of its path should be, the folder
+    does not exist, or nothing can be created in it (tried with a temporary file, removed at
+    once). Call it before any long work so a run does not fail at its very end."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path} is a folder; give a file name")
+    _refuse_special(path)
+    parent = path.absolute().parent
+    for p in (parent, *parent.parents):
+        if p.exists() and not p.is_dir():
+            raise InputError(f"{path}: {p} is a file, not a folder; choose another path")
+    if not parent.exists():
+        raise InputError(f"folder {parent} does not exist; create it first")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(path.name), dir=parent)
+    except OSError as e:
+        raise InputError(f"{path}: cannot write in {parent} ({e.strerror or e}); choose "
+                         f"another path") from None
+    os.close(fd)
+    os.unlink(tmp)
+    return path
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename: never half-written."""
     atomic_write_bytes(path, text.encode())
@@ -124,12 +187,110 @@ def load_npy(path: str | os.PathLike, what: str = "array"):
     with open(p, "rb") as f:
         if f.read(6) != b"\x93NUMPY":
             raise InputError(f"{p}: not a .npy file ({what}); save it with numpy.save")
+    check_npy(p, f"{p} ({what})")
     try:
         return np.load(p, allow_pickle=False)
     except ValueError as e:
         raise InputError(f"{p}: not a plain .npy array ({str(e).splitlines()[0]})") from None
     except (OSError, EOFError):
         raise InputError(f"{p}: not a readable .npy file ({what})") from None
+
+
+def _shape_text(shape) -> str:
+    text = str(tuple(shape))
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _npy_header(f, where: str):
+    """The shape and dtype in the header of the .npy stream ``f`` (at its start), read with
+    NumPy's own header parser, nothing of the data read."""
+    import numpy as np
+
+    fmt = np.lib.format
+    try:
+        version = fmt.read_magic(f)
+        if version == (1, 0):
+            shape, _, dtype = fmt.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, _, dtype = fmt.read_array_header_2_0(f)
+        else:
+            raise InputError(f"{where}: .npy format version {version[0]}.{version[1]}, which "
+                             f"holds no plain numeric array; save it with numpy.save")
+    except (ValueError, EOFError) as e:
+        raise InputError(f"{where}: not a plain .npy array (its header: "
+                         f"{str(e).splitlines()[0][:80]})") from None
+    return shape, dtype
+
+
+def _check_npy_size(shape, dtype, data_bytes: int, where: str) -> None:
+    """Refuse an array header that declares more than :data:`MAX_ARRAY_VALUES` values, or more
+    data than its file holds (``data_bytes`` after the header)."""
+    if dtype.hasobject:
+        return  # pickled objects: np.load refuses them without reading (allow_pickle=False)
+    if any(n < 0 for n in shape):
+        raise InputError(f"{where}: its header declares the shape {_shape_text(shape)}; not a "
+                         f"plain .npy array")
+    values = math.prod(shape)
+    if values > MAX_ARRAY_VALUES:
+        raise InputError(f"{where}: declares an array of shape {_shape_text(shape)} "
+                         f"({values:,} values), more than the {MAX_ARRAY_VALUES:,} values "
+                         f"lognet reads in one array; give a smaller array")
+    need = values * dtype.itemsize
+    if need > data_bytes:
+        raise InputError(f"{where}: declares shape {_shape_text(shape)} ({need:,} bytes of "
+                         f"data) but holds only {data_bytes:,}; the file is cut short: save it "
+                         f"again")
+
+
+def check_npy(path: str | os.PathLike, where: str | None = None) -> None:
+    """Check a .npy file's header before it is loaded: at most :data:`MAX_ARRAY_VALUES`
+    values, and as much data in the file as the header declares (InputError otherwise)."""
+    where = where or str(path)
+    with open(path, "rb") as f:
+        shape, dtype = _npy_header(f, where)
+        _check_npy_size(shape, dtype, os.fstat(f.fileno()).st_size - f.tell(), where)
+
+
+def check_npz(path: str | os.PathLike) -> None:
+    """Check a .npz archive before any array of it is read: a zip archive that holds arrays,
+    each member's header (:func:`check_npy`'s rules, against the member's declared size), and
+    no more expansion than :data:`MAX_NPZ_EXPANSION` (a zip bomb is refused from its directory,
+    nothing decompressed but the headers)."""
+    import numpy as np
+
+    p = Path(path)
+    with open(p, "rb") as f:
+        if f.read(4) not in (b"PK\x03\x04", b"PK\x05\x06"):  # a member first, or empty
+            raise InputError(f"{p}: not a readable .npz file (not a zip archive)")
+    try:
+        with zipfile.ZipFile(p) as z:
+            infos = z.infolist()
+            if not infos:
+                raise InputError(f"{p}: an empty archive, it holds no arrays; save arrays into "
+                                 f"it with numpy.savez({p.name!r}, name=array)")
+            disk = os.path.getsize(p)
+            total = sum(i.file_size for i in infos)
+            if total > _NPZ_EXPANSION_FREE and total > MAX_NPZ_EXPANSION * disk:
+                raise InputError(f"{p}: its arrays expand to {total:,} bytes from {disk:,} on "
+                                 f"disk, more than {MAX_NPZ_EXPANSION} times (no real weights "
+                                 f"or inputs compress so far); save the arrays with "
+                                 f"numpy.savez, uncompressed")
+            for info in infos:
+                where = f"{p}: array {info.filename.removesuffix('.npy')!r}"
+                with z.open(info) as m:
+                    magic = m.read(len(np.lib.format.MAGIC_PREFIX))
+                    if magic != np.lib.format.MAGIC_PREFIX:
+                        if info.file_size > MAX_ARRAY_VALUES:  # np.load reads it as bytes
+                            raise InputError(f"{where}: {info.file_size:,} bytes that are no "
+                                             f".npy array; save plain numeric arrays")
+                        continue
+                    m.seek(0)
+                    shape, dtype = _npy_header(m, where)
+                    _check_npy_size(shape, dtype, info.file_size - m.tell(), where)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError,
+            zlib.error, EOFError, OSError) as e:
+        raise InputError(f"{p}: not a readable .npz file ({type(e).__name__}: "
+                         f"{str(e).splitlines()[0][:60] if str(e) else 'damaged'})") from None
 
 
 def _foreign(folder: Path) -> list[str]:

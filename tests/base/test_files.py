@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import io
 import os
+import stat
 import subprocess
 import sys
+import zipfile
 
+import numpy as np
 import pytest
 
+from lognet.base import files
 from lognet.base.errors import InputError
-from lognet.base.files import MARKER, atomic_folder, atomic_write_text, check_out_folder
+from lognet.base.files import (
+    MARKER,
+    MAX_ARRAY_VALUES,
+    atomic_folder,
+    atomic_write_text,
+    check_npy,
+    check_npz,
+    check_out_file,
+    check_out_folder,
+    load_npy,
+)
 
 
 def test_a_new_folder_appears_whole_with_the_marker(tmp_path):
@@ -136,3 +151,99 @@ def test_a_symbolic_link_is_refused_and_left_alone(tmp_path):
             pass
     assert link.is_symlink() and sorted(p.name for p in tmp_path.iterdir()) == ["link",
                                                                                 "target"]
+
+
+def _header(shape, descr="<f8") -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": descr, "fortran_order": False,
+                                               "shape": shape})
+    return buf.getvalue()
+
+
+def test_npy_headers_are_checked_before_loading(tmp_path):
+    np.save(tmp_path / "ok.npy", np.arange(12).reshape(3, 4))
+    check_npy(tmp_path / "ok.npy")
+    np.testing.assert_array_equal(load_npy(tmp_path / "ok.npy"), np.arange(12).reshape(3, 4))
+    # one value above the limit: refused from the header (nothing of the data exists)
+    (tmp_path / "big.npy").write_bytes(_header((MAX_ARRAY_VALUES + 1,), "|u1"))
+    with pytest.raises(InputError, match="268,435,457 values"):
+        load_npy(tmp_path / "big.npy", "the inputs")
+    # exactly at the limit but the data missing: refused as cut short, not allocated
+    (tmp_path / "at.npy").write_bytes(_header((MAX_ARRAY_VALUES,), "|u1") + bytes(10))
+    with pytest.raises(InputError, match="holds only 10; the file is cut short"):
+        check_npy(tmp_path / "at.npy")
+    (tmp_path / "bad.npy").write_bytes(b"\x93NUMPY\x01\x00\x10\x00{'descr': <f8}     \n")
+    with pytest.raises(InputError, match="not a plain .npy array"):
+        load_npy(tmp_path / "bad.npy")
+
+
+def _zip(path, members, compression=zipfile.ZIP_STORED):
+    with zipfile.ZipFile(path, "w", compression=compression) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+
+
+def test_npz_members_are_checked_before_reading(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(64, 64))
+    np.savez_compressed(tmp_path / "ok.npz", w=w, mask=np.zeros((256, 256)))
+    check_npz(tmp_path / "ok.npz")  # real weights and a compressed all-zero mask: accepted
+    _zip(tmp_path / "huge.npz", {"w.npy": _header((10**6, 10**6))})
+    with pytest.raises(InputError, match=r"array 'w': declares an array of shape \(1000000, "):
+        check_npz(tmp_path / "huge.npz")
+    _zip(tmp_path / "short.npz", {"w.npy": _header((4, 6)) + bytes(100)})
+    with pytest.raises(InputError, match=r"\(192 bytes of data\) but holds only 100"):
+        check_npz(tmp_path / "short.npz")
+    # a member with NumPy's magic under any name is read as an array by np.load: checked too
+    _zip(tmp_path / "named.npz", {"w": _header((10**6, 10**6))})
+    with pytest.raises(InputError, match="268,435,456"):
+        check_npz(tmp_path / "named.npz")
+    np.savez(tmp_path / "none.npz")
+    with pytest.raises(InputError, match="holds no arrays"):
+        check_npz(tmp_path / "none.npz")
+    (tmp_path / "text.npz").write_text("not a zip")
+    with pytest.raises(InputError, match="not a zip archive"):
+        check_npz(tmp_path / "text.npz")
+
+
+def test_a_zip_bomb_is_refused_from_its_directory(tmp_path, monkeypatch):
+    """Expansion beyond MAX_NPZ_EXPANSION is refused once the arrays are large (the free size
+    lowered here so the bomb stays small)."""
+    monkeypatch.setattr(files, "_NPZ_EXPANSION_FREE", 1 << 20)
+    bomb = _header((1 << 18,)) + bytes(8 << 18)  # 2 MiB of zeros, deflated to a few kB
+    _zip(tmp_path / "bomb.npz", {"x.npy": bomb}, zipfile.ZIP_DEFLATED)
+    assert os.path.getsize(tmp_path / "bomb.npz") * files.MAX_NPZ_EXPANSION < len(bomb)
+    with pytest.raises(InputError, match="more than 200 times"):
+        check_npz(tmp_path / "bomb.npz")
+    _zip(tmp_path / "stored.npz", {"x.npy": bomb})  # the same zeros uncompressed: accepted
+    check_npz(tmp_path / "stored.npz")
+    monkeypatch.setattr(files, "_NPZ_EXPANSION_FREE", 1 << 26)
+    check_npz(tmp_path / "bomb.npz")  # below the free size a small archive may expand
+
+
+def test_an_output_file_is_checked_before_the_work(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    assert check_out_file(tmp_path / "out.json") == tmp_path / "out.json"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]  # the probe is gone
+    with pytest.raises(InputError, match="is a folder; give a file name"):
+        check_out_file(tmp_path)
+    with pytest.raises(InputError, match="afile is a file, not a folder"):
+        check_out_file(tmp_path / "afile" / "x" / "out.json")
+    with pytest.raises(InputError, match="does not exist; create it first"):
+        check_out_file(tmp_path / "nodir" / "out.json")
+    with pytest.raises(InputError, match="cannot write in /proc"):
+        check_out_file("/proc/lognet-out.json")
+
+
+def test_a_device_or_pipe_is_never_replaced(tmp_path):
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "link").symlink_to("/dev/null")
+    for path, kind in (("/dev/null", "a character device"), (tmp_path / "fifo", "a named pipe"),
+                       (tmp_path / "link", "a character device")):
+        with pytest.raises(InputError, match=f"is {kind}, not a regular file"):
+            check_out_file(path)
+        with pytest.raises(InputError, match=f"is {kind}, not a regular file"):
+            atomic_write_text(path, "x")
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    assert stat.S_ISFIFO(os.stat(tmp_path / "fifo").st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "link"]

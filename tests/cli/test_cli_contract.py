@@ -4,10 +4,14 @@ through ``lognet.cli.main`` (the broken pipe through a real pipe)."""
 
 from __future__ import annotations
 
+import functools
+import io
 import json
+import os
 import pickle
 import subprocess
 import sys
+import zipfile
 
 import numpy as np
 import pytest
@@ -18,6 +22,66 @@ from lognet.cli import main
 from lognet.model.specjson import dump_spec
 
 SPEC = ["--mu", "-3", "--sigma", "0.6", "-K", "4"]
+
+
+def _npy_header(shape, descr="<f8") -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": descr, "fortran_order": False,
+                                               "shape": shape})
+    return buf.getvalue()
+
+
+def _onnx_matmul(dims, raw=None, floats=None) -> bytes:
+    """A one-MatMul ONNX model whose weight initializer declares ``dims`` and holds ``raw``
+    bytes or ``floats`` (either may be shorter than the dims)."""
+    from onnx import TensorProto, helper
+
+    w = TensorProto(name="W", data_type=TensorProto.FLOAT, dims=dims)
+    if raw is not None:
+        w.raw_data = raw
+    if floats is not None:
+        w.float_data.extend(floats)
+    g = helper.make_graph([helper.make_node("MatMul", ["x", "W"], ["y"])], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 6])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], [w])
+    return helper.make_model(g).SerializeToString()
+
+
+@functools.lru_cache(maxsize=1)
+def _hostile_arrays() -> dict[str, bytes]:
+    """Array files whose headers lie: made once, written into each case's folder."""
+    out = {"xhuge.npy": _npy_header((10**6, 10**6), "<i8"),
+           "xshort.npy": _npy_header((1000, 6), "<i8") + bytes(80),
+           "whuge.npy": _npy_header((10**6, 10**6))}
+    for name, member in (("whuge.npz", _npy_header((10**6, 10**6))),
+                         ("wshort.npz", _npy_header((4, 6)) + bytes(8))):
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as z:
+            z.writestr("fc1.npy", member)
+        out[name] = buf.getvalue()
+    # a zip bomb: 96 MiB of zeros deflated to about 100 kB
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as z, \
+            z.open("x_train.npy", "w") as f:
+        f.write(_npy_header((2 * 1024 * 1024, 6)))
+        for _ in range(6):
+            f.write(bytes(16 << 20))
+    out["bomb.npz"] = buf.getvalue()
+    buf = io.BytesIO()
+    np.savez(buf)
+    out["noarrays.npz"] = buf.getvalue()
+    rng = np.random.default_rng(0)
+    for name, arrays in (("w100.npz", {"fc1": rng.normal(size=(4, 6)) * 100}),
+                         ("w1e29.npz", {"fc1": rng.normal(size=(4, 6)) * 1e29}),
+                         ("alike.npz", {"fc.1": rng.normal(size=(4, 6)),
+                                        "fc_1": rng.normal(size=(3, 4))})):
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        out[name] = buf.getvalue()
+    out["wshort.onnx"] = _onnx_matmul([6, 4], raw=bytes(40))
+    out["wshortf.onnx"] = _onnx_matmul([6, 4], floats=[1.0] * 10)
+    out["whuge.onnx"] = _onnx_matmul([10**6, 10**6], raw=bytes(40))
+    return out
 
 
 @pytest.fixture
@@ -61,6 +125,9 @@ def files(tmp_path, monkeypatch):
     (tmp_path / "sseed.toml").write_text("[sweep]\nseed = 9223372036854775807\n")
     (tmp_path / "spoint.toml").write_text("[[points]]\nK = [4, 8]\n")
     (tmp_path / "stopo.toml").write_text("[quantise]\ntopology = 'sideways'\n")
+    for name, data in _hostile_arrays().items():
+        (tmp_path / name).write_bytes(data)
+    os.mkfifo(tmp_path / "fifo")
     return tmp_path
 
 
@@ -197,6 +264,63 @@ CASES = {
                              "memory holds at most"),
     # fit: a spec where the weights go
     "fit-spec-as-weights": (["fit", "l.json"], "l.json is JSON (a spec?), not a weight file"),
+    # array headers that declare more than the limit or than the file holds: refused from the
+    # header, nothing allocated
+    "infer-npy-huge": (["infer", "l.json", "xhuge.npy"], "more than the 268,435,456 values"),
+    "infer-npy-short": (["infer", "l.json", "xshort.npy"], "the file is cut short"),
+    "sim-inputs-npy-huge": (["sim", "l.json", "--bulk", "--inputs", "xhuge.npy",
+                             "--simulator", "icarus"], "more than the 268,435,456 values"),
+    "fit-data-npy-huge": (["fit", "--activations", "l.json", "--data", "xhuge.npy", "-o", "f"],
+                          "more than the 268,435,456 values"),
+    "quantise-calib-npy-huge": (["quantise", "w.npz", "--calib", "xhuge.npy", "-o", "o.json"],
+                                "more than the 268,435,456 values"),
+    "layers-npy-huge": (["layers", "whuge.npy"], "more than the 268,435,456 values"),
+    "layers-npz-huge": (["layers", "whuge.npz"], "array 'fc1': declares an array of shape"),
+    "quantise-npz-huge": (["quantise", "whuge.npz", "-o", "o.json"],
+                          "more than the 268,435,456 values"),
+    "fit-npz-huge": (["fit", "whuge.npz", "-o", "f"], "more than the 268,435,456 values"),
+    "tune-data-npz-huge": (["tune", "l.json", "--data", "whuge.npz", "-o", "t.json"],
+                           "more than the 268,435,456 values"),
+    "quantise-npz-short": (["quantise", "wshort.npz", "-o", "o.json"], "the file is cut short"),
+    "tune-data-zip-bomb": (["tune", "l.json", "--data", "bomb.npz", "-o", "t.json"],
+                           "more than 200 times"),
+    "layers-zip-bomb": (["layers", "bomb.npz"], "save the arrays with numpy.savez"),
+    "layers-npz-no-arrays": (["layers", "noarrays.npz"], "holds no arrays"),
+    # ONNX initializers whose data does not match their dims
+    "layers-onnx-raw-short": (["layers", "wshort.onnx"], "(96 bytes) but holds 40"),
+    "layers-onnx-floats-short": (["layers", "wshortf.onnx"],
+                                 "(24 float_data entries) but holds 10"),
+    "quantise-onnx-huge-dims": (["quantise", "whuge.onnx", "-o", "o.json"],
+                                "more than the 268,435,456 values"),
+    # weights far outside what the formats hold: the scale named, true fixes
+    "quantise-weights-100": (["quantise", "w100.npz", "-o", "o.json"],
+                             "give 10 output bits (--out-bits 10) or divide the weights and "
+                             "biases by 2**2"),
+    "quantise-weights-1e29": (["quantise", "w1e29.npz", "-o", "o.json"],
+                              "more than 8 level bits hold"),
+    "spec-mu-4": (["spec", "--inputs", "6", "--outputs", "4", "--mu", "4", "--sigma", "0.6",
+                   "-o", "o.json"], "or use a smaller mu (at most"),
+    "spec-mu-60": (["spec", "--inputs", "6", "--outputs", "4", "--mu", "60", "--sigma", "0.6",
+                    "-o", "o.json"], "the largest level is"),
+    # two arrays whose names sanitise alike
+    "quantise-names-alike": (["quantise", "alike.npz", "-o", "o.json"],
+                             "arrays 'fc.1' and 'fc_1' both become the layer name 'fc_1'"),
+    # --json outputs checked before the tool runs
+    "sim-json-under-file": (["sim", "l.json", "--bulk", "--json", "afile/s.json",
+                             "--simulator", "icarus"], "afile is a file, not a folder"),
+    "sim-json-unwritable": (["sim", "l.json", "--json", "/proc/lognet-s.json"],
+                            "cannot write in /proc"),
+    "synth-json-under-file": (["synth", "l.json", "--target", "ice40-up5k", "--json",
+                               "afile/s.json"], "afile is a file, not a folder"),
+    "synth-json-unwritable": (["synth", "l.json", "--target", "ice40-up5k", "--json",
+                               "/proc/lognet-s.json"], "cannot write in /proc"),
+    # outputs onto files that are not regular files: never replaced
+    "infer-out-dev-null": (["infer", "l.json", "x.npy", "-o", "/dev/null"],
+                           "/dev/null is a character device, not a regular file"),
+    "plan-json-dev-full": (["plan", "l.json", "--target", "ice40-up5k", "--json", "/dev/full"],
+                           "/dev/full is a character device"),
+    "spec-out-fifo": (["spec", "--inputs", "6", "--outputs", "4", *SPEC, "-o", "fifo"],
+                      "fifo is a named pipe, not a regular file"),
 }
 
 
@@ -227,6 +351,19 @@ def test_a_closed_pipe_ends_quietly(tmp_path):
     p.stdout.close()  # the reader goes away, as `| head -1` does
     err = p.stderr.read().decode()
     assert p.wait() == 0 and "Traceback" not in err and err == ""
+
+
+def test_a_closed_stdout_is_one_line(tmp_path):
+    """``lognet infer`` with standard output closed (``>&-``) refuses before its work: the
+    outputs would be lost."""
+    dump_spec(make_spec(6, 4, 4), tmp_path / "l.json")
+    np.save(tmp_path / "x.npy", np.zeros((5, 6), dtype=np.int64))
+    p = subprocess.run([*LOGNET, "infer", str(tmp_path / "l.json"), str(tmp_path / "x.npy")],
+                       stderr=subprocess.PIPE, preexec_fn=lambda: os.close(1), timeout=120)
+    lines = p.stderr.decode().strip().splitlines()
+    assert p.returncode == 2 and len(lines) == 1, p.stderr
+    assert lines[0].startswith("lognet: error: standard output is closed")
+    assert sorted(q.name for q in tmp_path.iterdir()) == ["l.json", "x.npy"]
 
 
 #: a ``lognet generate`` whose file writes are slowed down (0.3 s each), so a signal lands

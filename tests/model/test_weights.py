@@ -69,3 +69,55 @@ def test_bad_files(tmp_path):
         with pytest.raises(InputError, match=needle) as e:
             load_weights(tmp_path / name)
         assert "\n" not in str(e.value)
+
+
+def _onnx_matmul(path, dims, raw=None, floats=None):
+    w = TensorProto(name="W", data_type=TensorProto.FLOAT, dims=dims)
+    if raw is not None:
+        w.raw_data = raw
+    if floats is not None:
+        w.float_data.extend(floats)
+    g = helper.make_graph([helper.make_node("MatMul", ["x", "W"], ["y"])], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 6])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], [w])
+    onnx.save(helper.make_model(g), str(path))
+
+
+def test_onnx_data_is_checked_against_its_dims(tmp_path):
+    W = np.arange(24, dtype=np.float32).reshape(6, 4)  # MatMul's (in, out)
+    _onnx_matmul(tmp_path / "raw.onnx", [6, 4], raw=W.tobytes())
+    _onnx_matmul(tmp_path / "typed.onnx", [6, 4], floats=W.ravel().tolist())
+    for f in ("raw.onnx", "typed.onnx"):
+        np.testing.assert_array_equal(load_weights(tmp_path / f)["W"], W.T)
+    for name, kw, needle in (
+            ("short.onnx", dict(raw=W.tobytes()[:40]), r"\(96 bytes\) but holds 40"),
+            ("long.onnx", dict(raw=W.tobytes() + bytes(4)), r"\(96 bytes\) but holds 100"),
+            ("shortf.onnx", dict(floats=[1.0] * 10), r"\(24 float_data entries\) but holds 10"),
+            ("none.onnx", {}, r"\(24 float_data entries\) but holds 0")):
+        _onnx_matmul(tmp_path / name, [6, 4], **kw)
+        with pytest.raises(InputError, match=needle):
+            load_weights(tmp_path / name)
+    _onnx_matmul(tmp_path / "huge.onnx", [10**6, 10**6], raw=bytes(40))
+    with pytest.raises(InputError, match="1,000,000,000,000 values"):
+        load_weights(tmp_path / "huge.onnx")
+
+
+def test_npy_and_npz_headers_are_checked_before_loading(tmp_path):
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "<f8", "fortran_order": False,
+                                               "shape": (10**6, 10**6)})
+    (tmp_path / "huge.npy").write_bytes(buf.getvalue())
+    with zipfile.ZipFile(tmp_path / "huge.npz", "w") as z:
+        z.writestr("fc1.npy", buf.getvalue())
+    np.savez(tmp_path / "none.npz")
+    for name, needle in (("huge.npy", "more than the 268,435,456 values"),
+                         ("huge.npz", "array 'fc1': declares an array of shape"),
+                         ("none.npz", "holds no arrays")):
+        with pytest.raises(InputError, match=needle):
+            load_weights(tmp_path / name)
+    W = np.random.default_rng(0).normal(size=(8, 8))
+    np.savez_compressed(tmp_path / "c.npz", w=W)
+    np.testing.assert_array_equal(load_weights(tmp_path / "c.npz")["w"], W)
