@@ -7,6 +7,20 @@ polled until the swap), and writes every output vector to a file. Verilator runs
 small fixed C++ main that toggles the clock; Icarus under a Verilog clock. Python only writes the
 files, starts the simulator and compares its outputs with the integer reference, exactly.
 
+The files (``$fread`` reads a reg of a whole number of bytes big-endian in both Verilator and
+Icarus 11: the first byte of the file lands in the reg's top 8 bits):
+
+- ``inputs.bin``: one record per input beat, ``ceil(W / 8)`` bytes where ``W`` is the beat's
+  payload width (elements per beat times the input width), big-endian, element ``i`` of the beat
+  at bits ``[i*w +: w]`` in two's complement (``w`` bits each), the bits above ``W`` zero.
+- ``script.bin``: one record per bus-script entry, three unsigned 32-bit big-endian words:
+  the input beat it comes before, the address (or a commit / pause marker), the data.
+- ``outputs.bin``: the testbench's ``$fwrite(fout, "%z", o_payload)``, one record per output
+  beat: the beat's ``ceil(W / 32)`` 32-bit words, least significant first, each as its value
+  bits then its x/z bits, both 32-bit words in the simulator's byte order (Verilator:
+  little-endian; Icarus: the host's). Elements sit in the value bits as in an input beat; a
+  set x/z bit (Icarus only; Verilator has two states) is an undefined output.
+
 cocotb (:mod:`lognet.sim.runner`) stays the tool for protocol scenarios (stalls, resets,
 reprogramming mid-stream at any clock); this path is for hardware against software on real data
 sets, at the simulator's own speed.
@@ -116,8 +130,10 @@ def testbench(core_top: str, info) -> str:
     with the sizes of ``info`` (:class:`~lognet.hw.arch.CoreInfo`). Plain Verilog-2005, all of
     it synchronous to ``clk``, so Verilator needs no timing support. It counts stream
     transfers (beats; a whole vector each for cores without beats): ``+n`` input beats in,
-    ``+nout`` output beats out, the bus script's entries placed before input beat ``s_vec``."""
+    ``+nout`` output beats out, the bus script's entries placed before input beat ``s_vec``.
+    The input and script files are binary (the module docstring has their layout)."""
     iw = info.in_beat_size * info.in_width
+    ibytes = -(-iw // 8)
     ow = info.out_beat_size * info.out_width
     aw = info.addr_width
     return f"""// lognet bulk testbench (generated): +inputs=FILE in, +outputs=FILE out
@@ -150,7 +166,8 @@ module {TB_TOP}(input clk, output wave_on);
   // the window: from the clock vector wfrom may be offered (its bus script included) until
   // the output of vector wfrom + wcount - 1 has left
   assign wave_on = wend != 0 && sent >= wfrom && got < wend;
-  reg [{iw - 1}:0] x;
+  reg [{8 * ibytes - 1}:0] x;  // one record of the input file
+  reg [95:0] s_entry;         // one record of the script file
   reg [8*4096-1:0] path;
 
   function [31:0] xs(input [31:0] v);
@@ -161,9 +178,10 @@ module {TB_TOP}(input clk, output wave_on);
   task next_script;
     begin
       s_have = 1'b0;
-      if (fscr != 0 && !$feof(fscr)) begin
-        r = $fscanf(fscr, "%h %h %h\\n", s_vec, s_addr, s_data);
-        s_have = (r == 3);
+      if (fscr != 0) begin
+        r = $fread(s_entry, fscr);
+        s_have = (r == 12);
+        s_vec = s_entry[95:64]; s_addr = s_entry[63:32]; s_data = s_entry[31:0];
       end
     end
   endtask
@@ -172,13 +190,13 @@ module {TB_TOP}(input clk, output wave_on);
     if (!$value$plusargs("inputs=%s", path)) begin
       $display("LOGNET-ERROR no +inputs"); $finish;
     end
-    fin = $fopen(path, "r");
+    fin = $fopen(path, "rb");
     if (!$value$plusargs("outputs=%s", path)) begin
       $display("LOGNET-ERROR no +outputs"); $finish;
     end
-    fout = $fopen(path, "w");
+    fout = $fopen(path, "wb");
     fscr = 0;
-    if ($value$plusargs("script=%s", path)) fscr = $fopen(path, "r");
+    if ($value$plusargs("script=%s", path)) fscr = $fopen(path, "rb");
     if (!$value$plusargs("n=%d", n_vec)) n_vec = 0;
     if (!$value$plusargs("nout=%d", n_out)) n_out = n_vec;
     if (!$value$plusargs("ob=%d", nob)) nob = 1;
@@ -223,7 +241,7 @@ module {TB_TOP}(input clk, output wave_on);
     if (!rst) begin
       // outputs: record every transfer
       if (o_valid && o_ready) begin
-        $fwrite(fout, "%h\\n", o_payload);
+        $fwrite(fout, "%z", o_payload);
         got = got + 1;
         if (prog != 0 && got % prog == 0) begin
           $display("LOGNET-PROGRESS %0d", got / nob); $fflush;
@@ -269,8 +287,8 @@ module {TB_TOP}(input clk, output wave_on);
         end
       end else if (!(i_valid && !i_ready) && sent < n_vec && ga[7:0] < pv
                    && !(s_have && s_vec == sent)) begin
-        r = $fscanf(fin, "%h\\n", x);
-        i_payload <= x;
+        r = $fread(x, fin);
+        i_payload <= x[{iw - 1}:0];
         i_valid <= 1'b1;
       end
     end
@@ -285,46 +303,76 @@ endmodule
 """
 
 
-def _pack(rows: np.ndarray, width: int) -> list[str]:
-    """Hex lines of row vectors packed as the stream payload: element i at bits [i*w +: w]."""
-    mask = (1 << width) - 1
-    digits = -(-rows.shape[1] * width // 4)
-    out = []
-    for row in rows:
-        v = 0
-        for i, e in enumerate(row):
-            v |= (int(e) & mask) << (i * width)
-        out.append(f"{v:0{digits}x}")
+#: rows converted at a time by :func:`_pack` / :func:`_unpack` (bounds their temporaries)
+_CHUNK = 4096
+
+
+def _pack(rows: np.ndarray, width: int) -> np.ndarray:
+    """Rows of ``width``-bit elements as records of the input file: one row of
+    ``ceil(k * width / 8)`` bytes (uint8) per row of ``k`` elements, big-endian, element ``i``
+    at bits ``[i*width +: width]`` in two's complement."""
+    rows = np.asarray(rows, dtype=np.int64)
+    n, k = rows.shape
+    nbytes = -(-k * width // 8)
+    shifts = np.arange(width, dtype=np.int64)
+    out = np.empty((n, nbytes), dtype=np.uint8)
+    for lo in range(0, n, _CHUNK):
+        part = rows[lo:lo + _CHUNK]
+        bits = ((part[:, :, None] >> shifts) & 1).astype(np.uint8).reshape(len(part), k * width)
+        # packbits pads the last byte with zeros (the bits above the payload); little-endian
+        # bytes reversed are the big-endian record
+        out[lo:lo + _CHUNK] = np.packbits(bits, axis=1, bitorder="little")[:, ::-1]
     return out
 
 
-def _unpack(lines: list[str], n: int, width: int, signed: bool) -> np.ndarray:
-    mask = (1 << width) - 1
-    out = np.zeros((len(lines), n), dtype=np.int64)
-    for k, line in enumerate(lines):
-        v = int(line, 16)
-        for j in range(n):
-            e = v >> (j * width) & mask
-            out[k, j] = e - (1 << width) if signed and e >> (width - 1) else e
+def _unpack(records: np.ndarray, n: int, width: int, signed: bool) -> np.ndarray:
+    """Little-endian byte records (uint8, one row each, the first byte holding bits 0-7; the
+    reverse of :func:`_pack`'s rows) to rows of ``n`` elements of ``width`` bits (int64,
+    sign-extended when ``signed``)."""
+    out = np.empty((len(records), n), dtype=np.int64)
+    weights = np.int64(1) << np.arange(width, dtype=np.int64)
+    for lo in range(0, len(records), _CHUNK):
+        part = records[lo:lo + _CHUNK]
+        bits = np.unpackbits(part, axis=1, bitorder="little")[:, :n * width]
+        v = bits.reshape(len(part), n, width).astype(np.int64) @ weights
+        if signed:
+            v = np.where(v >> (width - 1) != 0, v - (np.int64(1) << width), v)
+        out[lo:lo + _CHUNK] = v
     return out
 
 
-def _script(spec, sets, beats: int = 1) -> list[str]:
+def _read_outputs(path: Path, width: int, byteorder: str) -> tuple[np.ndarray, str | None]:
+    """The output file (``%z`` records of ``width``-bit beats, 32-bit words in ``byteorder``,
+    ``"<"`` or ``"="``) as little-endian byte records of the value bits, one row per whole
+    beat; and an error naming the first beat with undefined (x/z) bits, if any (the records
+    are then those before it)."""
+    words = -(-width // 32)
+    data = np.fromfile(path, dtype=f"{byteorder}u4") if path.exists() else np.zeros(0, "u4")
+    data = data[:len(data) - len(data) % (2 * words)].reshape(-1, words, 2)
+    error = None
+    bad = np.flatnonzero(data[:, :, 1].any(axis=1))
+    if len(bad):
+        k = int(bad[0])
+        error = f"output beat {k} has undefined (x/z) bits"
+        data = data[:k]
+    records = data[:, :, 0].astype("<u4").view(np.uint8).reshape(len(data), 4 * words)
+    return records, error
+
+
+def _script(spec, sets, beats: int = 1) -> np.ndarray:
     """The bus script: for each ``(vector, new_spec)`` the writes that load it, then a commit,
     all before ``vector`` (its first of ``beats`` input beats) is offered. ``single_copy``
     layers are written while the core (a network: the whole network) is paused and empty; the
-    commit resumes it."""
-    lines = []
+    commit resumes it. One row ``(input beat, address, data)`` per entry (uint32)."""
+    rows = []
     pause = needs_pause(spec)
     for k, new in sorted(sets, key=lambda s: s[0]):
         v = k * beats
         if pause:
-            lines.append(f"{v:x} {_PAUSE:x} {ADDR_CTRL:x}")
-        for a, w in config_writes(spec, new):
-            lines.append(f"{v:x} {a:x} {w & 0xFFFFFFFF:x}")
-        lines.append(f"{v:x} {_COMMIT:x} 0")
-    return lines
-
+            rows.append((v, _PAUSE, ADDR_CTRL))
+        rows += [(v, a, w & 0xFFFFFFFF) for a, w in config_writes(spec, new)]
+        rows.append((v, _COMMIT, 0))
+    return np.array(rows, dtype=np.uint32).reshape(-1, 3)
 
 
 def _compile(b: Build, verilator_main: Path) -> None:
@@ -446,15 +494,16 @@ def run_bulk(spec: LayerSpec | NetworkSpec, x, *, simulator: str = "verilator",
     rdir.mkdir(parents=True, exist_ok=True)
     # the testbench counts transfers: ``ib`` beats per input vector, ``ob`` per output
     ib, ob = spec.n_in // info["in_beat"], info["n_out"] // info["out_beat"]
-    (rdir / "inputs.hex").write_text(
-        "\n".join(_pack(X.reshape(-1, info["in_beat"]), info["in_width"])) + "\n")
-    (rdir / "script.hex").write_text("".join(f"{ln}\n" for ln in _script(spec, sets, ib)))
+    (rdir / "inputs.bin").write_bytes(
+        _pack(X.reshape(-1, info["in_beat"]), info["in_width"]).tobytes())
+    script = _script(spec, sets, ib)
+    (rdir / "script.bin").write_bytes(script.astype(">u4").tobytes())
     budget = max_cycles or int((len(X) + 2) * (info["cycles_per_vector"] + 4)
                                / min(p_valid, p_ready) * 4
-                               + 8 * sum(len(config_writes(spec, s)) + 64 for _, s in sets)
+                               + 8 * (len(script) + 64 * len(sets))
                                + info["latency"] * 4 + 10_000)
-    args = [f"+inputs={rdir / 'inputs.hex'}", f"+outputs={rdir / 'outputs.hex'}",
-            f"+script={rdir / 'script.hex'}", f"+n={len(X) * ib}", f"+nout={len(X) * ob}",
+    args = [f"+inputs={rdir / 'inputs.bin'}", f"+outputs={rdir / 'outputs.bin'}",
+            f"+script={rdir / 'script.bin'}", f"+n={len(X) * ib}", f"+nout={len(X) * ob}",
             f"+ob={ob}", f"+seed={seed}",
             f"+pvalid={max(1, round(p_valid * 256))}", f"+pready={max(1, round(p_ready * 256))}",
             f"+max_cycles={budget}"]
@@ -484,10 +533,12 @@ def run_bulk(spec: LayerSpec | NetworkSpec, x, *, simulator: str = "verilator",
         error = f"the simulation did not finish ({last}); see {rdir / 'sim.log'}"
     else:
         cycles, writes, commits, _ = (int(v) for v in done[-1].split()[1:5])
-    lines = [ln for ln in (rdir / "outputs.hex").read_text().splitlines() if ln.strip()] \
-        if (rdir / "outputs.hex").exists() else []
-    lines = lines[:len(lines) - len(lines) % ob]  # whole output vectors only
-    Y = _unpack(lines, info["out_beat"], info["out_width"],
+    records, undefined = _read_outputs(rdir / "outputs.bin", info["out_beat"] * info["out_width"],
+                                       "<" if simulator == "verilator" else "=")
+    if undefined is not None and error is None:
+        error = f"{undefined}; see {rdir / 'outputs.bin'}"
+    records = records[:len(records) - len(records) % ob]  # whole output vectors only
+    Y = _unpack(records, info["out_beat"], info["out_width"],
                 info["out_signed"]).reshape(-1, info["n_out"])
     # expected: each vector with the weight set loaded before it
     specs = [spec] + [new for _, new in sorted(sets, key=lambda s: s[0])]
