@@ -46,6 +46,7 @@ from .folded.timing import (
     input_banked,
     output_banked,
     output_row,
+    word_stage,
 )
 from .regmap import RegisterMap, exp_bits
 
@@ -516,14 +517,31 @@ def beat_logic(spec, lanes: int | None = None) -> tuple[float, float]:
     if n_ob > 1 and output_banked(view):
         R = output_row(view)
         rows = -(-spec.n_out // R)
-        counters = 2 * _bits(rows) + _bits(R // lanes) + _bits(R // spec.out_beat_size)
-        ff += counters + _bits(n_ob) + 5
-        lut += 2 * counters + 3 * _bits(2 * rows) + 8
+        # both sides' row addresses in registers (the read side's plus one as well), parts
+        counters = 3 * _bits(2 * rows) + _bits(R // lanes) + _bits(R // spec.out_beat_size)
+        ff += counters + _bits(n_ob) + 7
+        lut += 2 * counters + 10
         lut += spec.out_beat_size * spec.out_fmt.width * (R // spec.out_beat_size - 1) * 2 / 3
     elif n_ob > 1:
         ff += _bits(n_ob)
         lut += spec.out_beat_size * spec.out_fmt.width * (n_ob - 1) * 2 / 3 + _bits(n_ob) + 1
     return lut, ff
+
+
+def word_stage_ff(lay: _Layer, lanes: int, depth: int) -> int:
+    """Flip-flops of the word stage of deep lanes (:func:`~lognet.hw.folded.timing.word_stage`,
+    counted from the datapath, not fitted): per lane a valid bit, the position (first, last,
+    slot), the input and the connection word."""
+    spec = lay.spec
+    view = _TimingView(Arch(Microarch.FOLDED, lanes, lay.folded_arith, lay.tunable), spec.K,
+                       spec.fanins, (spec.sources[0],) if lay.regular else spec.sources[:2],
+                       spec.n_in, spec.n_out, spec.in_beat_size, spec.out_beat_size,
+                       spec.in_fmt, spec.out_fmt)
+    if not word_stage(view, depth):
+        return 0
+    slot_bits = _bits(-(-spec.n_out // lanes))
+    cb = lay.folded_conn_bits
+    return lanes * (4 + slot_bits + spec.in_fmt.width + cb)
 
 
 def narrowest_beat(n: int, cycles_per_vector: float) -> int:
@@ -693,7 +711,7 @@ def _memories(lay: _Layer, lanes: int | None) -> tuple[list[MemoryUse], int]:
         mems.append(MemoryUse("conn_rom", P * cb, T, rom=True))
     if input_banked(spec):
         mems.append(MemoryUse("input_banks", spec.in_beat_size * spec.in_fmt.width,
-                              2 * (spec.n_in // spec.in_beat_size)))
+                              2 << _bits(spec.n_in // spec.in_beat_size)))  # bank stride 2**k
     view = _folded_view(lay, P)
     if output_banked(view):
         R, ow = output_row(view), spec.out_fmt.width
@@ -728,6 +746,7 @@ def _layer_plan(lay: _Layer, lanes: int | None, dev: Device, dsp: bool) -> Layer
     if lanes is not None:
         b_lut, b_ff = beat_logic(spec, lanes)
         lut, ff = lut + b_lut, ff + b_ff
+        ff += word_stage_ff(lay, lanes, T)
     blocks: dict[str, int] = {}
     bits: dict[str, int] = {}
     for m in placed:

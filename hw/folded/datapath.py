@@ -23,7 +23,14 @@ from amaranth.lib.wiring import In, Out
 from lognet.model.arch import Arith, Tunable
 
 from ..common import holding_shape, requantise_tail, with_bias
-from .timing import finisher_can_stall, input_banked, is_regular, output_banked, output_row
+from .timing import (
+    finisher_can_stall,
+    input_banked,
+    is_regular,
+    output_banked,
+    output_row,
+    word_stage,
+)
 
 __all__ = ["build_folded", "Control", "Lane", "Finisher", "CommitCopy", "ConnWords", "Biases",
            "position_layout", "conn_layout"]
@@ -197,7 +204,9 @@ class Lane(wiring.Component):
     ``x`` (the input it reads) and ``word`` (its connection word). ``bias`` is the bias of the
     output whose connection is at ``STAGE_PRODUCT`` (``slot_product``; a bias memory is read
     with ``slot_r`` one clock earlier). Results land in ``results[slot]``; ``done`` goes high
-    when the lane's last output of a vector is written and stays high until ``clear``. With
+    when the lane's last output of a vector is written and stays high until ``clear``. Deep
+    lanes (:func:`~.timing.word_stage`) register ``v1``, ``pos``, ``x`` and ``word`` once more
+    first, so each later stage is one clock later. With
     ``keep=False`` (banked outputs) the lane keeps no results: ``y`` is written where
     ``write`` says (``write_slot``, ``write_last``: the lane's last output of the vector)."""
 
@@ -240,6 +249,18 @@ class Lane(wiring.Component):
         slot_shape = unsigned(self.slot_bits)
         # stage R: the selected input, the connection word and the level it names, so that
         # neither the input multiplexer nor the level lookup shares a clock with the product
+        v1_in, pos_in, x_in, word_in = self.v1, self.pos, self.x, self.word
+        if word_stage(spec, layer.regmap.lane_depth):
+            # deep memories (cascades of block RAMs): their read data, the position and the
+            # input registered once more, so the cascade's multiplexer and the level lookup
+            # do not share a clock
+            v1_in = Signal(name=f"{n}_v0")
+            pos_in = Signal(self.pos.shape(), name=f"{n}_pos0")
+            x_in = Signal(self.x.shape(), reset_less=True, name=f"{n}_x0")
+            word_in = Signal(self.word.shape(), reset_less=True, name=f"{n}_w0")
+            with m.If(en):
+                m.d.sync += [v1_in.eq(self.v1), pos_in.eq(self.pos), x_in.eq(self.x),
+                             word_in.eq(self.word)]
         vr = Signal(name=f"{n}_vr")
         fr = Signal(name=f"{n}_fr")
         lr = Signal(name=f"{n}_lr")
@@ -247,11 +268,11 @@ class Lane(wiring.Component):
         xr = Signal(self.x.shape(), reset_less=True, name=f"{n}_x")
         wr = Signal(self.word.shape(), reset_less=True, name=f"{n}_w")
         with m.If(en):
-            m.d.sync += [vr.eq(self.v1 & self.pos.valid), fr.eq(self.pos.first),
-                         lr.eq(self.pos.last), sr.eq(self.pos.slot), xr.eq(self.x),
-                         wr.eq(self.word)]
+            m.d.sync += [vr.eq(v1_in & pos_in.valid), fr.eq(pos_in.first),
+                         lr.eq(pos_in.last), sr.eq(pos_in.slot), xr.eq(x_in),
+                         wr.eq(word_in)]
         m.d.comb += self.slot_r.eq(sr)
-        word = conn_layout(ib)(self.word) if layer.arith is not Arith.MULTIPLY else None
+        word = conn_layout(ib)(word_in) if layer.arith is not Arith.MULTIPLY else None
         wview = conn_layout(ib)(wr) if word is not None else None
         lv = None
         if layer.arith in (Arith.SHARED, Arith.SHIFT):
@@ -561,7 +582,9 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
         # other; a bank is free again at the last issue of its vector (regular schedules read
         # their inputs at the issue edge). ``ready`` comes from flip-flops only.
         B = spec.in_beat_size
-        m.submodules.x_mem = x_mem = Memory(shape=unsigned(B * width), depth=2 * n_ib, init=[])
+        # bank k at rows k * 2**bb ...: an address is the bank bit above the row, no adder
+        bb = _bits(n_ib)
+        m.submodules.x_mem = x_mem = Memory(shape=unsigned(B * width), depth=2 << bb, init=[])
         full = Signal(2, name="x_banks_full")
         wbank, rbank, cbank = Signal(name="x_wbank"), Signal(name="x_rbank"), Signal(name="x_cbank")
         beat = Signal(_bits(n_ib), name="in_beat")
@@ -569,7 +592,7 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
         m.d.comb += [ctl_valid.eq(full.bit_select(rbank, 1)),
                      i.ready.eq(~full.bit_select(wbank, 1) & ~pending & ~paused),
                      x_full.eq(full.any()),
-                     xw.addr.eq(Mux(wbank, n_ib, 0) + beat), xw.data.eq(i.payload.as_value()),
+                     xw.addr.eq(Cat(beat, wbank)), xw.data.eq(i.payload.as_value()),
                      xw.en.eq(i.valid & i.ready)]
         set_ = Signal(2)
         clear = Signal(2)
@@ -713,7 +736,8 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
                 row_now = Array([Const(v // B, _bits(n_ib)) for v in srcs])[c_cnt]
                 off_now = Array([Const(v % B, _bits(B)) for v in srcs])[c_cnt]
             r_lo = Signal(_bits(B), name="r_src_lo")
-            m.d.comb += [xr.addr.eq(Mux(cbank, n_ib, 0) + row_now), xr.en.eq(run_en)]
+            row = Signal(bb, name="x_rrow")
+            m.d.comb += [row.eq(row_now), xr.addr.eq(Cat(row, cbank)), xr.en.eq(run_en)]
             with m.If(run_en):
                 m.d.sync += r_lo.eq(off_now)
             x_sel = (Array(xr.data.word_select(k, width) for k in range(B))[r_lo] if B > 1
@@ -871,12 +895,15 @@ def _output_banks(m: Module, spec, lanes, o, full, transfer) -> None:
     # every lane writes a slot on the same clock (regular schedule), so lane 0's write strobe
     # and "last" mark the row and the end of the vector
     w0 = lanes[0]
+    # bank k's rows are rows k * rows ...; both sides keep their memory address in a register
+    # (the next one chosen by muxes alone, no adder between a counter and the memory) and the
+    # "last part / beat" flags too, so no carry chain sits in front of the memory ports
     wbank = Signal(name="y_wbank")
-    w_row = Signal(_bits(rows), name="y_wrow")
+    w_addr = Signal(range(2 * rows), name="y_waddr")
     parts_w = R // P  # slots a row
     w_part = Signal(_bits(parts_w), name="y_wpart")
     yw = y_mem.write_port(granularity=out_w)
-    m.d.comb += [yw.addr.eq(Mux(wbank, rows, 0) + w_row),
+    m.d.comb += [yw.addr.eq(w_addr),
                  yw.data.eq(Cat(*[lanes[e % P].y for e in range(R)])),
                  yw.en.eq(Cat(*[w0.write & (w_part == e // P) for e in range(R)])
                           if parts_w > 1 else w0.write.replicate(R))]
@@ -884,36 +911,41 @@ def _output_banks(m: Module, spec, lanes, o, full, transfer) -> None:
     clear = Signal(2)
     with m.If(w0.write):
         with m.If(w0.write_last):
-            m.d.sync += [w_row.eq(0), w_part.eq(0), wbank.eq(~wbank)]
+            m.d.sync += [w_addr.eq(Mux(wbank, 0, rows)), w_part.eq(0), wbank.eq(~wbank)]
             m.d.comb += set_.eq(Mux(wbank, 0b10, 0b01))
         with m.Elif(w_part == parts_w - 1):
-            m.d.sync += [w_part.eq(0), w_row.eq(w_row + 1)]
+            m.d.sync += [w_part.eq(0), w_addr.eq(w_addr + 1)]
         with m.Else():
             m.d.sync += w_part.eq(w_part + 1)
     # -- the stream's side: beat b is part (b * B % R) / B of row b * B // R
     rbank = Signal(name="y_rbank")
     o_beat = Signal(_bits(n_ob), name="out_beat")
-    o_row = Signal(_bits(rows), name="y_rrow")
     parts_r = R // B  # beats a row
     o_part = Signal(_bits(parts_r), name="y_rpart")
+    r_addr = Signal(range(2 * rows), name="y_raddr")  # the current beat's row
+    r_next = Signal(range(2 * rows + 1), name="y_raddr1", init=1)  # r_addr + 1
+    beat_last = Signal(name="y_beat_last")  # o_beat == n_ob - 1 (n_ob > 1: not at reset)
+    part_last = Signal(name="y_part_last", init=int(parts_r == 1))  # o_part == parts_r - 1
     step = Signal()
     last = Signal()
-    m.d.comb += [step.eq(o.valid & o.ready), last.eq(step & (o_beat == n_ob - 1)),
-                 transfer.eq(last)]
-    n_bank, n_row, n_part = Signal.like(rbank), Signal.like(o_row), Signal.like(o_part)
-    m.d.comb += [n_bank.eq(rbank), n_row.eq(o_row), n_part.eq(o_part)]
+    m.d.comb += [step.eq(o.valid & o.ready), last.eq(step & beat_last), transfer.eq(last)]
+    n_bank, n_addr, n_part = Signal.like(rbank), Signal.like(r_addr), Signal.like(o_part)
+    m.d.comb += [n_bank.eq(rbank), n_addr.eq(r_addr), n_part.eq(o_part)]
     with m.If(last):
-        m.d.comb += [n_bank.eq(~rbank), n_row.eq(0), n_part.eq(0)]
+        m.d.comb += [n_bank.eq(~rbank), n_addr.eq(Mux(rbank, 0, rows)), n_part.eq(0)]
     with m.Elif(step):
-        with m.If(o_part == parts_r - 1):
-            m.d.comb += [n_row.eq(o_row + 1), n_part.eq(0)]
+        with m.If(part_last):
+            m.d.comb += [n_addr.eq(r_next), n_part.eq(0)]
         with m.Else():
             m.d.comb += n_part.eq(o_part + 1)
     yr = y_mem.read_port()
-    m.d.comb += yr.addr.eq(Mux(n_bank, rows, 0) + n_row)
-    m.d.sync += [rbank.eq(n_bank), o_row.eq(n_row), o_part.eq(n_part)]
+    m.d.comb += yr.addr.eq(n_addr)
+    m.d.sync += [rbank.eq(n_bank), r_addr.eq(n_addr), r_next.eq(n_addr + 1), o_part.eq(n_part)]
     with m.If(step):
-        m.d.sync += o_beat.eq(Mux(last, 0, o_beat + 1))
+        m.d.sync += [o_beat.eq(Mux(beat_last, 0, o_beat + 1)),
+                     beat_last.eq(~beat_last & (o_beat == n_ob - 2))]
+        if parts_r > 1:
+            m.d.sync += part_last.eq(~last & ~part_last & (o_part == parts_r - 2))
     with m.If(last):
         m.d.comb += clear.eq(Mux(rbank, 0b10, 0b01))
         m.d.sync += o.valid.eq(full.bit_select(~rbank, 1))

@@ -15,6 +15,11 @@ presents position ``t`` to the memories):
 - ``STAGE_ROUND`` (5): the rounded value registered;
 - ``STAGE_WRITE`` (6): saturated into the lane's result register.
 
+Layers whose lanes are at least :data:`WORD_STAGE_MIN_DEPTH` positions deep (their memories are
+deep enough to be cascades of block RAMs, whose output multiplexer would otherwise share a
+clock with the level lookup) register the memories' read data, the position and the input once
+more before ``STAGE_R`` (:func:`word_stage`): every later stage is one edge later.
+
 ``factored`` lanes hand an output's partial sums to the lane's finisher instead (``B_k <= S_k``
 one edge after ``STAGE_ACC``, ``K`` issue clocks, then multiply, accumulate, bias, round and
 write): :data:`FACTORED_WRITE` ``+ K`` edges after the issue of the output's last connection.
@@ -35,10 +40,11 @@ from dataclasses import dataclass
 
 from lognet.model.arch import Arith
 
-__all__ = ["BANKED_MIN_BITS", "OUT_BANKED_MIN_BITS", "STAGE_READ", "STAGE_R", "STAGE_PRODUCT",
-           "STAGE_ACC", "STAGE_BIAS", "STAGE_ROUND", "STAGE_WRITE", "FACTORED_WRITE",
+__all__ = ["BANKED_MIN_BITS", "OUT_BANKED_MIN_BITS", "WORD_STAGE_MIN_DEPTH", "STAGE_READ",
+           "STAGE_R", "STAGE_PRODUCT", "STAGE_ACC", "STAGE_BIAS", "STAGE_ROUND", "STAGE_WRITE",
+           "FACTORED_WRITE",
            "FINISHER_BUSY", "FoldedTiming", "folded_timing", "finisher_can_stall",
-           "input_banked", "is_regular", "output_banked", "output_row"]
+           "input_banked", "is_regular", "output_banked", "output_row", "word_stage"]
 
 STAGE_READ = 0
 STAGE_R = 1
@@ -52,6 +58,18 @@ FACTORED_WRITE = 9
 #: clocks a finisher stays busy after its start, less ``K``: a lane whose next output reaches
 #: ``STAGE_PRODUCT`` at its last connection within that window stalls every lane
 FINISHER_BUSY = 6
+#: lanes at least this many positions deep read their memories through one more register
+#: (:func:`word_stage`): an iCE40 EBR holds 256 to 2,048 rows, so such memories are cascades
+WORD_STAGE_MIN_DEPTH = 1024
+
+
+def word_stage(spec, lane_depth: int) -> bool:
+    """Whether the lanes register the memories' read data (and the position and input with
+    it) once more before the level lookup: lanes at least :data:`WORD_STAGE_MIN_DEPTH` deep,
+    except factored builds whose finishers can stall (their clock model is register by
+    register)."""
+    stalls = spec.arch.arith is Arith.FACTORED and finisher_can_stall(spec)
+    return lane_depth >= WORD_STAGE_MIN_DEPTH and not stalls
 
 
 def is_regular(spec) -> bool:
@@ -145,6 +163,7 @@ def folded_timing(spec, lane_depth: int, lane_lengths: list[int], lane_lasts=Non
         write = FACTORED_WRITE + spec.K
     else:
         write = STAGE_WRITE
+    write += word_stage(spec, T)
     # no stalls: the longest lane's last output is written ``write`` edges after the last issue.
     # With input beats a vector's beats fill a second buffer (one a clock, edges 0 .. n_ib - 1
     # for the first) and the lanes take it the edge after its last beat at the earliest; the
