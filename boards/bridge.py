@@ -14,7 +14,7 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from lognet.hw.regmap import ADDR_CTRL, ADDR_STATUS, CTRL_COMMIT, STATUS_PENDING_BIT
+from lognet.hw.regmap import ADDR_CTRL, ADDR_STATUS, CTRL_COMMIT, READ_LATENCY, STATUS_PENDING_BIT
 
 from . import protocol as P
 
@@ -83,6 +83,7 @@ class Bridge(wiring.Component):
         arg = Signal(64)            # argument bytes, shifted in from the top (little-endian)
         # bytes of the current beat (SEND, RECV) or of the argument / answer
         count = Signal(range(max(beat_in_len, beat_out_len, P.INFO_LEN, 8) + 1))
+        rwait = Signal(range(READ_LATENCY + 1), name="rwait")  # clocks since a read strobe
         ebyte = Signal(range(max(bi, bo)))   # byte within the current element
         ebuf = Signal(8 * bi)       # bytes of the input element being received
         beat_in = Signal(self.in_beat * iw)     # elements of the input beat being received
@@ -173,12 +174,16 @@ class Bridge(wiring.Component):
                     m.next = "STATUS"
                 with m.Else():
                     m.d.comb += [cfg.addr.eq(arg[32:32 + aw]), cfg.r_en.eq(1)]
+                    m.d.sync += rwait.eq(0)
                     m.next = "READ_DATA"
 
+            # the word is on r_data READ_LATENCY clocks after the strobe
             with m.State("READ_DATA"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += [word.eq(cfg.r_data), status.eq(P.ACK), after.eq(WORD)]
-                m.next = "STATUS"
+                m.d.sync += rwait.eq(rwait + 1)
+                with m.If(rwait == READ_LATENCY - 1):
+                    m.d.sync += [word.eq(cfg.r_data), status.eq(P.ACK), after.eq(WORD)]
+                    m.next = "STATUS"
 
             with m.State("COMMIT_W"):
                 m.d.comb += self.busy.eq(1)
@@ -189,11 +194,15 @@ class Bridge(wiring.Component):
             with m.State("COMMIT_R"):
                 m.d.comb += self.busy.eq(1)
                 m.d.comb += [cfg.addr.eq(ADDR_STATUS), cfg.r_en.eq(1)]
+                m.d.sync += rwait.eq(0)
                 m.next = "COMMIT_CHECK"
 
             with m.State("COMMIT_CHECK"):
                 m.d.comb += self.busy.eq(1)
-                with m.If(cfg.r_data[STATUS_PENDING_BIT]):
+                m.d.sync += rwait.eq(rwait + 1)
+                with m.If(rwait != READ_LATENCY - 1):
+                    pass  # STATUS is not on r_data yet
+                with m.Elif(cfg.r_data[STATUS_PENDING_BIT]):
                     m.next = "COMMIT_R"
                 with m.Else():
                     m.d.sync += [status.eq(P.ACK), after.eq(NONE)]

@@ -93,7 +93,7 @@ def transfer_latency(core, x, max_cycles: int = 100_000) -> int:
 def commit_clocks(core, max_cycles: int = 1_000_000) -> int:
     """Rising edges from the one that writes CTRL's commit bit into an idle ``core`` to the
     first one after which STATUS reads 0 again (the commit has taken effect)."""
-    from .regmap import ADDR_CTRL, ADDR_STATUS, CTRL_COMMIT, STATUS_PENDING
+    from .regmap import ADDR_CTRL, ADDR_STATUS, CTRL_COMMIT, READ_LATENCY, STATUS_PENDING
 
     result: dict[str, int] = {}
 
@@ -107,10 +107,14 @@ def commit_clocks(core, max_cycles: int = 1_000_000) -> int:
         ctx.set(cfg.w_en, 0)
         ctx.set(cfg.addr, ADDR_STATUS)
         ctx.set(cfg.r_en, 1)
-        for edge in range(2, max_cycles + 2):
-            await ctx.tick()  # edge ``edge`` samples STATUS; r_data shows it after the edge
+        for edge in range(2, max_cycles + 1 + READ_LATENCY):
+            # edge ``e`` samples STATUS (as it was just after edge ``e - 1``); r_data shows it
+            # after edge ``e + READ_LATENCY - 1``
+            await ctx.tick()
+            if edge < 1 + READ_LATENCY:
+                continue
             if not ctx.get(cfg.r_data) & STATUS_PENDING:
-                result["done"] = edge - 1  # STATUS was 0 just after edge ``edge - 1``
+                result["done"] = edge - READ_LATENCY
                 return
 
     _simulate(core, tb)

@@ -52,7 +52,9 @@ class ConfigSignature(wiring.Signature):
     r_en : Out(1)
         Read strobe.
     r_data : In(32)
-        Read data, valid the cycle after ``r_en`` and held until the next ``r_en``.
+        Read data, valid :data:`~lognet.hw.regmap.READ_LATENCY` (2) cycles after ``r_en`` and
+        held until the next read's data replaces it (reads may follow each other every
+        cycle).
     """
 
     def __init__(self, addr_width: int):

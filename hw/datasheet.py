@@ -29,6 +29,7 @@ from .regmap import (
     CTRL_COMMIT,
     CTRL_PAUSE,
     KIND_CODE,
+    READ_LATENCY,
     STATUS_SAFE,
     TUNABLE_CODE,
     RegisterMap,
@@ -456,8 +457,10 @@ def datasheet(core, top: str, *, version: str, spec_sha256: str,
              "| `cfg__w_data`, `cfg__w_en` | in | 32, 1 | a write: one word per clock, always "
              "accepted |",
              "| `cfg__r_en` | in | 1 | a read strobe |",
-             "| `cfg__r_data` | out | 32 | read data, valid the clock after `r_en`, held until "
-             "the next `r_en` |", "",
+             f"| `cfg__r_data` | out | 32 | read data: `r_en` high in clock c puts the word "
+             f"on `r_data` from clock c + {READ_LATENCY} on (read latency {READ_LATENCY}; it "
+             f"comes from registers), held until the next read's data; reads may be strobed "
+             f"in consecutive clocks |", "",
              *_stream_text(core), "",
              f"Throughput at {clock_mhz:g} MHz: {clock_mhz * 1e6 / info.cycles_per_vector:,.0f} "
              f"vectors/s; latency {info.latency} clocks (defined under "

@@ -112,8 +112,9 @@ def manifest(spec: LayerSpec | NetworkSpec, core, clock_mhz: float = 100.0, *,
         "clock_mhz": clock_mhz,
         "throughput_vectors_per_s": clock_mhz * 1e6 / core.info.cycles_per_vector,
         "layers": per_layer,
+        "read_latency_cycles": rmap.READ_LATENCY,
         "interface": "datasheet.md (streams: amaranth.lib.stream; cfg: addr/w_data/w_en/"
-                     "r_en/r_data, read latency 1)",
+                     f"r_en/r_data, read latency {rmap.READ_LATENCY})",
     }
 
 

@@ -186,16 +186,27 @@ class Layer(wiring.Component):
         value = Mux(cfg.addr[(HEADER_WORDS - 1).bit_length():] == 0, hdr, 0)
         for hit, v in reads:
             value = value | Mux(hit, v, 0)
+        # read data leaves two clocks after r_en (READ_LATENCY), from registers only: the
+        # register regions' word is taken on the edge of r_en and held one edge more; the
+        # memories answer on the edge of r_en, and their words (masked by the region the
+        # address hit) are registered on the next edge, before the OR of the regions, so no
+        # memory output (an SPRAM or a cascade of block RAMs) reaches the bus in one clock
         r_reg = Signal(32)
+        r_en1 = Signal(name="r_en1")
+        m.d.sync += r_en1.eq(cfg.r_en)
         with m.If(cfg.r_en):
             m.d.sync += r_reg.eq(value)
-        # memories answer one clock after r_en: remember which one the address hit (the
-        # register word reads 0 then), and OR the masked words
-        data = r_reg
+        r_reg2 = Signal(32)
+        with m.If(r_en1):
+            m.d.sync += r_reg2.eq(r_reg)
+        data = r_reg2
         for k, (hit, mem_data) in enumerate(mem_reads):
             from_mem = Signal(name=f"rd_mem{k}")
             with m.If(cfg.r_en):
                 m.d.sync += from_mem.eq(hit)
-            data = data | Mux(from_mem, mem_data, 0)
+            word = Signal(32, name=f"rd_word{k}")
+            with m.If(r_en1):
+                m.d.sync += word.eq(Mux(from_mem, mem_data, 0))
+            data = data | word
         m.d.comb += cfg.r_data.eq(data)
         return m

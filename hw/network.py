@@ -125,10 +125,18 @@ class Network(wiring.Component):
                                            Cat(committing, safe, Const(0, 30)), 0)))))
         # one masked word per layer, ORed (the selects are disjoint): no chain of multiplexers
         # behind the layers' read data, which may come straight out of a memory
+        # the layers' read data comes READ_LATENCY clocks after r_en: the select and the
+        # network's header word wait one edge more with it
+        r_en1 = Signal(name="r_en1")
+        m.d.sync += r_en1.eq(cfg.r_en)
+        rsel2 = Signal(len(sel))
+        hdr2 = Signal(32)
+        with m.If(r_en1):
+            m.d.sync += [rsel2.eq(rsel), hdr2.eq(hdr)]
         hdr_sel = Signal()
-        m.d.comb += hdr_sel.eq(rsel == 0)
-        value = Mux(hdr_sel, hdr, 0)
+        m.d.comb += hdr_sel.eq(rsel2 == 0)
+        value = Mux(hdr_sel, hdr2, 0)
         for i, layer in enumerate(self.layers):
-            value = value | Mux(rsel == i + 1, layer.cfg.r_data, 0)
+            value = value | Mux(rsel2 == i + 1, layer.cfg.r_data, 0)
         m.d.comb += cfg.r_data.eq(value)
         return m

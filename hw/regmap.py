@@ -51,6 +51,7 @@ __all__ = [
     "CTRL_COMMIT",
     "CTRL_COMMIT_BIT",
     "HEADER_WORDS",
+    "READ_LATENCY",
     "ID_VALUE",
     "STATUS_PENDING",
     "STATUS_PENDING_BIT",
@@ -81,6 +82,13 @@ ID_VALUE = 0x4C474E54
 REGMAP_VERSION = 1
 #: words of the header at the start of every layer's and network's address space
 HEADER_WORDS = 8
+
+#: clocks from a read strobe to its data: ``r_en`` high in clock ``c`` puts the word on
+#: ``r_data`` from clock ``c + READ_LATENCY`` on, held until the next read's data replaces it.
+#: Reads may be strobed in consecutive clocks (their data follows in the same order, one per
+#: clock); a write lands on the rising edge that ends the clock it is strobed in, so a read
+#: strobed in the next clock sees it.
+READ_LATENCY = 2
 #: header word offsets (the only place they are written down)
 ADDR_ID = 0
 ADDR_VERSION = 1

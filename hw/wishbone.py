@@ -2,16 +2,19 @@
 
 :class:`WishboneCore` wraps a layer or network: the streams pass through unchanged and the
 configuration bus is driven from a 32-bit Wishbone slave with word addresses (``adr`` selects a
-32-bit word; ``sel`` must be all ones for writes, partial writes are ignored). Every access takes
-two clocks: the request, then ``ack`` (with ``dat_r`` for reads). ``err`` and ``rty`` are not
+32-bit word; ``sel`` must be all ones for writes, partial writes are ignored). A write takes two
+clocks (the request, then ``ack``), a read ``READ_LATENCY + 1`` = three (the request, the
+bus's read latency, then ``ack`` with ``dat_r``). ``err`` and ``rty`` are not
 used; ``stall`` does not exist in classic mode.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
+
+from .regmap import READ_LATENCY
 
 __all__ = ["WishboneCore", "WishboneSignature"]
 
@@ -36,7 +39,8 @@ class WishboneSignature(wiring.Signature):
 class WishboneCore(wiring.Component):
     """A core with its ``cfg`` port replaced by a Wishbone slave ``wb``.
 
-    Latency: ``ack`` one clock after ``stb``; throughput one access per two clocks."""
+    Latency: ``ack`` one clock after ``stb`` for a write, ``READ_LATENCY`` (2) clocks after
+    it for a read; one write per two clocks, one read per three."""
 
     def __init__(self, core):
         self.core = core
@@ -58,14 +62,22 @@ class WishboneCore(wiring.Component):
         wiring.connect(m, core.o_stream, wiring.flipped(self.o_stream))
         wb = self.wb
         ack = Signal()
-        start = wb.cyc & wb.stb & ~ack
+        # a read's data comes READ_LATENCY clocks after its strobe: no new request is taken
+        # while one is in flight, and the ack comes with the data
+        flight = Signal(max(1, READ_LATENCY - 1), name="rd_flight")
+        start = wb.cyc & wb.stb & ~ack & ~flight.any()
+        read = start & ~wb.we
         m.d.comb += [
             core.cfg.addr.eq(wb.adr),
             core.cfg.w_data.eq(wb.dat_w),
             core.cfg.w_en.eq(start & wb.we & (wb.sel == 0xF)),
-            core.cfg.r_en.eq(start & ~wb.we),
+            core.cfg.r_en.eq(read),
             wb.dat_r.eq(core.cfg.r_data),
             wb.ack.eq(ack),
         ]
-        m.d.sync += ack.eq(start)
+        if READ_LATENCY == 1:
+            m.d.sync += ack.eq(start)
+        else:
+            m.d.sync += [ack.eq((start & wb.we) | flight[-1]),
+                         flight.eq(Cat(read, flight[:-1]))]
         return m

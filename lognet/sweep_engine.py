@@ -326,6 +326,11 @@ def _progress(total: int, quiet: bool):
                 disable=quiet or not sys.stderr.isatty())
 
 
+def _the_network(network):
+    """The network a sweep's stages take, as a task result (see ``net_future``)."""
+    return network
+
+
 def run_points(points, networks: dict, options: Options, cache_dir, client, *,
                quiet: bool = False, on_result=None) -> SweepRun:
     """Run every point (a list of :class:`Point`) on ``client`` (a ``distributed.Client``,
@@ -371,8 +376,12 @@ def run_points(points, networks: dict, options: Options, cache_dir, client, *,
         return live["client"]
 
     def net_future(name):
+        # a task that returns the network, not scattered data: scattered data on a worker that
+        # dies is lost for good (and every stage waiting for it fails), while a lost task
+        # result is made again from the task, which the scheduler keeps
         if name not in net_futs:
-            net_futs[name] = dask().scatter(networks[name], broadcast=True, hash=False)
+            net_futs[name] = dask().submit(_the_network, networks[name], pure=False,
+                                           key=f"lognet-network-{name}-{run_id}")
         return net_futs[name]
 
     memo: dict[str, dict] = {}

@@ -42,6 +42,7 @@ from lognet.hw.regmap import (
     ADDR_STATUS,
     CTRL_COMMIT,
     CTRL_PAUSE,
+    READ_LATENCY,
     STATUS_PENDING,
     STATUS_SAFE,
     config_writes,
@@ -259,11 +260,11 @@ module {TB_TOP}(input clk, output wave_on);
         sent = sent + 1;
       end
       if (polling) begin
-        // read STATUS every clock; r_data shows the read of two edges ago, so the first two
-        // are stale
+        // read STATUS every clock; r_data shows the read strobed {READ_LATENCY} clocks ago, so
+        // the first {READ_LATENCY + 1} are stale
         addr <= paddr; r_en <= 1'b1;
         polls = polls + 1;
-        if (polls > 2 && (pmode ? (r_data & {STATUS_SAFE}) != 0 : !(r_data & {STATUS_PENDING})))
+        if (polls > {READ_LATENCY + 1} && (pmode ? (r_data & {STATUS_SAFE}) != 0 : !(r_data & {STATUS_PENDING})))
         begin
           polling = 1'b0; r_en <= 1'b0;
         end

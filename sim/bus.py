@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from cocotb.handle import Immediate
 
-from lognet.hw.regmap import CTRL_PAUSE, STATUS_SAFE
+from lognet.hw.regmap import CTRL_PAUSE, READ_LATENCY, STATUS_SAFE
 
 from .stream import read_int
 
@@ -109,8 +109,9 @@ class _Queue:
 
 
 class ConfigDriver(_Queue):
-    """The native bus: one write per cycle, always accepted; read data is valid the cycle after
-    ``r_en``. A write takes one cycle, a read two, a STATUS poll two per read."""
+    """The native bus: one write per cycle, always accepted; read data is valid
+    :data:`~lognet.hw.regmap.READ_LATENCY` cycles after ``r_en``. A write takes one cycle, a
+    read (a STATUS poll too) ``READ_LATENCY + 1``."""
 
     def __init__(self, dut):
         super().__init__()
@@ -120,7 +121,7 @@ class ConfigDriver(_Queue):
         self.r_en = dut.cfg__r_en
         self.r_data = dut.cfg__r_data
         self.strobe = None  # "w" or "r" while a strobe is up this cycle
-        self.reading = False  # a read was strobed last cycle; its data is on r_data now
+        self.wait = 0  # clocks until a strobed read's data is on r_data
 
     def idle_pins(self, immediate: bool = True) -> None:
         """All strobes low (``immediate=False`` at time 0, before the first time step)."""
@@ -132,10 +133,10 @@ class ConfigDriver(_Queue):
         self.committed = False
         if self.op is None and self.queue:
             self.op = self.queue.popleft()
-            self.reading = False
+            self.wait = 0
         op = self.op
         want = None
-        if op is not None and not self.reading:
+        if op is not None and not self.wait:
             self.addr.value = Immediate(op.addr)
             if op.kind == "write":
                 self.w_data.value = Immediate(op.data)
@@ -159,11 +160,12 @@ class ConfigDriver(_Queue):
             if self.committed:
                 self.commits += 1
             self._finish(cycle)
-        elif self.reading:
-            self.reading = False
-            self._finish(cycle, read_int(self.r_data, "cfg r_data", cycle))
+        elif self.wait:
+            self.wait -= 1
+            if not self.wait:
+                self._finish(cycle, read_int(self.r_data, "cfg r_data", cycle))
         elif self.strobe == "r":
-            self.reading = True
+            self.wait = READ_LATENCY
 
 
 class WishboneConfigDriver(_Queue):

@@ -22,6 +22,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from lognet.hw.arch import CoreInfo  # the plain record every core carries (no Amaranth in it)
+from lognet.hw.regmap import READ_LATENCY
 from lognet.model.spec import NetworkSpec, with_beats
 
 ID_VALUE = 0x4C474E54
@@ -95,8 +96,17 @@ class AdderCore(wiring.Component):
         for j, s in enumerate(shadow):
             value = Mux(cfg.addr == FIRST_REG + j, s.as_signed() if self.out_signed else s,
                         value)
-        with m.If(cfg.r_en):
-            m.d.sync += cfg.r_data.eq(value)
+        # read data READ_LATENCY clocks after r_en, as the real cores give it
+        r_val = value
+        r_en = cfg.r_en
+        for k in range(READ_LATENCY - 1):
+            held, en1 = Signal(32, name=f"r_hold{k}"), Signal(name=f"r_en{k}")
+            with m.If(r_en):
+                m.d.sync += held.eq(r_val)
+            m.d.sync += en1.eq(r_en)
+            r_val, r_en = held, en1
+        with m.If(r_en):
+            m.d.sync += cfg.r_data.eq(r_val)
 
         if self.info.in_beat or self.info.out_beat:
             self._beats(m, active, pending)

@@ -25,6 +25,7 @@ from lognet.hw.regmap import (
     ADDR_CTRL,
     ADDR_STATUS,
     CTRL_COMMIT,
+    READ_LATENCY,
     STATUS_PENDING,
     config_writes,
 )
@@ -161,9 +162,11 @@ def _stream_beats(core, words, n_out_words, *, p_valid=1.0, p_ready=1.0, seed=0,
             ctx.set(cfg.w_en, 1)
             await ctx.tick()
         nxt, presenting, status_of = 0, False, None
+        status_q = [None] * READ_LATENCY  # the reads on their way to r_data
         for _ in range(200 * (len(words) + n_out_words) + 2000):
-            if status_of is not None:  # r_data holds STATUS as it was at that clock's edge
-                trace.append((status_of, bool(ctx.get(cfg.r_data) & STATUS_PENDING)))
+            tag = status_q.pop(0)
+            if tag is not None:  # r_data holds STATUS as it was at that read's edge
+                trace.append((tag, bool(ctx.get(cfg.r_data) & STATUS_PENDING)))
             if not presenting and nxt < len(words) and rng.random() < p_valid:
                 presenting = True
                 ctx.set(core.i_stream.payload.as_value(), words[nxt])
@@ -179,6 +182,7 @@ def _stream_beats(core, words, n_out_words, *, p_valid=1.0, p_ready=1.0, seed=0,
             ctx.set(cfg.w_data, CTRL_COMMIT)
             ctx.set(cfg.r_en, poll and not writing)
             status_of = fire_in if poll and not writing else None
+            status_q.append(status_of)
             if fire_in:
                 presenting = False
                 nxt += 1

@@ -14,7 +14,7 @@ from support.specs import make_spec, perturbed
 
 from lognet.hw.bank import WordRegs, pack_words
 from lognet.hw.layer import Layer
-from lognet.hw.regmap import RegisterMap
+from lognet.hw.regmap import READ_LATENCY, RegisterMap
 from lognet.model.reference import reference_acc
 
 
@@ -96,6 +96,8 @@ def bus(dut, writes, reads):
             ctx.set(dut.cfg.r_en, 1)
             await ctx.tick()
             ctx.set(dut.cfg.r_en, 0)
+            for _ in range(READ_LATENCY - 1):
+                await ctx.tick()
             got[a] = ctx.get(dut.cfg.r_data)
 
     sim = Simulator(dut)

@@ -1,7 +1,7 @@
 """The stream and bus drivers against pin-level models in plain Python (no simulator): the
 driver keeps valid and the payload until the transfer, the monitor catches a core that breaks
 the stream rules, and both configuration drivers follow their bus timing (native: read data
-the cycle after ``r_en``; Wishbone B4 classic: request held until ``ack``), poll STATUS after a
+``READ_LATENCY`` cycles after ``r_en``; Wishbone B4 classic: request held until ``ack``), poll STATUS after a
 commit, and flag the commit in the cycle whose edge takes the write."""
 
 import random
@@ -9,6 +9,7 @@ import random
 import pytest
 from cocotb.handle import Immediate
 
+from lognet.hw.regmap import READ_LATENCY
 from lognet.sim.bus import ConfigDriver, WishboneConfigDriver
 from lognet.sim.stream import StreamDriver, StreamMonitor, StreamSink, bursts, gaps, pack
 
@@ -105,8 +106,9 @@ def test_monitor_rejects_x_bits():
 
 
 class NativeBus:
-    """The native configuration bus of docs/interfaces.md: writes at the edge, read data the
-    cycle after ``r_en``, STATUS bit 0 set by a commit and cleared ``swap_after`` edges later."""
+    """The native configuration bus of docs/interfaces.md: writes at the edge, read data
+    ``READ_LATENCY`` cycles after ``r_en``, STATUS bit 0 set by a commit and cleared
+    ``swap_after`` edges later."""
 
     def __init__(self, swap_after=5):
         self.dut = Dut("cfg__addr", "cfg__w_data", "cfg__w_en", "cfg__r_en", "cfg__r_data")
@@ -114,11 +116,15 @@ class NativeBus:
         self.swap_after = swap_after
         self.countdown = 0
         self.commit_edges = []
+        self.pipe = [None] * (READ_LATENCY - 1)  # reads on their way to r_data
 
     def edge(self, cycle):
         d = self.dut
-        if d.cfg__r_en.value:
-            d.cfg__r_data.value = self.regs.get(int(d.cfg__addr.value), 0)
+        self.pipe.append(self.regs.get(int(d.cfg__addr.value), 0) if d.cfg__r_en.value
+                         else None)
+        out = self.pipe.pop(0)
+        if out is not None:
+            d.cfg__r_data.value = out
         if self.countdown:
             self.countdown -= 1
             if not self.countdown:
@@ -135,23 +141,30 @@ class NativeBus:
 
 class WishboneBus(NativeBus):
     """The same registers behind lognet.hw.wishbone: ``ack`` registered one clock after a
-    request is taken, the core's strobes pulse in the cycle the request is taken."""
+    write is taken and ``READ_LATENCY`` clocks after a read, the core's strobes pulse in the
+    cycle the request is taken."""
 
     def __init__(self, swap_after=5):
         super().__init__(swap_after)
         self.wb = Dut("wb__adr", "wb__dat_w", "wb__dat_r", "wb__sel", "wb__cyc", "wb__stb",
                       "wb__we", "wb__ack")
         self.ack = 0
+        self.flight = [0] * (READ_LATENCY - 1)
 
     def edge(self, cycle):
         w, d = self.wb, self.dut
-        start = w.wb__cyc.value and w.wb__stb.value and not self.ack
+        start = w.wb__cyc.value and w.wb__stb.value and not self.ack and not any(self.flight)
         d.cfg__addr.value = int(w.wb__adr.value)
         d.cfg__w_data.value = int(w.wb__dat_w.value)
         d.cfg__w_en.value = int(bool(start and w.wb__we.value and w.wb__sel.value == 0xF))
         d.cfg__r_en.value = int(bool(start and not w.wb__we.value))
         super().edge(cycle)
-        self.ack = int(bool(start))
+        read = int(bool(start and not w.wb__we.value))
+        if self.flight:
+            self.ack = int(bool(start and w.wb__we.value) or self.flight[-1])
+            self.flight = [read] + self.flight[:-1]
+        else:
+            self.ack = int(bool(start))
         w.wb__ack.value = self.ack
         w.wb__dat_r.value = int(d.cfg__r_data.value)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from amaranth.sim import Simulator
 
-from lognet.hw.regmap import CTRL_PAUSE, STATUS_SAFE, config_writes, needs_pause
+from lognet.hw.regmap import CTRL_PAUSE, READ_LATENCY, STATUS_SAFE, config_writes, needs_pause
 from lognet.model.reference import reference
 
 
@@ -65,6 +65,7 @@ def run_core(dut, spec, X, *, reprograms=(), p_valid=0.7, p_ready=0.7, seed=0, m
         prog_i = 0
         read_q = list(reads)
         read_wait = None
+        read_left = 0  # clocks until the read in flight has its data on r_data
         polling = False  # after a commit: poll STATUS until the swap, as a host must
         safe_seen = False  # single_copy: STATUS said paused and empty
         for cycle in range(limit):
@@ -93,6 +94,8 @@ def run_core(dut, spec, X, *, reprograms=(), p_valid=0.7, p_ready=0.7, seed=0, m
             ctx.set(dut.cfg.w_en, 0)
             ctx.set(dut.cfg.r_en, 0)
             if read_wait is not None:
+                read_left -= 1
+            if read_wait is not None and not read_left:
                 value = ctx.get(dut.cfg.r_data)
                 if read_wait == "status":
                     polling = bool(value & 1)
@@ -105,7 +108,7 @@ def run_core(dut, spec, X, *, reprograms=(), p_valid=0.7, p_ready=0.7, seed=0, m
                 if read_wait is None and not safe_seen:
                     ctx.set(dut.cfg.addr, 3)
                     ctx.set(dut.cfg.r_en, 1)
-                    read_wait = "safe"
+                    read_wait, read_left = "safe", READ_LATENCY
                 elif safe_seen:
                     queue.pop(0)
                     safe_seen = False
@@ -113,18 +116,18 @@ def run_core(dut, spec, X, *, reprograms=(), p_valid=0.7, p_ready=0.7, seed=0, m
                 if read_wait is None:
                     ctx.set(dut.cfg.addr, 3)
                     ctx.set(dut.cfg.r_en, 1)
-                    read_wait = "status"
+                    read_wait, read_left = "status", READ_LATENCY
             elif queue and rng.random() < 0.8:
                 addr, word = queue.pop(0)
                 ctx.set(dut.cfg.addr, addr)
                 ctx.set(dut.cfg.w_data, word)
                 ctx.set(dut.cfg.w_en, 1)
                 is_commit = addr == 2 and word & 1
-            elif not queue and read_q and nxt >= len(beats):
+            elif not queue and read_q and nxt >= len(beats) and read_wait is None:
                 addr = read_q.pop(0)
                 ctx.set(dut.cfg.addr, addr)
                 ctx.set(dut.cfg.r_en, 1)
-                read_wait = addr
+                read_wait, read_left = addr, READ_LATENCY
             fire_in = presenting and ctx.get(dut.i_stream.ready)
             fire_out = ready and ctx.get(dut.o_stream.valid)
             if fire_out:
@@ -141,6 +144,8 @@ def run_core(dut, spec, X, *, reprograms=(), p_valid=0.7, p_ready=0.7, seed=0, m
             await ctx.tick()
             state["cycles"] = cycle
         if read_wait is not None and read_wait != "status":
+            for _ in range(read_left - 1):
+                await ctx.tick()
             state["reads"][read_wait] = ctx.get(dut.cfg.r_data)
 
     sim = Simulator(dut)
