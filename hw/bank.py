@@ -153,17 +153,29 @@ class RegArray:
         rb = self.region_bits()
         return addr[rb:] == (self.region.base >> rb)
 
-    def elaborate_into(self, m: Module, cfg, swap, read_value: Signal | None):
+    def elaborate_into(self, m: Module, cfg, swap, read_value: Signal | None, read_addr=None):
         """Write decode, swap, and (when ``read_value`` is given) the read-back, which drives
-        ``read_value`` for an address inside the region."""
+        ``read_value`` for the word at ``read_addr`` (default: the bus address).
+
+        A write is posted: the region hit, the word offset and the data are registered on the
+        edge that takes the write, and the word is written on the next edge, so the address
+        compare and the decode into the registers' enables are two clocks' logic, not one. A
+        reader must therefore take register words a clock after the read strobe (the layer
+        reads them at a registered ``read_addr``), and a commit copies the shadow words no
+        earlier than the clock after the CTRL write (the swap comes from a registered
+        pending flag)."""
         if not self.writable:
             return
         rb = self.region_bits()
         off = cfg.addr[:rb] if rb else Const(0, 1)
         we = Signal(name=f"{self.name}_we")
-        m.d.comb += we.eq(cfg.w_en & self.hit(cfg.addr))
-        self.shadow_regs.write(m, we, off, cfg.w_data[:self.shape.width])
+        w_off = Signal(len(off), name=f"{self.name}_woff", reset_less=True)
+        w_data = Signal(self.shape.width, name=f"{self.name}_wdata", reset_less=True)
+        m.d.sync += [we.eq(cfg.w_en & self.hit(cfg.addr)), w_off.eq(off),
+                     w_data.eq(cfg.w_data[:self.shape.width])]
+        self.shadow_regs.write(m, we, w_off, w_data)
         if self.active_regs is not None:
             self.active_regs.copy_from(m, swap, self.shadow_regs)
         if read_value is not None:
-            m.d.comb += read_value.eq(self.shadow_word(off))
+            ra = cfg.addr if read_addr is None else read_addr
+            m.d.comb += read_value.eq(self.shadow_word(ra[:rb] if rb else Const(0, 1)))

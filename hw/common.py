@@ -52,7 +52,7 @@ class ConfigSignature(wiring.Signature):
     r_en : Out(1)
         Read strobe.
     r_data : In(32)
-        Read data, valid :data:`~lognet.hw.regmap.READ_LATENCY` (2) cycles after ``r_en`` and
+        Read data, valid :data:`~lognet.hw.regmap.READ_LATENCY` (3) cycles after ``r_en`` and
         held until the next read's data replaces it (reads may follow each other every
         cycle).
     """

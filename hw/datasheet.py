@@ -455,7 +455,8 @@ def datasheet(core, top: str, *, version: str, spec_sha256: str,
              *_stream_rows(info),
              f"| `cfg__addr` | in | {info.addr_width} | configuration word address |",
              "| `cfg__w_data`, `cfg__w_en` | in | 32, 1 | a write: one word per clock, always "
-             "accepted |",
+             "accepted; a read strobed in any later clock returns it, a commit written in any "
+             "later clock takes it |",
              "| `cfg__r_en` | in | 1 | a read strobe |",
              f"| `cfg__r_data` | out | 32 | read data: `r_en` high in clock c puts the word "
              f"on `r_data` from clock c + {READ_LATENCY} on (read latency {READ_LATENCY}; it "

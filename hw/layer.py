@@ -8,7 +8,7 @@ weights inside ``elaborate()`` beyond placing the spec's integers.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -18,7 +18,7 @@ from lognet.model.spec import LayerSpec
 from .arch import CoreInfo, resolve_arch
 from .bank import RegArray
 from .common import core_members, fmt_shape, header_read, tree_stages
-from .regmap import ADDR_CTRL, CTRL_COMMIT_BIT, HEADER_WORDS, RegisterMap
+from .regmap import ADDR_CTRL, CTRL_COMMIT_BIT, HEADER_WORDS, READ_LATENCY, RegisterMap
 
 __all__ = ["Layer"]
 
@@ -151,14 +151,18 @@ class Layer(wiring.Component):
         with m.If(swap):
             m.d.sync += pending.eq(0)
 
-        # read-back: header and register regions, one cycle after r_en
+        # read-back: the register regions are read at the address registered with r_en (their
+        # writes are posted: see RegArray.elaborate_into), a clock after the header
+        rd_addr = Signal(len(cfg.addr), name="rd_addr")
+        with m.If(cfg.r_en):
+            m.d.sync += rd_addr.eq(cfg.addr)
         reads = []
         # folded builds keep writable biases in memories (see lognet.hw.folded)
         for arr in (levels,) if self.folded else (levels, bias):
             if arr.writable:
                 v = Signal(32, name=f"rd_{arr.name}")
-                arr.elaborate_into(m, cfg, swap, v if self.readback else None)
-                reads.append((arr.hit(cfg.addr), v))
+                arr.elaborate_into(m, cfg, swap, v if self.readback else None, rd_addr)
+                reads.append((arr.hit(rd_addr), v))
 
         if self.folded:
             from .folded import build_folded
@@ -172,8 +176,8 @@ class Layer(wiring.Component):
                             with_active=not self.commit_walk)
             if conn.writable:
                 v = Signal(32, name="rd_conn")
-                conn.elaborate_into(m, cfg, swap, v if self.readback else None)
-                reads.append((conn.hit(cfg.addr), v))
+                conn.elaborate_into(m, cfg, swap, v if self.readback else None, rd_addr)
+                reads.append((conn.hit(rd_addr), v))
             swap_ok, busy = build_parallel(m, self, levels, bias, conn, block, pending)
             mem_reads, safe = [], None
         m.d.comb += swap.eq(pending & swap_ok)
@@ -184,29 +188,38 @@ class Layer(wiring.Component):
         # the regions are disjoint: an OR of one masked value per region, all in parallel (a
         # chain of multiplexers would put every region's decode in series on the read path)
         value = Mux(cfg.addr[(HEADER_WORDS - 1).bit_length():] == 0, hdr, 0)
+        regs = Const(0, 32)
         for hit, v in reads:
-            value = value | Mux(hit, v, 0)
-        # read data leaves two clocks after r_en (READ_LATENCY), from registers only: the
-        # register regions' word is taken on the edge of r_en and held one edge more; the
-        # memories answer on the edge of r_en, and their words (masked by the region the
-        # address hit) are registered on the next edge, before the OR of the regions, so no
-        # memory output (an SPRAM or a cascade of block RAMs) reaches the bus in one clock
-        r_reg = Signal(32)
-        r_en1 = Signal(name="r_en1")
-        m.d.sync += r_en1.eq(cfg.r_en)
-        with m.If(cfg.r_en):
-            m.d.sync += r_reg.eq(value)
-        r_reg2 = Signal(32)
-        with m.If(r_en1):
-            m.d.sync += r_reg2.eq(r_reg)
-        data = r_reg2
-        for k, (hit, mem_data) in enumerate(mem_reads):
-            from_mem = Signal(name=f"rd_mem{k}")
-            with m.If(cfg.r_en):
-                m.d.sync += from_mem.eq(hit)
-            word = Signal(32, name=f"rd_word{k}")
-            with m.If(r_en1):
-                m.d.sync += word.eq(Mux(from_mem, mem_data, 0))
-            data = data | word
+            regs = regs | Mux(hit, v, 0)
+        # read data leaves READ_LATENCY clocks after r_en, from registers only (an OR of one
+        # registered word per source): the header word is taken on the edge of r_en, the
+        # register regions' word on the next (their writes are posted); a memory source answers ``stage`` clocks after r_en (1: read on that edge; 2:
+        # a memory whose bus side is registered first) and its word, masked by the region the
+        # address hit, is registered on the edge after, before any OR, so no memory output
+        # (an SPRAM, a cascade of block RAMs) reaches the bus or another memory's word in one
+        # clock. Every source is then held until edge READ_LATENCY - 1.
+        last = READ_LATENCY - 1
+        r_ens = [cfg.r_en]  # r_ens[k]: a read was strobed k clocks ago
+        for k in range(1, last + 1):
+            e = Signal(name=f"r_en{k}")
+            m.d.sync += e.eq(r_ens[-1])
+            r_ens.append(e)
+
+        def staged(v, first, upto, name):
+            """``v`` taken on the edges ``first .. upto`` clocks after r_en (each a register)."""
+            for k in range(first, upto + 1):
+                r = Signal(len(v), name=f"{name}{k}")
+                with m.If(r_ens[k]):
+                    m.d.sync += r.eq(v)
+                v = r
+            return v
+
+        data = staged(value, 0, last, "rd_hdr") | staged(regs, 1, last, "rd_reg")
+        for k, (hit, mem_data, stage) in enumerate(mem_reads):
+            assert 1 <= stage <= last, "a memory answers within the read latency"
+            from_mem = staged(hit, 0, stage - 1, f"rd_hit{k}_")
+            word = Signal(32, name=f"rd_mem{k}")  # (a signed word is sign-extended)
+            m.d.comb += word.eq(Mux(from_mem, mem_data, 0))
+            data = data | staged(word, stage, last, f"rd_word{k}_")
         m.d.comb += cfg.r_data.eq(data)
         return m

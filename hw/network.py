@@ -27,6 +27,7 @@ from .regmap import (
     ADDR_VERSION,
     CTRL_COMMIT_BIT,
     CTRL_PAUSE_BIT,
+    READ_LATENCY,
     ID_VALUE,
     REGMAP_VERSION,
     NetworkMap,
@@ -127,16 +128,19 @@ class Network(wiring.Component):
         # behind the layers' read data, which may come straight out of a memory
         # the layers' read data comes READ_LATENCY clocks after r_en: the select and the
         # network's header word wait one edge more with it
-        r_en1 = Signal(name="r_en1")
-        m.d.sync += r_en1.eq(cfg.r_en)
-        rsel2 = Signal(len(sel))
-        hdr2 = Signal(32)
-        with m.If(r_en1):
-            m.d.sync += [rsel2.eq(rsel), hdr2.eq(hdr)]
+        r_en_k = cfg.r_en
+        for k in range(1, READ_LATENCY):
+            e = Signal(name=f"r_en{k}")
+            m.d.sync += e.eq(r_en_k)
+            r_en_k = e
+            rsel_k, hdr_k = Signal(len(sel), name=f"rsel{k}"), Signal(32, name=f"hdr{k}")
+            with m.If(r_en_k):
+                m.d.sync += [rsel_k.eq(rsel), hdr_k.eq(hdr)]
+            rsel, hdr = rsel_k, hdr_k
         hdr_sel = Signal()
-        m.d.comb += hdr_sel.eq(rsel2 == 0)
-        value = Mux(hdr_sel, hdr2, 0)
+        m.d.comb += hdr_sel.eq(rsel == 0)
+        value = Mux(hdr_sel, hdr, 0)
         for i, layer in enumerate(self.layers):
-            value = value | Mux(rsel2 == i + 1, layer.cfg.r_data, 0)
+            value = value | Mux(rsel == i + 1, layer.cfg.r_data, 0)
         m.d.comb += cfg.r_data.eq(value)
         return m

@@ -86,9 +86,10 @@ HEADER_WORDS = 8
 #: clocks from a read strobe to its data: ``r_en`` high in clock ``c`` puts the word on
 #: ``r_data`` from clock ``c + READ_LATENCY`` on, held until the next read's data replaces it.
 #: Reads may be strobed in consecutive clocks (their data follows in the same order, one per
-#: clock); a write lands on the rising edge that ends the clock it is strobed in, so a read
-#: strobed in the next clock sees it.
-READ_LATENCY = 2
+#: clock). A write is taken on the rising edge that ends its clock (inside, register writes are
+#: posted a clock, and a single copy's memory takes bus accesses a clock late); a read strobed
+#: in any later clock sees it, and a commit written in any later clock takes it.
+READ_LATENCY = 3
 #: header word offsets (the only place they are written down)
 ADDR_ID = 0
 ADDR_VERSION = 1

@@ -3,7 +3,7 @@
 :class:`WishboneCore` wraps a layer or network: the streams pass through unchanged and the
 configuration bus is driven from a 32-bit Wishbone slave with word addresses (``adr`` selects a
 32-bit word; ``sel`` must be all ones for writes, partial writes are ignored). A write takes two
-clocks (the request, then ``ack``), a read ``READ_LATENCY + 1`` = three (the request, the
+clocks (the request, then ``ack``), a read ``READ_LATENCY + 1`` = four (the request, the
 bus's read latency, then ``ack`` with ``dat_r``). ``err`` and ``rty`` are not
 used; ``stall`` does not exist in classic mode.
 """
@@ -39,8 +39,8 @@ class WishboneSignature(wiring.Signature):
 class WishboneCore(wiring.Component):
     """A core with its ``cfg`` port replaced by a Wishbone slave ``wb``.
 
-    Latency: ``ack`` one clock after ``stb`` for a write, ``READ_LATENCY`` (2) clocks after
-    it for a read; one write per two clocks, one read per three."""
+    Latency: ``ack`` one clock after ``stb`` for a write, ``READ_LATENCY`` (3) clocks after
+    it for a read; one write per two clocks, one read per four."""
 
     def __init__(self, core):
         self.core = core

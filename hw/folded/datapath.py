@@ -418,6 +418,8 @@ class ConnWords(wiring.Component):
         self.cb = len(Const(0, layer.conn_shape()))
         self.P = len(rm.schedule)
         self.depth = rm.lane_depth
+        #: clocks from r_en to ``r_data`` (the single copy registers its bus side first)
+        self.read_stage = 2 if layer.spec.arch.single_copy else 1
         super().__init__({
             "addr": In(cfg_addr_width), "w_data": In(32), "w_en": In(1), "r_en": In(1),
             "copying": In(1), "copy_addr": In(_bits(self.depth + 2)),
@@ -438,8 +440,6 @@ class ConnWords(wiring.Component):
         m.d.comb += self.hit.eq(self.addr[rb:] == (base >> rb) if rb < len(self.addr) else 1)
         lane_sel = (Const(1, 1) << self.addr[lb:lb + pb])[:P] if pb else Const(1, 1)
         rd_lane = Signal(max(1, pb))
-        with m.If(self.r_en):
-            m.d.sync += rd_lane.eq(self.addr[lb:lb + pb] if pb else 0)
         if self.layer.spec.arch.single_copy:
             # one memory, one address: the lanes' position while running, the bus's row while
             # the core is paused and empty (``safe``); bus writes and reads land only then. A
@@ -449,14 +449,33 @@ class ConnWords(wiring.Component):
             # bitstream, so the host loads the words after configuration)
             m.submodules.conn_single = mem = Memory(shape=unsigned(P * cb), depth=T,
                                                     init=self.rows)
+            # the bus side is registered first (posted): a CONN access strobed while ``safe``
+            # reaches the memory one clock later, from flip-flops only (address, lane mask,
+            # data, and ``own``, which gives the port to the bus for that clock). The core is
+            # still paused and empty then: only a CTRL write ends ``safe``, and it cannot share
+            # the clock of the access. Reads answer two clocks after r_en (``read_stage``).
+            b_own = Signal(name="conn_bus_own")  # the port is the bus's this clock
+            b_wen = Signal(P, name="conn_bus_wen")  # the lane words a write takes
+            b_read = Signal(name="conn_bus_read")
+            b_addr = Signal(lb, name="conn_bus_addr", reset_less=True)
+            b_data = Signal(cb, name="conn_bus_data", reset_less=True)
+            b_lane = Signal(max(1, pb), name="conn_bus_lane", reset_less=True)
+            take = self.hit & self.safe
+            m.d.sync += [b_own.eq((self.w_en | self.r_en) & take),
+                         b_wen.eq(Mux(self.w_en & take, lane_sel, 0)),
+                         b_read.eq(self.r_en & take & ~self.w_en),
+                         b_addr.eq(self.addr[:lb]), b_data.eq(self.w_data[:cb]),
+                         b_lane.eq(self.addr[lb:lb + pb] if pb else 0)]
+            with m.If(b_read):
+                m.d.sync += rd_lane.eq(b_lane)
             a = Signal(_bits(T), name="conn_addr")
-            m.d.comb += a.eq(Mux(self.safe, self.addr[:lb], self.t))
+            m.d.comb += a.eq(Mux(b_own, b_addr, self.t))
             w = mem.write_port(granularity=cb)
             r = mem.read_port()
-            write = self.w_en & self.hit & self.safe
-            m.d.comb += [w.addr.eq(a), w.data.eq(Cat(*[self.w_data[:cb]] * P)),
-                         w.en.eq(Mux(write, lane_sel, 0)),
-                         r.addr.eq(a), r.en.eq(Mux(self.safe, self.r_en & ~write, self.en)),
+            # (never a read while a write: the single port an SPRAM has)
+            m.d.comb += [w.addr.eq(a), w.data.eq(Cat(*[b_data] * P)), w.en.eq(b_wen),
+                         r.addr.eq(a),
+                         r.en.eq(~b_wen.any() & Mux(b_own, b_read, self.en)),
                          self.row.eq(r.data)]
             m.d.comb += self.r_data.eq(r.data.word_select(rd_lane, cb) if P > 1 else r.data)
             return m
@@ -472,6 +491,8 @@ class ConnWords(wiring.Component):
         m.d.comb += [aw.addr.eq(self.copy_prev), aw.data.eq(sr.data), aw.en.eq(self.copy_wen)]
         ar = active.read_port()
         m.d.comb += [ar.addr.eq(self.t), ar.en.eq(self.en), self.row.eq(ar.data)]
+        with m.If(self.r_en):
+            m.d.sync += rd_lane.eq(self.addr[lb:lb + pb] if pb else 0)
         m.d.comb += self.r_data.eq(sr.data.word_select(rd_lane, cb) if P > 1 else sr.data)
         return m
 
@@ -596,12 +617,15 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
                      xw.en.eq(i.valid & i.ready)]
         set_ = Signal(2)
         clear = Signal(2)
+        # (whether the next beat is a vector's last, in a flip-flop: no compare of the beat
+        # counter between ``ready`` and the bank's enables)
+        beat_last = Signal(name="in_beat_last", init=int(n_ib == 1))
         with m.If(i.valid & i.ready):
-            with m.If(beat == n_ib - 1):
-                m.d.sync += [beat.eq(0), wbank.eq(~wbank)]
+            with m.If(beat_last):
+                m.d.sync += [beat.eq(0), wbank.eq(~wbank), beat_last.eq(n_ib == 1)]
                 m.d.comb += set_.eq(Mux(wbank, 0b10, 0b01))
             with m.Else():
-                m.d.sync += beat.eq(beat + 1)
+                m.d.sync += [beat.eq(beat + 1), beat_last.eq(beat == n_ib - 2)]
         with m.If(ctl.accept):
             m.d.sync += [cbank.eq(rbank), rbank.eq(~rbank)]
         with m.If(ctl.last_issue):
@@ -662,7 +686,8 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
     bias_rows = spec.n_out if bias_mem else 0
     n_copy = max(conn_rows, bias_rows)
     swap_ok = Signal()
-    mem_reads = []  # (address hit, read data one clock after r_en) for the read-back mux
+    # (address hit, read data, clocks from r_en to the data) for the read-back
+    mem_reads = []
     copy = None
     if n_copy:
         m.submodules.commit_copy = copy = CommitCopy(n_copy, conn_rows, bias_rows)
@@ -804,7 +829,7 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
                      conn.t.eq(ctl.t), conn.en.eq(run_en),
                      conn.safe.eq(safe if single else 0)]
         lane_word = [conn.row[p] for p in range(P)]
-        mem_reads.append((conn.hit, conn.r_data))
+        mem_reads.append((conn.hit, conn.r_data, conn.read_stage))
 
     # -- lanes ------------------------------------------------------------------------------
     lanes = []
@@ -827,7 +852,7 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
         for p, lane in enumerate(lanes):
             m.d.comb += [biases.slot[p].eq(lane.slot_r), lane.bias.eq(biases.value[p])]
         mem_reads.append((biases.hit, biases.r_data.as_signed() if bias.shape.signed
-                          else biases.r_data))
+                          else biases.r_data, 1))
     else:
         for p, lane in enumerate(lanes):
             values = [bias.active[j] for j in range(p, spec.n_out, P)]

@@ -18,6 +18,7 @@ from lognet.hw.regmap import (
     ADDR_CTRL,
     ADDR_STATUS,
     CTRL_PAUSE,
+    READ_LATENCY,
     STATUS_SAFE,
     RegisterMap,
 )
@@ -105,7 +106,8 @@ def test_connection_writes_land_only_while_safe():
             ctx.set(cfg.r_en, 1)
             await ctx.tick()
             ctx.set(cfg.r_en, 0)
-            await ctx.tick()
+            for _ in range(READ_LATENCY - 1):
+                await ctx.tick()
             return ctx.get(cfg.r_data)
 
         await write(conn, new)  # not paused: dropped
