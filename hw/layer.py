@@ -8,7 +8,7 @@ weights inside ``elaborate()`` beyond placing the spec's integers.
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -146,10 +146,11 @@ class Layer(wiring.Component):
         if self.networked:
             m.d.comb += self.pending.eq(pending)
             commit = commit | self.ext_commit
-        with m.If(commit):
-            m.d.sync += pending.eq(1)
-        with m.If(swap):
-            m.d.sync += pending.eq(0)
+        # (pending's next value is also a signal: the input side keeps a copy of "no input
+        # now" in a flip-flop, so its ``ready`` waits on no decode of the same clock)
+        pending_next = Signal(name="pending_next")
+        m.d.comb += pending_next.eq(Mux(swap, 0, Mux(commit, 1, pending)))
+        m.d.sync += pending.eq(pending_next)
 
         # read-back: the register regions are read at the address registered with r_en (their
         # writes are posted: see RegArray.elaborate_into), a clock after the header
@@ -168,7 +169,7 @@ class Layer(wiring.Component):
             from .folded import build_folded
 
             swap_ok, busy, mem_reads, safe = build_folded(m, self, levels, bias, block,
-                                                          pending)
+                                                          pending, pending_next)
         else:
             from .parallel import build_parallel
 
@@ -184,20 +185,19 @@ class Layer(wiring.Component):
         if self.networked:
             m.d.comb += self.busy.eq(busy)
 
-        hdr = header_read(m, cfg.addr, rm.shape_word(), rm.params_word(), pending, safe)
-        # the regions are disjoint: an OR of one masked value per region, all in parallel (a
-        # chain of multiplexers would put every region's decode in series on the read path)
-        value = Mux(cfg.addr[(HEADER_WORDS - 1).bit_length():] == 0, hdr, 0)
-        regs = Const(0, 32)
-        for hit, v in reads:
-            regs = regs | Mux(hit, v, 0)
-        # read data leaves READ_LATENCY clocks after r_en, from registers only (an OR of one
-        # registered word per source): the header word is taken on the edge of r_en, the
-        # register regions' word on the next (their writes are posted); a memory source answers ``stage`` clocks after r_en (1: read on that edge; 2:
-        # a memory whose bus side is registered first) and its word, masked by the region the
-        # address hit, is registered on the edge after, before any OR, so no memory output
-        # (an SPRAM, a cascade of block RAMs) reaches the bus or another memory's word in one
-        # clock. Every source is then held until edge READ_LATENCY - 1.
+        # read data leaves READ_LATENCY clocks after r_en, from registers only. Every source is
+        # registered once, as late as it can be, and only narrow things are carried along the
+        # way (the address, STATUS's two bits, a memory's region hit), so the read path costs
+        # about one 32-bit register per source, not one per source and clock:
+        # - the header word is decoded from the address and the STATUS bits taken on the r_en
+        #   edge and carried to edge READ_LATENCY - 1, then registered into the layer's word;
+        # - the register regions are read on the next edge at the registered address (their
+        #   writes are posted: see RegArray.elaborate_into), so a read sees every write strobed
+        #   before it and none strobed with it;
+        # - a memory answers ``stage`` clocks after r_en (1: read on the r_en edge; 2: a memory
+        #   whose bus side is registered first); its word, masked by the region the address
+        #   hit, is registered on the edge after, before any OR, so no memory output (an SPRAM,
+        #   a cascade of block RAMs) reaches the bus or another memory's word in one clock.
         last = READ_LATENCY - 1
         r_ens = [cfg.r_en]  # r_ens[k]: a read was strobed k clocks ago
         for k in range(1, last + 1):
@@ -208,18 +208,38 @@ class Layer(wiring.Component):
         def staged(v, first, upto, name):
             """``v`` taken on the edges ``first .. upto`` clocks after r_en (each a register)."""
             for k in range(first, upto + 1):
-                r = Signal(len(v), name=f"{name}{k}")
+                r = Signal.like(v, name=f"{name}{k}")
                 with m.If(r_ens[k]):
                     m.d.sync += r.eq(v)
                 v = r
             return v
 
-        data = staged(value, 0, last, "rd_hdr") | staged(regs, 1, last, "rd_reg")
+        hb = (HEADER_WORDS - 1).bit_length()
+        status = Cat(pending, Const(0, 1) if safe is None else safe)
+        h_addr = staged(cfg.addr, 0, last - 1, "rd_haddr")  # the address, carried to the end
+        h_status = staged(status, 0, last - 1, "rd_status")
+        hdr = header_read(m, h_addr, rm.shape_word(), rm.params_word(), h_status[0],
+                          None if safe is None else h_status[1])
+        # the regions are disjoint: an OR of one masked value per region, all in parallel (a
+        # chain of multiplexers would put every region's decode in series on the read path)
+        early = Mux(h_addr[hb:] == 0, hdr, 0)  # sources registered at edge ``last``
+        regs = Const(0, 32)
+        for hit, v in reads:
+            regs = regs | Mux(hit, v, 0)
+        if reads:
+            early = early | staged(regs, 1, last - 1, "rd_reg") if last > 1 else early | regs
+        late = []  # words registered at edge ``last`` by their own source
         for k, (hit, mem_data, stage) in enumerate(mem_reads):
             assert 1 <= stage <= last, "a memory answers within the read latency"
             from_mem = staged(hit, 0, stage - 1, f"rd_hit{k}_")
             word = Signal(32, name=f"rd_mem{k}")  # (a signed word is sign-extended)
             m.d.comb += word.eq(Mux(from_mem, mem_data, 0))
-            data = data | staged(word, stage, last, f"rd_word{k}_")
+            if stage == last:
+                late.append(staged(word, last, last, f"rd_word{k}_"))
+            else:
+                early = early | staged(word, stage, last - 1, f"rd_word{k}_")
+        data = staged(early, last, last, "rd_data")
+        for w in late:
+            data = data | w
         m.d.comb += cfg.r_data.eq(data)
         return m

@@ -66,7 +66,7 @@ class Network(wiring.Component):
         # commit-all: hold the input, drain everything, then commit every layer at once
         WAIT, SWAP = 1, 2
         state = Signal(2)
-        hold = Signal()
+        hold = Signal(name="hold")
         committing = Signal()
         m.d.comb += committing.eq(state != 0)
         any_busy = Cat(*[layer.busy for layer in self.layers]).any()
@@ -84,9 +84,10 @@ class Network(wiring.Component):
             safe = Signal(name="safe")
             m.d.comb += safe.eq(safe_r & paused)
             m.d.comb += [la.ext_safe.eq(safe) for la in single]
-            m.d.comb += hold.eq(committing | paused)
+            paused_next = Mux(cfg.w_en & (cfg.addr == ADDR_CTRL), cfg.w_data[CTRL_PAUSE_BIT],
+                              paused)
         else:
-            m.d.comb += hold.eq(committing)
+            paused_next = Const(0, 1)
         m.d.comb += [
             first.i_stream.payload.eq(self.i_stream.payload),
             first.i_stream.valid.eq(self.i_stream.valid & ~hold),
@@ -94,14 +95,20 @@ class Network(wiring.Component):
         ]
         wiring.connect(m, last.o_stream, wiring.flipped(self.o_stream))
         any_pending = Cat(*[layer.pending for layer in self.layers]).any()
+        state_next = Signal(2, name="state_next")
+        m.d.comb += state_next.eq(state)
         with m.If((state == 0) & cfg.w_en & (cfg.addr == ADDR_CTRL)
                   & cfg.w_data[CTRL_COMMIT_BIT]):
-            m.d.sync += state.eq(WAIT)
+            m.d.comb += state_next.eq(WAIT)
         with m.If((state == WAIT) & ~any_busy & ~any_pending):
             m.d.comb += [layer.ext_commit.eq(1) for layer in self.layers]
-            m.d.sync += state.eq(SWAP)
+            m.d.comb += state_next.eq(SWAP)
         with m.If((state == SWAP) & ~any_pending):
-            m.d.sync += state.eq(0)
+            m.d.comb += state_next.eq(0)
+        m.d.sync += state.eq(state_next)
+        # hold (committing or paused) is a flip-flop of its own, loaded from the next values:
+        # the input's ready and valid wait on no decode of the same clock
+        m.d.sync += hold.eq((state_next != 0) | paused_next)
 
         # bus decode: layer i lives at (i + 1) << lb
         sel = cfg.addr[lb:]
@@ -113,30 +120,29 @@ class Network(wiring.Component):
                 layer.cfg.w_en.eq(cfg.w_en & hit),
                 layer.cfg.r_en.eq(cfg.r_en & hit),
             ]
-        rsel = Signal(len(sel))
-        hdr = Signal(32)
-        with m.If(cfg.r_en):
-            m.d.sync += rsel.eq(sel)
-            # the network header has four words (ID, VERSION, CTRL, STATUS)
-            off = cfg.addr[:2]
-            m.d.sync += hdr.eq(Mux(cfg.addr[2:] != 0, 0,
-                               Mux(off == ADDR_ID, ID_VALUE,
-                                   Mux(off == ADDR_VERSION, REGMAP_VERSION,
-                                       Mux(off == ADDR_STATUS,
-                                           Cat(committing, safe, Const(0, 30)), 0)))))
-        # one masked word per layer, ORed (the selects are disjoint): no chain of multiplexers
-        # behind the layers' read data, which may come straight out of a memory
-        # the layers' read data comes READ_LATENCY clocks after r_en: the select and the
-        # network's header word wait one edge more with it
-        r_en_k = cfg.r_en
-        for k in range(1, READ_LATENCY):
-            e = Signal(name=f"r_en{k}")
-            m.d.sync += e.eq(r_en_k)
-            r_en_k = e
-            rsel_k, hdr_k = Signal(len(sel), name=f"rsel{k}"), Signal(32, name=f"hdr{k}")
+        # the layers' read data comes READ_LATENCY clocks after r_en: the select, the header
+        # offset and STATUS's bits (taken on the r_en edge) wait with it, and the network's
+        # header word is decoded from them at the end (a few flip-flops, not a 32-bit word
+        # per clock)
+        # the network header has four words (ID, VERSION, CTRL, STATUS); bit 2: past them
+        off_bits = Cat(cfg.addr[:2], cfg.addr[2:] != 0)
+        r_en_k, rsel, roff, rstat = cfg.r_en, sel, off_bits, Cat(committing, safe)
+        for k in range(READ_LATENCY):
+            if k:
+                e = Signal(name=f"r_en{k}")
+                m.d.sync += e.eq(r_en_k)
+                r_en_k = e
+            rsel_k = Signal(len(sel), name=f"rsel{k}")
+            roff_k = Signal(3, name=f"roff{k}")
+            rstat_k = Signal(2, name=f"rstat{k}")
             with m.If(r_en_k):
-                m.d.sync += [rsel_k.eq(rsel), hdr_k.eq(hdr)]
-            rsel, hdr = rsel_k, hdr_k
+                m.d.sync += [rsel_k.eq(rsel), roff_k.eq(roff), rstat_k.eq(rstat)]
+            rsel, roff, rstat = rsel_k, roff_k, rstat_k
+        off = roff[:2]
+        hdr = Mux(roff[2], 0,
+                  Mux(off == ADDR_ID, ID_VALUE,
+                      Mux(off == ADDR_VERSION, REGMAP_VERSION,
+                          Mux(off == ADDR_STATUS, Cat(rstat, Const(0, 30)), 0))))
         hdr_sel = Signal()
         m.d.comb += hdr_sel.eq(rsel == 0)
         value = Mux(hdr_sel, hdr, 0)

@@ -927,24 +927,25 @@ def auto_folded(spec: LayerSpec | NetworkSpec, target: str, clock_mhz: float | N
     layers = [la.with_arch(replace(la.arch, kind=Microarch.FOLDED, lanes=p))
               for la, p in zip(spec.layers, found.lanes)]
     # the network's own input and output streams in the narrowest beats that keep pace (a
-    # spec that sets its beats keeps them); the links between layers stay whole vectors (a
-    # beat there would only add a fill buffer). Beats change what the layers cost (a fill
-    # buffer, or input banks in block RAM instead of flip-flops), so the lanes are searched
-    # again with them; the whole-vector result stands when that does not reach the goal.
+    # spec that sets its beats keeps them), and every link between layers whose vector both
+    # sides can keep in block RAM (output banks behind one layer, input banks in front of the
+    # next) in beats too: flip-flops would hold that vector three times (the lanes' results,
+    # the output buffer, the next layer's input), banks hold it in memory. A link that cannot
+    # bank stays a whole vector (a beat there would only add a fill buffer). Beats change what
+    # the layers cost, so the lanes are searched again with them; the whole-vector result
+    # stands when that does not reach the goal.
     if found.ok:
-        cpv = found.plan.cycles_per_vector
-        beat = list(spec.layers)
-        first, last = beat[0], beat[-1]
-        if not first.arch.in_beat:
-            beat[0] = first = first.with_arch(replace(first.arch,
-                                                      in_beat=_beat_or_0(first.n_in, cpv)))
-        last = beat[-1]
-        if not last.arch.out_beat:
-            beat[-1] = last.with_arch(replace(last.arch,
-                                              out_beat=_beat_or_0(last.n_out, cpv)))
+        beat = _with_beats(list(spec.layers), found.lanes, found.plan.cycles_per_vector)
         if beat != list(spec.layers):
             again = auto_lanes(_same_kind(spec, beat), target, clock_mhz, fps, dsp=dsp,
                                fill=fill)
+            if again.ok and again.lanes != found.lanes:
+                # the lanes moved: the links' beats follow them (a bank row holds a beat or
+                # the lanes' results of a slot, one a multiple of the other)
+                beat = _with_beats(list(spec.layers), again.lanes,
+                                   again.plan.cycles_per_vector)
+                again = auto_lanes(_same_kind(spec, beat), target, clock_mhz, fps, dsp=dsp,
+                                   fill=fill)
             if again.ok and again.plan.inferences_per_s >= found.plan.inferences_per_s * (
                     0 if fps else 1):
                 found = again
@@ -955,6 +956,35 @@ def auto_folded(spec: LayerSpec | NetworkSpec, target: str, clock_mhz: float | N
 
 def _same_kind(spec, layers):
     return layers[0] if isinstance(spec, LayerSpec) else NetworkSpec(spec.name, tuple(layers))
+
+
+def _with_beats(layers: list[LayerSpec], lanes, cpv: float) -> list[LayerSpec]:
+    """``layers`` with the beats :func:`auto_folded` gives them at ``lanes`` and a pace of
+    ``cpv`` clocks per vector: the network's ports in their narrowest beats, and each link
+    whose beats both sides can bank in the narrowest beat that does (unset beats only)."""
+    out = [la.with_arch(replace(la.arch, kind=Microarch.FOLDED, lanes=p))
+           for la, p in zip(layers, lanes)]
+    first, last = out[0], out[-1]
+    if not first.arch.in_beat:
+        out[0] = first.with_arch(replace(first.arch, in_beat=_beat_or_0(first.n_in, cpv)))
+    last = out[-1]
+    if not last.arch.out_beat:
+        out[-1] = last.with_arch(replace(last.arch, out_beat=_beat_or_0(last.n_out, cpv)))
+    for i in range(len(out) - 1):
+        a, b = out[i], out[i + 1]
+        if a.arch.out_beat or b.arch.in_beat:
+            continue
+        n = a.n_out
+        for k in range(1, n):
+            if n % k or n // k + 1 > cpv:
+                continue
+            a2 = a.with_arch(replace(a.arch, out_beat=k))
+            b2 = b.with_arch(replace(b.arch, in_beat=k))
+            if output_banked(a2) and input_banked(b2):
+                out[i], out[i + 1] = a2, b2
+                break
+    return [la.with_arch(replace(la.arch, lanes=orig.arch.lanes, kind=orig.arch.kind))
+            for la, orig in zip(out, layers)]
 
 
 def _beat_or_0(n: int, cycles_per_vector: float) -> int:

@@ -392,12 +392,16 @@ class CommitCopy(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        # ``addr`` is 0 whenever no copy runs (nothing reads it then), so ``start`` (a decision
+        # of the same clock, from the input side's flags) drives one flip-flop, not the counter
         with m.If(self.start & ~self.copying & ~self.done):
-            m.d.sync += [self.copying.eq(1), self.addr.eq(0)]
+            m.d.sync += self.copying.eq(1)
         with m.If(self.copying):
             m.d.sync += self.addr.eq(self.addr + 1)
             with m.If(self.addr == self.rows):
                 m.d.sync += self.copying.eq(0)
+        with m.Else():
+            m.d.sync += self.addr.eq(0)
         m.d.sync += [self.prev.eq(self.addr),
                      self.conn_wen.eq(self.copying & (self.addr < self.conn_rows)),
                      self.bias_wen.eq(self.copying & (self.addr < self.bias_rows)),
@@ -553,7 +557,7 @@ class Biases(wiring.Component):
         return m
 
 
-def build_folded(m: Module, layer, levels, bias, block, pending):
+def build_folded(m: Module, layer, levels, bias, block, pending, pending_next):
     """Elaborate the folded datapath into ``m``. Returns ``(swap_ok, busy, mem_reads, safe)``:
     the commit may land, a vector is inside, ``(address hit, data)`` of the memories the bus
     reads back (data one clock after ``r_en``), and STATUS bit 1 (paused and empty) of
@@ -589,6 +593,13 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
 
         with m.If(cfg.w_en & (cfg.addr == ADDR_CTRL)):
             m.d.sync += paused.eq(cfg.w_data[CTRL_PAUSE_BIT])
+    # "no input now" (a commit pending, or paused) kept in a flip-flop of its own, from the
+    # next values of both: a beat's ``ready`` is then a function of the banks' flags and this
+    # one flip-flop, and waits on no decode of the same clock
+    no_input = Signal(name="no_input")
+    paused_next = (Mux(cfg.w_en & (cfg.addr == ADDR_CTRL), cfg.w_data[CTRL_PAUSE_BIT], paused)
+                   if single else 0)
+    m.d.sync += no_input.eq(pending_next | paused_next)
     m.d.comb += [ctl.block.eq(block | paused if n_ib == 1 else 0), ctl.run_en.eq(run_en),
                  ctl.transfer.eq(transfer), ctl.in_valid.eq(ctl_valid)]
     # the input vector, held while the lanes read it: one register of n_in elements (the same
@@ -609,9 +620,12 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
         full = Signal(2, name="x_banks_full")
         wbank, rbank, cbank = Signal(name="x_wbank"), Signal(name="x_rbank"), Signal(name="x_cbank")
         beat = Signal(_bits(n_ib), name="in_beat")
+        # whether the bank being written is full, in a flip-flop of its own (loaded from the
+        # next values of the flags and the bank bit): ``ready`` is then two flip-flops' AND
+        wfull = Signal(name="x_wbank_full")
         xw = x_mem.write_port()
         m.d.comb += [ctl_valid.eq(full.bit_select(rbank, 1)),
-                     i.ready.eq(~full.bit_select(wbank, 1) & ~pending & ~paused),
+                     i.ready.eq(~wfull & ~no_input),
                      x_full.eq(full.any()),
                      xw.addr.eq(Cat(beat, wbank)), xw.data.eq(i.payload.as_value()),
                      xw.en.eq(i.valid & i.ready)]
@@ -630,7 +644,10 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
             m.d.sync += [cbank.eq(rbank), rbank.eq(~rbank)]
         with m.If(ctl.last_issue):
             m.d.comb += clear.eq(Mux(cbank, 0b10, 0b01))
-        m.d.sync += full.eq((full & ~clear) | set_)
+        full_next = Signal(2, name="x_banks_full_next")
+        m.d.comb += full_next.eq((full & ~clear) | set_)
+        m.d.sync += [full.eq(full_next),
+                     wfull.eq(full_next.bit_select(wbank ^ (i.valid & i.ready & beat_last), 1))]
     elif n_ib == 1:
         m.d.comb += [ctl_valid.eq(i.valid), i.ready.eq(ctl.in_ready)]
         with m.If(ctl.accept):
@@ -645,7 +662,7 @@ def build_folded(m: Module, layer, levels, bias, block, pending):
         x_fill = Signal(spec.n_in * width, reset_less=True, name="x_fill")
         beat = Signal(_bits(n_ib), name="in_beat")
         bw = spec.in_beat_size * width
-        m.d.comb += [ctl_valid.eq(x_full), i.ready.eq(~x_full & ~pending & ~paused)]
+        m.d.comb += [ctl_valid.eq(x_full), i.ready.eq(~x_full & ~no_input)]
         with m.If(ctl.accept):
             m.d.sync += [x_buf.eq(x_fill), x_full.eq(0)]
         with m.If(i.valid & i.ready):
@@ -954,18 +971,28 @@ def _output_banks(m: Module, spec, lanes, o, full, transfer) -> None:
     step = Signal()
     last = Signal()
     m.d.comb += [step.eq(o.valid & o.ready), last.eq(step & beat_last), transfer.eq(last)]
+    # the values after a step are chosen from registers alone; ``step`` (the consumer's ready
+    # of this clock) then picks between them and the held ones: one multiplexer in front of
+    # the memory's read address
+    s_bank, s_addr, s_part = Signal.like(rbank), Signal.like(r_addr), Signal.like(o_part)
+    m.d.comb += [s_bank.eq(rbank ^ beat_last),
+                 s_addr.eq(Mux(beat_last, Mux(rbank, 0, rows), Mux(part_last, r_next, r_addr))),
+                 s_part.eq(Mux(beat_last | part_last, 0, o_part + 1))]
     n_bank, n_addr, n_part = Signal.like(rbank), Signal.like(r_addr), Signal.like(o_part)
-    m.d.comb += [n_bank.eq(rbank), n_addr.eq(r_addr), n_part.eq(o_part)]
-    with m.If(last):
-        m.d.comb += [n_bank.eq(~rbank), n_addr.eq(Mux(rbank, 0, rows)), n_part.eq(0)]
-    with m.Elif(step):
-        with m.If(part_last):
-            m.d.comb += [n_addr.eq(r_next), n_part.eq(0)]
-        with m.Else():
-            m.d.comb += n_part.eq(o_part + 1)
+    m.d.comb += [n_bank.eq(Mux(step, s_bank, rbank)), n_addr.eq(Mux(step, s_addr, r_addr)),
+                 n_part.eq(Mux(step, s_part, o_part))]
     yr = y_mem.read_port()
     m.d.comb += yr.addr.eq(n_addr)
-    m.d.sync += [rbank.eq(n_bank), r_addr.eq(n_addr), r_next.eq(n_addr + 1), o_part.eq(n_part)]
+    # r_next follows n_addr by muxes of values computed from registers (its + 1 is taken off
+    # r_next, not off n_addr), so the consumer's ready reaches no carry chain
+    n_next = Signal.like(r_next)
+    m.d.comb += n_next.eq(r_next)
+    s_next = Signal.like(r_next)
+    m.d.comb += s_next.eq(Mux(beat_last, Mux(rbank, 1, rows + 1),
+                              Mux(part_last, r_next + 1, r_next)))
+    with m.If(step):
+        m.d.comb += n_next.eq(s_next)
+    m.d.sync += [rbank.eq(n_bank), r_addr.eq(n_addr), r_next.eq(n_next), o_part.eq(n_part)]
     with m.If(step):
         m.d.sync += [o_beat.eq(Mux(beat_last, 0, o_beat + 1)),
                      beat_last.eq(~beat_last & (o_beat == n_ob - 2))]
