@@ -999,6 +999,10 @@ def auto_summary(spec: LayerSpec | NetworkSpec, found: AutoResult) -> str:
     first, last = spec.layers[0], spec.layers[-1]
     beats = (f"; streams of {first.in_beat_size} input / {last.out_beat_size} output elements "
              f"a transfer")
+    links = [f"{a.name}->{b.name} {a.out_beat_size}" for a, b in zip(spec.layers, spec.layers[1:])
+             if a.out_beat_size < a.n_out]
+    if links:
+        beats += f", links in beats ({', '.join(links)} elements)"
     return (f"auto-folded for {p.target}: {lanes}{beats}; {p.cycles_per_vector:g} "
             f"clocks/vector, {p.inferences_per_s:,.0f} inferences/s at {p.clock_mhz:g} MHz "
             f"(plan)")

@@ -188,7 +188,7 @@ def test_the_shipped_demo_config():
     assert c.flow == JobConfig(name="digits", seed=0, out="report")
     assert c.model == ModelConfig(hidden=(32,))
     assert c.quantise == QuantiseConfig(picker="optimal", K=8, level_bits=8, out_bits=8,
-                                        arch="folded:1", arith=Arith.AUTO,
+                                        arch="auto", arith=Arith.AUTO,
                                         tunable=Tunable.LEVELS)
     assert c.compare == CompareConfig(pickers=("lognormal-lloyd", "optimal", "pow2", "uniform"),
                                       K=(4, 8, 16), area=True, area_target="ice40-up5k",

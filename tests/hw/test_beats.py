@@ -204,3 +204,53 @@ def test_beat_rules_and_json():
     assert [la.arch.in_beat for la in nb.layers] == [3, 1, 2]
     assert [la.arch.out_beat for la in nb.layers] == [1, 2, 1]
     assert isinstance(with_beats(beat, 4), LayerSpec)
+
+
+def _hidden_net(n_hidden, tunable="levels"):
+    a = make_spec(24, n_hidden, 8, arch="folded", lanes=1, activation="relu", seed=21,
+                  name="fc1", tunable=tunable)
+    b = make_spec(n_hidden, 6, 8, arch="folded", lanes=1, seed=22, name="fc2",
+                  tunable=tunable, in_fmt=dataclasses.replace(a.out_fmt, rounding="floor",
+                                                               saturate=True))
+    a = dataclasses.replace(a, out_fmt=dataclasses.replace(a.out_fmt, rounding="floor",
+                                                           saturate=True))
+    return NetworkSpec("net", (a, b))
+
+
+def test_auto_folding_banks_the_link_and_stays_exact():
+    """Auto-folding puts a link both sides can bank (here 32 elements of 8 bits) in beats:
+    the first layer's results wait in output banks, the next layer's inputs in input banks,
+    the beat keeps pace with the layers, and the network is exact with a commit mid-stream."""
+    from lognet.hw.plan import auto_folded, plan
+
+    net = _hidden_net(32, "all")
+    folded, found = auto_folded(net, "ice40-up5k", dsp=True)
+    assert found.ok
+    a, b = folded.layers
+    k = a.out_beat_size
+    assert k == b.in_beat_size and k < a.n_out and a.n_out % k == 0
+    assert a.n_out // k + 1 <= found.plan.cycles_per_vector
+    assert output_banked(a) and input_banked(b)
+    # the same lanes with the link as a whole vector cost more flip-flops
+    whole = NetworkSpec("net", (a.with_arch(dataclasses.replace(a.arch, out_beat=0)),
+                                b.with_arch(dataclasses.replace(b.arch, in_beat=0))))
+    assert plan(whole, "ice40-up5k", dsp=True).used["FF"] > found.plan.used["FF"]
+    X = np.random.default_rng(3).integers(folded.in_fmt.min_int, folded.in_fmt.max_int + 1,
+                                          (12, folded.n_in))
+    sets = [folded, NetworkSpec("net", tuple(perturbed(la, 40 + i)
+                                             for i, la in enumerate(folded.layers)))]
+    r = run_core(Network(folded), folded, X, reprograms=[Reprogram(5, sets[1])],
+                 p_valid=0.7, p_ready=0.5, seed=2)
+    np.testing.assert_array_equal(r.outputs, expected(sets, X, r.generations))
+
+
+def test_auto_folding_keeps_a_small_link_whole():
+    """A link too small for banks (6 elements of 8 bits) stays one transfer: a beat there would
+    only add a fill buffer."""
+    from lognet.hw.plan import auto_folded
+
+    net = _hidden_net(6)
+    folded, found = auto_folded(net, "ice40-up5k", dsp=True)
+    assert found.ok
+    a, b = folded.layers
+    assert a.out_beat_size == a.n_out and b.in_beat_size == b.n_in
