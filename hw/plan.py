@@ -369,32 +369,33 @@ FEATURES = {
 COEFFICIENTS: dict[str, dict[str, dict[str, dict[str, float]]]] = {
     "ice40": {
         "folded": {
-            "lut4": {"layer": 117.5391, "lane_mult": 2.9468, "lane_shift": 2.6011,
-                "lane_levels": 1.9525, "conn_rw": 4.4553, "bias_const": 0.3071, "inputs": 0.7618,
-                "lane_inputs": 0.8955, "outputs": 0.5214, "ram_logic_bits": 0.8029},
-            "ff": {"layer": 126.6416, "lane_mult": 0.3332, "lane_shift": 1.2307,
-                "lane_levels": 1.5646, "conn_rw": 5.325, "bias_const": 0.3276, "inputs": 1.1757,
-                "outputs": 1.7933, "ram_logic_bits": 1.028},
+            "lut4": {"layer": 188.0353, "lane_mult": 3.0042, "lane_shift": 2.6717, "lane_levels":
+                1.8896, "conn_rw": 4.2488, "bias_const": 0.1911, "inputs": 0.7157, "lane_inputs":
+                0.8976, "outputs": 0.5, "ram_logic_bits": 0.7578},
+            "ff": {"layer": 242.9629, "lane_mult": 0.3044, "lane_shift": 1.3019, "lane_levels":
+                1.5965, "conn_rw": 5.783, "bias_const": 0.2029, "inputs": 1.0736, "outputs": 1.82,
+                "ram_logic_bits": 0.9787},
         },
         "parallel": {
-            "lut4": {"inputs": 6.9963, "reg_bits": 3.5151, "par_mult": 1.4154,
-                "par_select": 1.4883, "par_tree": 1.558},
-            "ff": {"inputs": 6.054, "reg_bits": 1.0883, "par_mult": 0.1901, "par_shift": 0.1418,
-                "par_tree": 0.4471},
+            "lut4": {"inputs": 8.3126, "reg_bits": 2.9237, "par_mult": 1.4606, "par_select":
+                1.3173, "par_tree": 1.5053},
+            "ff": {"inputs": 5.8962, "reg_bits": 1.0067, "par_mult": 0.229, "par_shift": 0.1485,
+                "par_tree": 0.4469},
         },
     },
     "ecp5": {
         "folded": {
-            "lut4": {"layer": 248.0667, "lane_mult": 3.2264, "lane_shift": 0.033,
-                "lane_levels": 1.9465, "conn_rw": 9.7295, "bias_const": 0.3106, "inputs": 1.0291,
-                "lane_inputs": 0.5825, "rom_logic_bits": 0.1683},
-            "ff": {"layer": 325.6054, "lane_shift": 0.3187, "lane_levels": 1.5139,
-                "conn_rw": 8.2397, "bias_const": 0.0289, "inputs": 1.5984, "outputs": 0.7351},
+            "lut4": {"layer": 271.7978, "lane_mult": 3.4062, "lane_shift": 3.4964, "lane_levels":
+                1.7698, "conn_rw": 5.5555, "inputs": 1.2181, "lane_inputs": 0.5748,
+                "rom_logic_bits": 0.1782},
+            "ff": {"layer": 396.1617, "lane_shift": 0.3393, "lane_levels": 1.5431, "conn_rw":
+                8.4772, "inputs": 1.4508, "outputs": 0.9012},
         },
         "parallel": {
-            "lut4": {"reg_bits": 2.7573, "par_mult": 1.4271, "par_mult_const": 0.059,
-                "par_tree": 2.1028},
-            "ff": {"inputs": 10.4308, "reg_bits": 1.4075, "par_mult_const": 0.0379},
+            "lut4": {"reg_bits": 2.1671, "par_mult": 1.3207, "par_mult_const": 0.0661, "par_tree":
+                2.1049},
+            "ff": {"inputs": 10.7061, "outputs": 0.1403, "reg_bits": 1.3401, "par_mult_const":
+                0.041},
         },
     },
 }
