@@ -27,8 +27,8 @@ from .regmap import (
     ADDR_VERSION,
     CTRL_COMMIT_BIT,
     CTRL_PAUSE_BIT,
-    READ_LATENCY,
     ID_VALUE,
+    READ_LATENCY,
     REGMAP_VERSION,
     NetworkMap,
 )

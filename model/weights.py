@@ -8,7 +8,6 @@ and a Gemm with transB = 0 are transposed. Problems give one-line :class:`InputE
 from __future__ import annotations
 
 import fnmatch
-import math
 import zipfile
 import zlib
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from lognet.base.errors import InputError
-from lognet.base.files import MAX_ARRAY_VALUES, check_npy, check_npz
+from lognet.base.files import check_array_dims, check_npy, check_npz
 
 __all__ = ["list_layers", "load_weights", "pair_biases", "select_layers"]
 
@@ -95,14 +94,8 @@ def _onnx_array(path: Path, t) -> np.ndarray:
 
     where = f"{path}: initializer {t.name[:60]!r}"
     dims = [int(d) for d in t.dims]
-    if any(d < 0 for d in dims):
-        raise InputError(f"{where} has negative dims {dims[:8]}; the model file is damaged: "
-                         f"export it again")
-    n = math.prod(dims)
-    if n > MAX_ARRAY_VALUES:
-        raise InputError(f"{where} declares dims {dims[:8]} ({n:,} values), more than the "
-                         f"{MAX_ARRAY_VALUES:,} values lognet reads in one array; give a "
-                         f"smaller model")
+    n = check_array_dims(dims, where, damaged="the model file is damaged: export it again",
+                         smaller="give a smaller model")
     type_name = TensorProto.DataType.Name(t.data_type) if t.data_type in \
         TensorProto.DataType.values() else str(t.data_type)
     try:

@@ -29,7 +29,7 @@ from pathlib import Path
 from .errors import InputError
 
 __all__ = ["MAX_ARRAY_VALUES", "atomic_folder", "atomic_write_bytes", "atomic_write_text",
-           "check_npy", "check_npz", "check_out_file", "check_out_folder", "load_npy",
+           "check_array_dims", "check_npy", "check_npz", "check_out_file", "check_out_folder", "load_npy",
            "usual_file_mode"]
 
 
@@ -222,19 +222,29 @@ def _npy_header(f, where: str):
     return shape, dtype
 
 
+def check_array_dims(dims, where: str, *, damaged: str, smaller: str) -> int:
+    """The number of values an array header declares (``dims``), refused with one line when a
+    dimension is negative (``damaged``: what that means and the fix) or the values are more
+    than :data:`MAX_ARRAY_VALUES` (``smaller``: what to give instead)."""
+    dims = [int(d) for d in dims]
+    if any(d < 0 for d in dims):
+        raise InputError(f"{where}: its header declares the shape {_shape_text(dims)}; "
+                         f"{damaged}")
+    values = math.prod(dims)
+    if values > MAX_ARRAY_VALUES:
+        raise InputError(f"{where}: declares an array of shape {_shape_text(dims)} "
+                         f"({values:,} values), more than the {MAX_ARRAY_VALUES:,} values "
+                         f"lognet reads in one array; {smaller}")
+    return values
+
+
 def _check_npy_size(shape, dtype, data_bytes: int, where: str) -> None:
     """Refuse an array header that declares more than :data:`MAX_ARRAY_VALUES` values, or more
     data than its file holds (``data_bytes`` after the header)."""
     if dtype.hasobject:
         return  # pickled objects: np.load refuses them without reading (allow_pickle=False)
-    if any(n < 0 for n in shape):
-        raise InputError(f"{where}: its header declares the shape {_shape_text(shape)}; not a "
-                         f"plain .npy array")
-    values = math.prod(shape)
-    if values > MAX_ARRAY_VALUES:
-        raise InputError(f"{where}: declares an array of shape {_shape_text(shape)} "
-                         f"({values:,} values), more than the {MAX_ARRAY_VALUES:,} values "
-                         f"lognet reads in one array; give a smaller array")
+    values = check_array_dims(shape, where, damaged="not a plain .npy array",
+                              smaller="give a smaller array")
     need = values * dtype.itemsize
     if need > data_bytes:
         raise InputError(f"{where}: declares shape {_shape_text(shape)} ({need:,} bytes of "
