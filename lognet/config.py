@@ -99,6 +99,18 @@ class ModelConfig:
     #: ``relu-hidden`` (ReLU after every layer but the last), ``relu`` or ``none``
     activation: str = _opt("relu-hidden", choices=ACTIVATIONS)
 
+    def __post_init__(self):
+        # the digits MLP (64 inputs, 10 classes) is refused before training when a layer of it
+        # would be larger than a layer lognet builds
+        from lognet.model.validate import MAX_CONNECTIONS
+
+        sizes = (64, *self.hidden, 10)
+        for a, b in zip(sizes, sizes[1:]):
+            if a * b > MAX_CONNECTIONS:
+                raise InputError(f"[model] hidden = {list(self.hidden)}: a {a} x {b} layer has "
+                                 f"{a * b:,} weights, more than the {MAX_CONNECTIONS:,} "
+                                 f"connections of a layer lognet builds; give smaller layers")
+
 
 @dataclass(frozen=True)
 class DataConfig:

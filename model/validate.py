@@ -24,9 +24,10 @@ MAX_ACC_WIDTH = 62
 MAX_LEVELS = 255
 #: Most inputs or outputs of a layer: the SHAPE register holds each count in 16 bits.
 MAX_IO = 65535
-#: Most connections of a layer (16.8 M): about 20 minutes of Verilog generation folded, far
-#: beyond any FPGA lognet targets, and small enough that a spec is refused before it is built.
-MAX_CONNECTIONS = 1 << 24
+#: Most connections of a layer (4.2 M): over four times what the largest target's block RAM
+#: holds (an ECP5-85F's 3.7 Mbit at 4 bits a connection), and small enough that building the
+#: spec stays near a gigabyte of memory and seconds (16.8 M took 4 GB and a minute).
+MAX_CONNECTIONS = 1 << 22
 
 
 def size_problems(n_in, n_out, n_conn=None) -> list[str]:

@@ -260,3 +260,9 @@ def test_run_flow_rejects_before_writing(tmp_path):
     with pytest.raises(InputError, match=r"unknown key \[model\] hiden; did you mean 'hidden'\?"):
         flow.run_flow(p, out=tmp_path / "r")
     assert not (tmp_path / "r").exists()
+
+
+def test_a_trained_mlp_larger_than_a_layer_is_refused_before_training():
+    with pytest.raises(InputError, match=r"a 65535 x 65535 layer has 4,294,836,225 weights"):
+        FlowConfig.from_dict({"model": {"hidden": [65535, 65535]}})
+    assert FlowConfig.from_dict({"model": {"hidden": [2048, 2048]}}).model.hidden == (2048, 2048)
