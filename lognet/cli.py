@@ -382,8 +382,20 @@ def cmd_infer(args) -> int:
         _check_stdout("the outputs")
     spec = _load_spec(args.spec)
     x = _load_int_array(args.inputs)
+    # in blocks of vectors, into one output array: the reference's int64 intermediates then
+    # cost a block's worth of memory, not several copies of the whole input
+    block = 1 << 16
+    if x.ndim == 0:
+        raise InputError(f"{args.inputs}: holds one number, expected an array (N, "
+                         f"{spec.n_in}) of input vectors")
+    if x.ndim == 1:
+        x = x[None, :]  # one vector
     try:
-        y = reference(spec, x)
+        first = reference(spec, x[:block])
+        y = np.empty((x.shape[0], first.shape[1]), dtype=first.dtype)
+        y[:len(first)] = first
+        for start in range(block, x.shape[0], block):
+            y[start:start + block] = reference(spec, x[start:start + block])
     except ValueError as e:
         raise InputError(f"{args.inputs}: {e}") from None
     if out is not None:

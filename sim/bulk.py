@@ -264,7 +264,8 @@ module {TB_TOP}(input clk, output wave_on);
         // the first {READ_LATENCY + 1} are stale
         addr <= paddr; r_en <= 1'b1;
         polls = polls + 1;
-        if (polls > {READ_LATENCY + 1} && (pmode ? (r_data & {STATUS_SAFE}) != 0 : !(r_data & {STATUS_PENDING})))
+        if (polls > {READ_LATENCY + 1}
+            && (pmode ? (r_data & {STATUS_SAFE}) != 0 : !(r_data & {STATUS_PENDING})))
         begin
           polling = 1'b0; r_en <= 1'b0;
         end

@@ -29,7 +29,8 @@ from pathlib import Path
 from .errors import InputError
 
 __all__ = ["MAX_ARRAY_VALUES", "atomic_folder", "atomic_write_bytes", "atomic_write_text",
-           "check_array_dims", "check_npy", "check_npz", "check_out_file", "check_out_folder", "load_npy",
+           "check_array_dims", "check_npy", "check_npz", "check_out_file", "check_out_folder",
+           "load_npy",
            "usual_file_mode"]
 
 

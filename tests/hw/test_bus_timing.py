@@ -16,6 +16,7 @@ import dataclasses
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
+from support.specs import make_network, make_spec, perturbed
 
 from lognet.hw.export import build_core
 from lognet.hw.regmap import (
@@ -34,7 +35,6 @@ from lognet.hw.regmap import (
 )
 from lognet.model.reference import reference
 from lognet.model.spec import NetworkSpec
-from support.specs import make_network, make_spec, perturbed
 
 
 def _single(spec):

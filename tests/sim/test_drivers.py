@@ -1,8 +1,8 @@
 """The stream and bus drivers against pin-level models in plain Python (no simulator): the
 driver keeps valid and the payload until the transfer, the monitor catches a core that breaks
 the stream rules, and both configuration drivers follow their bus timing (native: read data
-``READ_LATENCY`` cycles after ``r_en``; Wishbone B4 classic: request held until ``ack``), poll STATUS after a
-commit, and flag the commit in the cycle whose edge takes the write."""
+``READ_LATENCY`` cycles after ``r_en``; Wishbone B4 classic: request held until ``ack``), poll
+STATUS after a commit, and flag the commit in the cycle whose edge takes the write."""
 
 import random
 
