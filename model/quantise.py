@@ -27,7 +27,7 @@ from .qformat import QFormat, Rounding
 from .reference import reference_layer
 from .spec import LayerSpec, NetworkSpec
 from .topology import describe_topology, make_topology
-from .validate import size_problems
+from .validate import MAX_CONNECTIONS, size_problems
 
 __all__ = [
     "bias_format",
@@ -214,9 +214,14 @@ def random_layer_spec(n_in: int, n_out: int, mu: float, sigma: float, K: int, *,
     if not 2 <= bias_bits <= 32:
         raise InputError(f"bias width {bias_bits}: give 2..32 bits")
     # the dense matrix is drawn before any topology prunes it: check its size first
-    too_big = size_problems(n_in, n_out, n_in * n_out)
+    too_big = size_problems(n_in, n_out)
     if too_big:
         raise InputError(f"a {n_in} x {n_out} layer: {too_big[0]}")
+    if n_in * n_out > MAX_CONNECTIONS:
+        raise InputError(f"a {n_in} x {n_out} layer: its weights are drawn as a dense matrix "
+                         f"of {n_in * n_out:,} before any topology keeps some of them, more than "
+                         f"the {MAX_CONNECTIONS:,} connections of a layer; give fewer inputs or "
+                         f"outputs")
     rng = np.random.default_rng(seed)
     with np.errstate(over="ignore", under="ignore"):
         W = np.exp(rng.normal(mu, sigma, (n_out, n_in))) * rng.choice([-1.0, 1.0], (n_out, n_in))
