@@ -227,7 +227,7 @@ class Layer(wiring.Component):
         for hit, v in reads:
             regs = regs | Mux(hit, v, 0)
         if reads:
-            early = early | staged(regs, 1, last - 1, "rd_reg") if last > 1 else early | regs
+            early = early | staged(regs, 1, last - 1, "rd_reg")
         late = []  # words registered at edge ``last`` by their own source
         for k, (hit, mem_data, stage) in enumerate(mem_reads):
             assert 1 <= stage <= last, "a memory answers within the read latency"

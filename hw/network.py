@@ -77,15 +77,14 @@ class Network(wiring.Component):
             # says the single-copy layers' connection words may be written (a CTRL write
             # without the bit, a commit included, resumes)
             paused = Signal(name="paused")
-            with m.If(cfg.w_en & (cfg.addr == ADDR_CTRL)):
-                m.d.sync += paused.eq(cfg.w_data[CTRL_PAUSE_BIT])
+            paused_next = Mux(cfg.w_en & (cfg.addr == ADDR_CTRL), cfg.w_data[CTRL_PAUSE_BIT],
+                              paused)
+            m.d.sync += paused.eq(paused_next)
             safe_r = Signal(name="safe_r")
             m.d.sync += safe_r.eq(paused & ~any_busy)
             safe = Signal(name="safe")
             m.d.comb += safe.eq(safe_r & paused)
             m.d.comb += [la.ext_safe.eq(safe) for la in single]
-            paused_next = Mux(cfg.w_en & (cfg.addr == ADDR_CTRL), cfg.w_data[CTRL_PAUSE_BIT],
-                              paused)
         else:
             paused_next = Const(0, 1)
         m.d.comb += [

@@ -591,14 +591,14 @@ def build_folded(m: Module, layer, levels, bias, block, pending, pending_next):
     if single:
         from ..regmap import ADDR_CTRL, CTRL_PAUSE_BIT
 
-        with m.If(cfg.w_en & (cfg.addr == ADDR_CTRL)):
-            m.d.sync += paused.eq(cfg.w_data[CTRL_PAUSE_BIT])
+        paused_next = Mux(cfg.w_en & (cfg.addr == ADDR_CTRL), cfg.w_data[CTRL_PAUSE_BIT], paused)
+        m.d.sync += paused.eq(paused_next)
+    else:
+        paused_next = 0
     # "no input now" (a commit pending, or paused) kept in a flip-flop of its own, from the
     # next values of both: a beat's ``ready`` is then a function of the banks' flags and this
     # one flip-flop, and waits on no decode of the same clock
     no_input = Signal(name="no_input")
-    paused_next = (Mux(cfg.w_en & (cfg.addr == ADDR_CTRL), cfg.w_data[CTRL_PAUSE_BIT], paused)
-                   if single else 0)
     m.d.sync += no_input.eq(pending_next | paused_next)
     m.d.comb += [ctl.block.eq(block | paused if n_ib == 1 else 0), ctl.run_en.eq(run_en),
                  ctl.transfer.eq(transfer), ctl.in_valid.eq(ctl_valid)]
@@ -985,13 +985,10 @@ def _output_banks(m: Module, spec, lanes, o, full, transfer) -> None:
     m.d.comb += yr.addr.eq(n_addr)
     # r_next follows n_addr by muxes of values computed from registers (its + 1 is taken off
     # r_next, not off n_addr), so the consumer's ready reaches no carry chain
-    n_next = Signal.like(r_next)
-    m.d.comb += n_next.eq(r_next)
     s_next = Signal.like(r_next)
     m.d.comb += s_next.eq(Mux(beat_last, Mux(rbank, 1, rows + 1),
                               Mux(part_last, r_next + 1, r_next)))
-    with m.If(step):
-        m.d.comb += n_next.eq(s_next)
+    n_next = Mux(step, s_next, r_next)
     m.d.sync += [rbank.eq(n_bank), r_addr.eq(n_addr), r_next.eq(n_next), o_part.eq(n_part)]
     with m.If(step):
         m.d.sync += [o_beat.eq(Mux(beat_last, 0, o_beat + 1)),
