@@ -56,12 +56,15 @@ def _write_json(path: Path, obj) -> None:
     atomic_write_text(path, json.dumps(obj, indent=1) + "\n")
 
 
-def _check_out_file(path: str | None) -> Path | None:
+def _check_out_file(path: str | None, args) -> Path | None:
     """An output file the verb will write, checked before its work: a file can be created
-    there (:func:`lognet.base.files.check_out_file`)."""
+    there (:func:`lognet.base.files.check_out_file`), and an existing file is replaced only
+    with ``--force``."""
     from lognet.base.files import check_out_file
 
-    return None if path is None else check_out_file(path)
+    if path is None:
+        return None
+    return check_out_file(path, replace=bool(getattr(args, "force", False)))
 
 
 def _check_stdout(what: str) -> None:
@@ -327,7 +330,7 @@ def cmd_quantise(args) -> int:
     from lognet.model.quantise import quantise_layers_from_file
     from lognet.model.specjson import dump_spec
 
-    out = _check_out_file(args.output)
+    out = _check_out_file(args.output, args)
     arch = _parse_arch(args)
     spec, reports = quantise_layers_from_file(
         args.file, layers=args.layer, K=args.levels, picker=args.picker, topology=args.topology,
@@ -340,7 +343,7 @@ def cmd_quantise(args) -> int:
         print(f"{r['name']}: K={r['K']} {r['picker']} SQNR {r['sqnr_db']:.2f} dB "
               f"({r['sqnr_rounded_db']:.2f} dB after rounding to {r['formats']['level']}), "
               f"{r['topology']['connections']} connections")
-        for note in (r["picker_note"], r["rounding_note"]):
+        for note in (r["picker_note"], r["rounding_note"], r.get("lanes_note")):
             if note:
                 print(f"  {note}")
     print(f"wrote {out}")
@@ -351,7 +354,7 @@ def cmd_spec(args) -> int:
     from lognet.model.quantise import random_layer_spec
     from lognet.model.specjson import dump_spec
 
-    out = _check_out_file(args.output)
+    out = _check_out_file(args.output, args)
     if args.sigma <= 0:
         raise CLIError(f"--sigma must be > 0 (got {args.sigma})")
     if args.inputs < 1 or args.outputs < 1:
@@ -377,7 +380,7 @@ def cmd_infer(args) -> int:
     from lognet.base.errors import InputError
     from lognet.model.reference import reference
 
-    out = _check_out_file(args.output)
+    out = _check_out_file(args.output, args)
     if out is None:
         _check_stdout("the outputs")
     spec = _load_spec(args.spec)
@@ -438,8 +441,8 @@ def _with_beats(spec, args):
 
 def cmd_sim(args) -> int:
     spec = _load_spec(args.spec)
-    out = _check_out_file(args.out)
-    _check_out_file(args.json)  # before the simulation, not after
+    out = _check_out_file(args.out, args)
+    _check_out_file(args.json, args)  # before the simulation, not after
     _check_folder(args.build_dir, "--build-dir")
     if not args.bulk and (args.inputs or out):
         raise CLIError("--inputs and -o go with --bulk (the cocotb bench draws its own vectors)")
@@ -529,7 +532,7 @@ def _tool_spec_and_out(args, kind: str, name: str, names) -> tuple:
                            f"{top_name(spec)}-{name}")
     force = args.force or args.out is None
     check_out_folder(out, force)
-    _check_out_file(args.json)  # before minutes of synthesis, not after
+    _check_out_file(args.json, args)  # before minutes of synthesis, not after
     return spec, out, force
 
 
@@ -561,7 +564,7 @@ def cmd_plan(args) -> int:
     from lognet.hw.plan import auto_lanes, format_plan, plan
 
     spec = _load_spec(args.spec)
-    out = _check_out_file(args.json)
+    out = _check_out_file(args.json, args)
     if (args.fps is not None or args.fill is not None) and not args.auto:
         raise CLIError("--fps and --fill go with --auto (the search that picks the lanes)")
     if args.fill is None:
@@ -627,7 +630,7 @@ def cmd_run(args) -> int:
         x = check_inputs(spec, _load_int_array(args.inputs))
     except ValueError as e:
         raise InputError(f"{args.inputs}: {e}") from None
-    out = _check_out_file(args.output)
+    out = _check_out_file(args.output, args)
     if out is None:
         _check_stdout("the board's outputs")
     if args.port == "sim":
@@ -666,8 +669,8 @@ def cmd_tune(args) -> int:
     from lognet.model.specjson import dump_spec
     from lognet.model.tune import load_tune_data
 
-    out = _check_out_file(args.output)
-    _check_out_file(args.json)
+    out = _check_out_file(args.output, args)
+    _check_out_file(args.json, args)
     spec = _load_spec(args.spec)
     data = load_tune_data(args.data, spec)
     t = tune_spec(spec, data, family=args.family, epochs=args.epochs, seed=args.seed,
@@ -709,8 +712,8 @@ def cmd_train(args) -> int:
         weights_npz,
     )
 
-    out = _check_out_file(args.output)
-    _check_out_file(args.json)
+    out = _check_out_file(args.output, args)
+    _check_out_file(args.json, args)
     check_hot_start_options(args.hidden, args.seeds, args.target_accuracy, args.epochs,
                             args.sigma)
     r = hot_start(args.hidden, seeds=args.seeds, target=args.target_accuracy,
@@ -1079,7 +1082,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=_bounded(int, 0, 256), default=0,
                    help="worker processes for large files (default 0: one per core)")
     p.add_argument("-o", "--out", default="fit", help="output folder (default ./fit)")
-    p.add_argument("--force", action="store_true", help="replace an existing output folder")
+    p.add_argument("--force", action="store_true", help="replace an existing output folder (and --json file)")
     p.set_defaults(func=cmd_fit)
 
     p = sub.add_parser("quantise", help="quantise dense layers of a weight file into a spec")
@@ -1095,6 +1098,7 @@ def build_parser() -> argparse.ArgumentParser:
     _format_options(p)
     _arch_options(p)
     p.add_argument("-o", "--output", required=True, help="spec JSON to write")
+    p.add_argument("--force", action="store_true", help="replace an existing output file")
     p.set_defaults(func=cmd_quantise)
 
     p = sub.add_parser("spec", help="draw a layer of a chosen size from LN(mu, sigma)")
@@ -1119,18 +1123,20 @@ def build_parser() -> argparse.ArgumentParser:
     _format_options(p)
     _arch_options(p)
     p.add_argument("-o", "--output", required=True, help="spec JSON to write")
+    p.add_argument("--force", action="store_true", help="replace an existing output file")
     p.set_defaults(func=cmd_spec)
 
     p = sub.add_parser("infer", help="bit-exact integer reference on integer inputs")
     p.add_argument("spec", help="spec JSON (from lognet spec or lognet quantise)")
     p.add_argument("inputs", help=".npy of integers, shape (N, n_in)")
     p.add_argument("-o", "--output", help=".npy to write (default: print)")
+    p.add_argument("--force", action="store_true", help="replace an existing output file")
     p.set_defaults(func=cmd_infer)
 
     p = sub.add_parser("generate", help="Verilog, register map and manifest for a spec")
     p.add_argument("spec", help="spec JSON (from lognet spec or lognet quantise)")
     p.add_argument("-o", "--out", required=True, help="output folder (must not exist)")
-    p.add_argument("--force", action="store_true", help="replace an existing output folder")
+    p.add_argument("--force", action="store_true", help="replace an existing output folder (and --json file)")
     p.add_argument("--clock", type=_bounded(float, 1e-6), default=100.0,
                    help="clock for throughput (MHz)")
     p.add_argument("--no-readback", action="store_true",
@@ -1163,6 +1169,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--inputs", help="with --bulk: integer inputs, N x n_in .npy (default: "
                                     "--vectors random vectors)")
     p.add_argument("-o", "--out", help="with --bulk: write the hardware's outputs (.npy)")
+    p.add_argument("--force", action="store_true", help="replace an existing output file")
     p.add_argument("--p-valid", type=_bounded(float, 1e-6, 1.0), default=1.0,
                    help="with --bulk: chance an input is offered on a clock (default 1)")
     p.add_argument("--p-ready", type=_bounded(float, 1e-6, 1.0), default=1.0,
@@ -1177,7 +1184,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="requested clock in MHz (default: 48 on iCE40, 100 on ECP5)")
     p.add_argument("-o", "--out", default=None,
                    help="output folder (default build/synth/<top>-<target>, replaced)")
-    p.add_argument("--force", action="store_true", help="replace an existing output folder")
+    p.add_argument("--force", action="store_true", help="replace an existing output folder (and --json file)")
     p.add_argument("--dsp", action="store_true", help="let Yosys use DSP blocks")
     p.add_argument("--bitstream", action="store_true",
                    help="also pack a bitstream of the wrapped core (proves it routes)")
@@ -1201,6 +1208,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --auto: share of the device's logic to fill (default 0.85: room "
                         "for placement and what surrounds the core)")
     p.add_argument("--json", help="also write the plan here")
+    p.add_argument("--force", action="store_true", help="replace an existing output file")
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("build", help="bitstream for a board: the core behind the UART bridge")
@@ -1208,7 +1216,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--board", required=True, help="icebreaker or ulx3s")
     p.add_argument("-o", "--out", default=None,
                    help="output folder (default build/board/<top>-<board>, replaced)")
-    p.add_argument("--force", action="store_true", help="replace an existing output folder")
+    p.add_argument("--force", action="store_true", help="replace an existing output folder (and --json file)")
     p.add_argument("--baud", type=_bounded(int, 300, 12_000_000), default=115200)
     p.add_argument("--dsp", action="store_true", help="let Yosys use DSP blocks")
     p.add_argument("--seed", type=_SEED, default=1, help="nextpnr placement seed")
@@ -1230,6 +1238,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-load", action="store_true",
                    help="keep the weights already on the board")
     p.add_argument("-o", "--output", help="write the outputs here (.npy); default: stdout")
+    p.add_argument("--force", action="store_true", help="replace an existing output file")
     p.set_defaults(func=cmd_run)
 
     _tune_parser(sub)
@@ -1301,7 +1310,7 @@ def _analyse_parser(sub) -> None:
                    help="seed of the walk and of the untrained network")
     p.add_argument("-o", "--out", default=None,
                    help="also write ising.json and ising.png into this folder")
-    p.add_argument("--force", action="store_true", help="replace an existing output folder")
+    p.add_argument("--force", action="store_true", help="replace an existing output folder (and --json file)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=cmd_analyse_ising)
 
@@ -1342,7 +1351,7 @@ def _analyse_parser(sub) -> None:
     p.add_argument("--seed", type=_SEED, default=0, help="seed of the weights and inputs")
     p.add_argument("-o", "--out", default=None,
                    help="also write criticality.json and criticality.png into this folder")
-    p.add_argument("--force", action="store_true", help="replace an existing output folder")
+    p.add_argument("--force", action="store_true", help="replace an existing output folder (and --json file)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=cmd_analyse_criticality)
 
@@ -1366,6 +1375,7 @@ def _tune_parser(sub) -> None:
     p.add_argument("--data", required=True,
                    help=".npz of x_train, y_train (and optionally x_test, y_test)")
     p.add_argument("-o", "--output", required=True, help="tuned spec JSON to write")
+    p.add_argument("--force", action="store_true", help="replace an existing output file")
     p.add_argument("--family", default=t.family, choices=FAMILIES,
                    help="free levels, or the K points of LN(mu, sigma) per layer "
                         f"(default {t.family})")
@@ -1415,6 +1425,7 @@ def _train_parser(sub) -> None:
     p.add_argument("-o", "--output", help="write the trained weights here (.npz that lognet "
                                           "quantise reads)")
     p.add_argument("--json", help="also write every run's figures here")
+    p.add_argument("--force", action="store_true", help="replace existing output files")
     p.set_defaults(func=cmd_train)
 
 

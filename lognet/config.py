@@ -85,6 +85,13 @@ class JobConfig:
     #: report folder (relative to the working directory; ``-o`` overrides it)
     out: str = "report"
 
+    def __post_init__(self):
+        if not self.name.strip():
+            raise InputError('[flow] name is empty; give the network a name (it names the HDL '
+                             'top and the report), e.g. name = "digits"')
+        if not self.out.strip():
+            raise InputError('[flow] out is empty; give a report folder, e.g. out = "report"')
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -371,6 +378,13 @@ class FlowConfig:
                                  f"{_kind(body)}")
             sections[name] = _section(_SECTIONS[name], name, body, base, source)
         return cls(**sections)
+
+    def __post_init__(self):
+        given = [k for k in ("x_test", "y_test", "x_calib") if getattr(self.data, k) is not None]
+        if given and self.model.weights is None:
+            raise InputError(f"[data] {given[0]} is for the network of [model] weights; without "
+                             f"weights the flow trains the digits MLP on the digits' own test "
+                             f"split: give [model] weights or remove [data] {given[0]}")
 
     def to_json(self) -> dict:
         """Plain JSON values (enums as their names, paths as text), every default filled in."""

@@ -341,23 +341,37 @@ def _subset_dp(a, K, cands):
     return c[sorted(chosen)]
 
 
-def _exp_range(a):
+def _exp_range(a, span: int, bits: int | None):
+    """Exponents of the powers of two the pow2 and apot pickers choose from: ``span`` of them
+    up to one above the largest magnitude, and with ``bits`` (the level format's width) only
+    the ``bits`` largest, so every choice is held exactly once the format's step is set by the
+    largest level chosen (:func:`choose_level_format`)."""
     top = int(np.ceil(np.log2(a[-1]))) + 1 if a[-1] > 0 else 0
-    return top - 24, top
+    if bits is not None:
+        span = min(span, bits)
+    return np.arange(top - span + 1, top + 1)
 
 
-def _pow2(a, K, **_):
-    lo, hi = _exp_range(a)
-    cands = 2.0 ** np.arange(lo, hi + 1)
+def _too_few(picker: str, K: int, n: int, what: str, bits: int | None) -> None:
+    if K > n:
+        fix = f"give --levels {n} or fewer" + (", or more --level-bits" if bits else "")
+        raise InputError(f"--picker {picker} has {n} {what}" + (
+            f" that {bits} level bits hold exactly" if bits else "") + f", fewer than the "
+            f"{K} levels asked; {fix}")
+
+
+def _pow2(a, K, bits: int | None = None, **_):
+    cands = 2.0 ** _exp_range(a, 25, bits)
+    _too_few("pow2", K, len(cands), "powers of two", bits)
     return _subset_dp(a, K, cands), "best K-subset of powers of two (exact DP)"
 
 
-def _apot(a, K, **_):
-    lo, hi = _exp_range(a)
-    e = np.arange(max(lo, hi - 14), hi + 1)
+def _apot(a, K, bits: int | None = None, **_):
+    e = _exp_range(a, 15, bits)
     single = 2.0 ** e
     double = (2.0 ** e[:, None] + 2.0 ** e[None, :])[np.triu_indices(len(e), 1)]
     cands = np.unique(np.concatenate((single, double)))
+    _too_few("apot", K, len(cands), "sums of at most two powers of two", bits)
     return _subset_dp(a, K, cands), ("best K-subset of sums of at most two powers of two "
                                      "(exact DP over 2^a and 2^a + 2^b)")
 
@@ -405,7 +419,13 @@ PICKERS = (*_PICKERS, "auto")
 
 
 def _auto(w, K, zero_level, opts) -> LevelResult:
-    results = [pick_levels(w, K, p, zero_level=zero_level, **opts) for p in AUTO_CANDIDATES]
+    results = []
+    for p in AUTO_CANDIDATES:
+        try:
+            results.append(pick_levels(w, K, p, zero_level=zero_level, **opts))
+        except InputError:
+            if p not in ("pow2", "apot"):  # those two hold fewer levels than K: skipped
+                raise
     order = sorted(range(len(results)), key=lambda i: (-results[i].sqnr_db, i))
     best, second = results[order[0]], results[order[1]]
     note = (f"{best.picker}: best SQNR of {len(results)} pickers ({best.sqnr_db:.2f} dB; next "

@@ -107,7 +107,7 @@ def quantise_layer(W, b, *, name: str, K: int, picker: str, topology: str = "den
         raise InputError(f"layer {name!r}: bias has {b.size} entries, expected {n_out}")
     sources = make_topology(W, topology, seed)
     w_conn = np.concatenate([W[j, s] for j, s in enumerate(sources)])
-    res = pick_levels(w_conn, K, picker, zero_level=zero_level)
+    res = pick_levels(w_conn, K, picker, zero_level=zero_level, bits=level_bits)
     try:
         level_fmt = choose_level_format(res.levels, level_bits)
         q, sqnr_after, note = round_levels(w_conn, res.levels, level_fmt)
@@ -172,13 +172,16 @@ def quantise_network(layers, *, K: int, picker: str, topology: str = "dense", in
     for i, (lname, W, b, act) in enumerate(layers):
         # a lane computes whole outputs: a network-wide folded:P gives a narrower layer at
         # most one lane per output
-        a = arch
+        a, lanes_note = arch, ""
         if a is not None and a.lanes > W.shape[0]:
             a = dataclasses.replace(a, lanes=W.shape[0])
+            lanes_note = (f"{arch.lanes} lanes asked, {W.shape[0]} built: the layer has "
+                          f"{W.shape[0]} outputs and a lane computes whole outputs")
         spec, rep = quantise_layer(W, b, name=lname, K=K, picker=picker, topology=topology,
                                    in_fmt=fmt, level_bits=level_bits, bias_bits=bias_bits,
                                    out_bits=out_bits, activation=act, arch=a, calib_x=x,
                                    zero_level=zero_level, seed=seed + i)
+        rep["lanes_note"] = lanes_note
         x = reference_layer(spec, x)
         fmt = dataclasses.replace(spec.out_fmt)
         specs.append(spec)

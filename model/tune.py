@@ -627,6 +627,12 @@ def _real_family(lay: _Layer, p) -> tuple[float, float] | None:
             float(np.clip(float(p["sigma"]), SIGMA_MIN, SIGMA_MAX)))
 
 
+#: the most connection updates (epochs x training vectors x connections) one tuning run may
+#: take: the demo network tunes 1-2e7 a second on two cores, so this is two hours or more, far
+#: past any useful run; more is a mistyped --epochs
+MAX_TUNE_WORK = 1 << 37
+
+
 def tune_network(spec: LayerSpec | NetworkSpec, x_train, y_train, *, family: str = "free",
                  epochs: int = 60, seed: int = 0, lr: float | None = None, batch: int = 128,
                  biases: bool = True, reassign: bool = False, candidates=None) -> TuneResult:
@@ -659,6 +665,13 @@ def tune_network(spec: LayerSpec | NetworkSpec, x_train, y_train, *, family: str
     if len(x) == 0:
         raise InputError("no training inputs")
     y = _labels(y_train, len(x), net.n_out, "training labels")
+    work = epochs * len(x) * sum(s.n_conn for s in net.layers)
+    if work > MAX_TUNE_WORK:
+        raise InputError(f"{epochs:,} epochs over {len(x):,} training vectors through "
+                         f"{sum(s.n_conn for s in net.layers):,} connections is {work:.2g} "
+                         f"connection updates, more than the {MAX_TUNE_WORK:.2g} a run may "
+                         f"take (hours on a laptop); give fewer epochs or a smaller training "
+                         f"split")
     t0 = time.perf_counter()
     layers = _prepare(net, candidates, family)
     jax = _jax()

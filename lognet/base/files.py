@@ -147,15 +147,19 @@ def _refuse_special(path: Path) -> None:
                          f"give a file name")
 
 
-def check_out_file(path: str | os.PathLike) -> Path:
+def check_out_file(path: str | os.PathLike, *, replace: bool = True) -> Path:
     """``path`` as a Path, or InputError when a file cannot be written there: it is a folder
     or a device, pipe or socket, a file stands where a folder of its path should be, the folder
     does not exist, or nothing can be created in it (tried with a temporary file, removed at
-    once). Call it before any long work so a run does not fail at its very end."""
+    once); with ``replace=False`` also when a file exists there already (the command line's
+    policy: an existing file is replaced only with ``--force``). Call it before any long work
+    so a run does not fail at its very end."""
     path = Path(path)
     if path.is_dir():
         raise InputError(f"{path} is a folder; give a file name")
     _refuse_special(path)
+    if not replace and (path.exists() or path.is_symlink()):
+        raise InputError(f"{path} exists; give --force to replace it, or another file name")
     parent = path.absolute().parent
     for p in (parent, *parent.parents):
         if p.exists() and not p.is_dir():

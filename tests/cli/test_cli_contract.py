@@ -127,8 +127,28 @@ def files(tmp_path, monkeypatch):
     (tmp_path / "stopo.toml").write_text("[quantise]\ntopology = 'sideways'\n")
     for name, data in _hostile_arrays().items():
         (tmp_path / name).write_bytes(data)
+    (tmp_path / "name.toml").write_text("[flow]\nname = '  '\n")
+    (tmp_path / "data.toml").write_text("[data]\nx_test = 'x.npy'\n")
     os.mkfifo(tmp_path / "fifo")
     return tmp_path
+
+
+def test_force_replaces_an_existing_output_file(files, capsys):
+    argv = ["spec", "--inputs", "6", "--outputs", "4", *SPEC, "-o", "afile"]
+    assert main(argv) == 2
+    assert (files / "afile").read_text() == "a file"
+    assert main([*argv, "--force"]) == 0
+    assert json.loads((files / "afile").read_text())["schema"] == "lognet.layer"
+    capsys.readouterr()
+    assert main(["infer", "l.json", "x.npy", "-o", "y.npy"]) == 0
+    assert main(["infer", "l.json", "x.npy", "-o", "y.npy", "--force"]) == 0
+    assert np.load(files / "y.npy").shape == (5, 4)
+
+
+def test_quantise_says_when_it_builds_fewer_lanes(files, capsys):
+    assert main(["quantise", "w.npz", "--arch", "folded:9", "-o", "q.json"]) == 0
+    assert "9 lanes asked, 4 built" in capsys.readouterr().out
+    assert json.loads((files / "q.json").read_text())["arch"]["lanes"] == 4
 
 
 CASES = {
@@ -323,6 +343,30 @@ CASES = {
                            "/dev/full is a character device"),
     "spec-out-fifo": (["spec", "--inputs", "6", "--outputs", "4", *SPEC, "-o", "fifo"],
                       "fifo is a named pipe, not a regular file"),
+    # an existing file is replaced only with --force
+    "spec-out-exists": (["spec", "--inputs", "6", "--outputs", "4", *SPEC, "-o", "afile"],
+                        "afile exists; give --force to replace it"),
+    "quantise-out-exists": (["quantise", "w.npz", "-o", "notspec.json"],
+                            "notspec.json exists; give --force"),
+    "infer-out-exists": (["infer", "l.json", "x.npy", "-o", "xf.npy"],
+                         "xf.npy exists; give --force"),
+    "plan-json-exists": (["plan", "l.json", "--target", "ice40-up5k", "--json", "afile"],
+                         "afile exists; give --force"),
+    "sim-out-exists": (["sim", "l.json", "--bulk", "--inputs", "x.npy", "-o", "xf.npy"],
+                       "xf.npy exists; give --force"),
+    "tune-out-exists": (["tune", "l.json", "--data", "w.npz", "-o", "afile"],
+                        "afile exists; give --force"),
+    # a picker that cannot give the levels asked
+    "spec-pow2-too-many": (["spec", "--inputs", "6", "--outputs", "4", "--picker", "pow2",
+                            "--levels", "9", "-o", "o.json"],
+                           "--picker pow2 has 8 powers of two that 8 level bits hold"),
+    "spec-apot-too-many": (["spec", "--inputs", "6", "--outputs", "4", "--picker", "apot",
+                            "--levels", "40", "--level-bits", "8", "-o", "o.json"],
+                           "--picker apot has 36 sums"),
+    # flow configs that say nothing useful
+    "flow-name-empty": (["flow", "name.toml"], "[flow] name is empty"),
+    "flow-data-without-weights": (["flow", "data.toml"],
+                                  "[data] x_test is for the network of [model] weights"),
 }
 
 

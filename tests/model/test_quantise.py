@@ -89,3 +89,21 @@ def test_random_layer_spec():
     assert s.in_fmt == QFormat(0, 7, True) and s.bias == (0,) * 8
     assert [len(src) for src in s.sources] == [4] * 8
     np.testing.assert_array_equal(reference_acc(s, x), x @ s.weight_matrix().T)
+
+
+@pytest.mark.parametrize("picker,bits,K", [("pow2", 8, 8), ("pow2", 5, 3), ("apot", 6, 12)])
+def test_pow2_and_apot_levels_stay_what_they_are_once_rounded(picker, bits, K):
+    """Every level the build holds is a power of two (pow2) or a sum of at most two (apot):
+    the pickers choose only what the level format holds exactly, so rounding moves none."""
+    spec = random_layer_spec(32, 16, -3.0, 1.2, K, picker=picker, level_bits=bits, seed=3)
+    assert spec.K == K
+    for v in spec.levels:
+        assert v > 0 and bin(v).count("1") <= (1 if picker == "pow2" else 2), spec.levels
+
+
+def test_pow2_refuses_more_levels_than_the_format_holds():
+    with pytest.raises(InputError, match="pow2 has 6 powers of two that 6 level bits hold"):
+        random_layer_spec(32, 16, -3.0, 1.2, 7, picker="pow2", level_bits=6)
+    # auto leaves out the pickers that cannot give K levels
+    spec = random_layer_spec(32, 16, -3.0, 1.2, 7, picker="auto", level_bits=6)
+    assert spec.K == 7

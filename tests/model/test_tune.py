@@ -240,3 +240,11 @@ def test_register_diff_counts_and_refusals():
     w = retune_writes(net, changed)
     assert [(g["layer"], g["region"], g["words"]) for g in write_regions(net, w)] == [
         (la.name, "BIAS", 1)]
+
+
+def test_a_run_of_absurd_length_is_refused_before_it_starts():
+    spec = make_spec(64, 32, 4, tunable="levels")
+    x = np.zeros((1000, 64), dtype=np.int64)
+    y = np.zeros(1000, dtype=np.int64)
+    with pytest.raises(T.InputError, match="connection updates, more than"):
+        T.tune_network(spec, x, y, epochs=100_000)
