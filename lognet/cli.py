@@ -1082,7 +1082,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=_bounded(int, 0, 256), default=0,
                    help="worker processes for large files (default 0: one per core)")
     p.add_argument("-o", "--out", default="fit", help="output folder (default ./fit)")
-    p.add_argument("--force", action="store_true", help="replace an existing output folder (and --json file)")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing output folder (and --json file)")
     p.set_defaults(func=cmd_fit)
 
     p = sub.add_parser("quantise", help="quantise dense layers of a weight file into a spec")
@@ -1136,7 +1137,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("generate", help="Verilog, register map and manifest for a spec")
     p.add_argument("spec", help="spec JSON (from lognet spec or lognet quantise)")
     p.add_argument("-o", "--out", required=True, help="output folder (must not exist)")
-    p.add_argument("--force", action="store_true", help="replace an existing output folder (and --json file)")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing output folder (and --json file)")
     p.add_argument("--clock", type=_bounded(float, 1e-6), default=100.0,
                    help="clock for throughput (MHz)")
     p.add_argument("--no-readback", action="store_true",
@@ -1184,7 +1186,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="requested clock in MHz (default: 48 on iCE40, 100 on ECP5)")
     p.add_argument("-o", "--out", default=None,
                    help="output folder (default build/synth/<top>-<target>, replaced)")
-    p.add_argument("--force", action="store_true", help="replace an existing output folder (and --json file)")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing output folder (and --json file)")
     p.add_argument("--dsp", action="store_true", help="let Yosys use DSP blocks")
     p.add_argument("--bitstream", action="store_true",
                    help="also pack a bitstream of the wrapped core (proves it routes)")
@@ -1216,7 +1219,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--board", required=True, help="icebreaker or ulx3s")
     p.add_argument("-o", "--out", default=None,
                    help="output folder (default build/board/<top>-<board>, replaced)")
-    p.add_argument("--force", action="store_true", help="replace an existing output folder (and --json file)")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing output folder (and --json file)")
     p.add_argument("--baud", type=_bounded(int, 300, 12_000_000), default=115200)
     p.add_argument("--dsp", action="store_true", help="let Yosys use DSP blocks")
     p.add_argument("--seed", type=_SEED, default=1, help="nextpnr placement seed")
@@ -1310,7 +1314,8 @@ def _analyse_parser(sub) -> None:
                    help="seed of the walk and of the untrained network")
     p.add_argument("-o", "--out", default=None,
                    help="also write ising.json and ising.png into this folder")
-    p.add_argument("--force", action="store_true", help="replace an existing output folder (and --json file)")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing output folder (and --json file)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=cmd_analyse_ising)
 
@@ -1351,7 +1356,8 @@ def _analyse_parser(sub) -> None:
     p.add_argument("--seed", type=_SEED, default=0, help="seed of the weights and inputs")
     p.add_argument("-o", "--out", default=None,
                    help="also write criticality.json and criticality.png into this folder")
-    p.add_argument("--force", action="store_true", help="replace an existing output folder (and --json file)")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing output folder (and --json file)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=cmd_analyse_criticality)
 
