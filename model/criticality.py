@@ -55,7 +55,6 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import digamma
 
 from lognet.base.errors import InputError
 
@@ -219,6 +218,8 @@ def lyapunov_grid(sigma_w, *, family: WeightFamily = WeightFamily(), activation:
             log_dist[layer + 1] = np.log(d) + log_scale
     plain = np.where(overflow, np.nan, growth[burn_in:].mean(axis=0))
     kept = np.unique(np.linspace(0, depth, min(depth + 1, DISTANCE_POINTS)).round().astype(int))
+    from scipy.special import digamma  # here: the CLI and config import this module
+
     c_n = 0.5 * (digamma(width / 2) + math.log(2 / width))
     if family.name == "gaussian":
         # control variate: log||W v|| (W fresh each layer, v a unit vector) has the exact mean

@@ -49,8 +49,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import optimize, sparse
-from scipy.special import logsumexp
 
 from lognet.base.errors import InputError
 
@@ -120,7 +118,10 @@ class IsingModel:
         """Non-zero couplings (each pair once)."""
         return int(self.values.shape[0]) // 2
 
-    def matrix(self) -> sparse.csr_array:
+    def matrix(self):
+        """The couplings as a ``scipy.sparse.csr_array``."""
+        from scipy import sparse  # scipy where it is used: the CLI imports this module
+
         return sparse.csr_array((self.values, self.indices, self.indptr), shape=(self.n, self.n))
 
     def energy(self, spins) -> np.ndarray:
@@ -210,6 +211,8 @@ def network_model(layers, name: str = "network") -> IsingModel:
         cols += [q, r]
         vals += [W[j, c], W[j, c]]
         fields[offsets[li + 1]:offsets[li + 2]] = b
+    from scipy import sparse
+
     m = sparse.coo_array((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
                          shape=(n, n)).tocsr()
     m.sort_indices()
@@ -417,6 +420,8 @@ def wang_landau(model: IsingModel, bins: EnergyBins, *, ln_f_final: float = 1e-6
     occ = visits > 0
     ln_g = np.where(occ, ln_g, -np.inf)
     ln_g[occ] -= ln_g[occ].min()
+    from scipy.special import logsumexp
+
     ln_g[occ] += model.n * math.log(2) - logsumexp(ln_g[occ])
     with np.errstate(invalid="ignore", divide="ignore"):
         energy = np.where(occ, e_sum / np.maximum(visits, 1), np.nan)
@@ -469,6 +474,8 @@ def peak_temperature(ln_w: np.ndarray, E: np.ndarray, n: int, T: np.ndarray) -> 
     if at_edge:
         tp = float(T[k])
     else:
+        from scipy import optimize
+
         res = optimize.minimize_scalar(
             lambda t: -float(_moments(ln_w, E, np.array([t]))[1][0] / t**2 / n),
             bounds=(float(T[k - 1]), float(T[k + 1])), method="bounded",

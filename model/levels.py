@@ -38,7 +38,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.special import ndtr, ndtri
 
 from lognet.base.errors import InputError
 
@@ -192,12 +191,16 @@ def lognormal_robust(a_sorted: np.ndarray) -> tuple[float, float]:
 
 def _lognormal_quantile(a, K, **_):
     mu, sigma = lognormal_robust(a)
+    from scipy.special import ndtri  # here, not at import: `lognet plan` starts in < 1 s
+
     q = (np.arange(K) + 0.5) / K
     return np.exp(mu + sigma * ndtri(q)), f"LN fit mu={mu:.4g} sigma={sigma:.4g}"
 
 
 def _ln_partial(mu, sigma, lo, hi):
     """P(lo < X < hi) and E[X; lo < X < hi] for X ~ LN(mu, sigma)."""
+    from scipy.special import ndtr
+
     with np.errstate(divide="ignore"):
         llo = np.where(lo > 0, np.log(np.maximum(lo, 1e-300)), -np.inf)
         lhi = np.where(np.isinf(hi), np.inf, np.log(np.maximum(hi, 1e-300)))
@@ -208,6 +211,8 @@ def _ln_partial(mu, sigma, lo, hi):
 
 
 def _lognormal_lloyd(a, K, iters=2000, **_):
+    from scipy.special import ndtri
+
     mu, sigma = lognormal_robust(a)
     lv = np.exp(mu + sigma * ndtri((np.arange(K) + 0.5) / K))
     for _ in range(iters):

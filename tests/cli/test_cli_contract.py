@@ -468,3 +468,13 @@ def test_a_sigkill_leftover_is_cleaned_by_the_next_run(tmp_path, capsys):
     assert any(n.startswith(".g.lognet-tmp-") for n in left)
     assert main(["generate", str(tmp_path / "l.json"), "-o", str(tmp_path / "g")]) == 0
     assert sorted(q.name for q in tmp_path.iterdir()) == ["g", "l.json"]
+
+
+def test_the_command_line_starts_without_the_heavy_libraries():
+    """``lognet plan`` answers in well under a second because the CLI, its typed config and the
+    plan import no SciPy, JAX, Amaranth or scikit-learn until a verb needs them."""
+    code = ("import sys, lognet.cli, lognet.hw.plan, lognet.model.specjson; "
+            "print(' '.join(m for m in ('scipy', 'jax', 'amaranth', 'sklearn') "
+            "if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert r.stdout.strip() == ""
