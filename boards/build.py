@@ -99,7 +99,8 @@ def _commands(plan) -> list[list[str]]:
 
 
 def build_board(core_factory, board: str, out_dir, *, baud: int = 115200, run: bool = True,
-                dsp: bool = False, seed: int = 1, timeout: float | None = None) -> SynthResult:
+                dsp: bool = False, seed: int = 1, timeout: float | None = None,
+                place_timeout: float | None = None) -> SynthResult:
     """Bitstream of a core behind the UART bridge for ``board`` (``icebreaker`` / ``ulx3s``).
 
     With ``run=False`` only the plan's files are written (``status: planned``). Otherwise the
@@ -140,7 +141,8 @@ def build_board(core_factory, board: str, out_dir, *, baud: int = 115200, run: b
         tool = args[0]
         step = "yosys" if tool == "yosys" else ("nextpnr" if tool.startswith("nextpnr")
                                                 else "pack")
-        r = run_tool(step, tool, args[1:], out, timeout=timeout)
+        limit = place_timeout if step == "nextpnr" and place_timeout is not None else timeout
+        r = run_tool(step, tool, args[1:], out, timeout=limit)
         steps.append(Step(step, round(r.seconds, 3), f"{step}.log"))
         if step == "yosys" and r.returncode != 0:
             raise ToolFailed(f"yosys failed for {board} ({r.tail(1).strip()}); see "
@@ -152,7 +154,7 @@ def build_board(core_factory, board: str, out_dir, *, baud: int = 115200, run: b
             status, reason = classify_nextpnr(r.returncode, log + r.log, report)
             if status == "error":
                 raise ToolFailed(f"nextpnr failed for {board}: {reason}; see {tim}")
-            if status == "does_not_fit":
+            if status in ("does_not_fit", "timed_out"):
                 break
         if step == "pack" and r.returncode != 0:
             raise ToolFailed(f"{tool} failed ({r.tail(1).strip()}); see {out / 'pack.log'}")

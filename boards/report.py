@@ -12,6 +12,7 @@ import json
 import re
 
 from .results import ClockTiming, SynthResult, Timing
+from .tools import TIMEOUT_LINE
 
 __all__ = [
     "cell_summary",
@@ -112,11 +113,15 @@ def timing_summary(report: dict | None, log: str, clock_mhz: float | None = None
 
 def classify_nextpnr(returncode: int, log: str, report: dict | None) -> tuple[str, str]:
     """``(status, reason)`` of a nextpnr run: ``ok``, ``timing_failed`` (nextpnr stops with a
-    non-zero code when a clock misses its constraint, yet writes its outputs), ``does_not_fit``
-    or ``error``."""
+    non-zero code when a clock misses its constraint, yet writes its outputs), ``does_not_fit``,
+    ``timed_out`` (stopped at its time limit by :func:`~lognet.boards.tools.run_tool`) or
+    ``error``."""
     errors = [ln.strip() for ln in log.splitlines() if ln.startswith("ERROR")]
     if returncode == 0:
         return "ok", ""
+    stopped = [ln.strip() for ln in log.splitlines() if TIMEOUT_LINE in ln]
+    if stopped:
+        return "timed_out", stopped[-1].removeprefix("lognet: ")
     if errors and all("Max frequency for clock" in e for e in errors):
         return "timing_failed", errors[0]
     for e in errors:

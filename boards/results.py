@@ -228,8 +228,9 @@ class CorePorts:
         return cls(**{k: int(v) for k, v in d.items()})
 
 
-#: statuses a run ends with; ``planned`` is a build_board(run=False)
-STATUSES = ("ok", "timing_failed", "does_not_fit", "synthesised", "planned")
+#: statuses a run ends with; ``planned`` is a build_board(run=False), ``timed_out`` a
+#: place-and-route stopped at its time limit (no verdict on fit or timing)
+STATUSES = ("ok", "timing_failed", "does_not_fit", "timed_out", "synthesised", "planned")
 
 
 @dataclass(frozen=True)

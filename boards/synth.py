@@ -145,7 +145,7 @@ def _make_core(core, work: Path, verilog_top: str | None):
 def synth_core(core, target: str, clock_mhz: float | None, out_dir, *, dsp: bool = False,
                bitstream: bool = False, seed: int = 1, verilog_top: str | None = None,
                timeout: float | None = None, place: bool = True,
-               noabc: bool = False) -> SynthResult:
+               noabc: bool = False, place_timeout: float | None = None) -> SynthResult:
     """Out-of-context synthesis and place-and-route of ``core`` for ``target``.
 
     Parameters
@@ -168,6 +168,10 @@ def synth_core(core, target: str, clock_mhz: float | None, out_dir, *, dsp: bool
     place:
         Run nextpnr. ``False`` stops after Yosys (cell counts only, ``status: synthesised``,
         no utilisation or Fmax): a quick area estimate for sweeps.
+    timeout, place_timeout:
+        Seconds each tool may run (None: no limit), and nextpnr's own limit when given. A
+        place-and-route stopped at its limit is ``status: timed_out``, a result like
+        ``does_not_fit``; a Yosys run stopped at it is a ToolFailed.
     noabc:
         iCE40 only: map LUTs with Yosys' own mapper (``-noabc``) from the start, instead of
         ABC9 with that mapper as the fallback (for designs ABC9 takes too long on).
@@ -175,7 +179,8 @@ def synth_core(core, target: str, clock_mhz: float | None, out_dir, *, dsp: bool
     Returns
     -------
     SynthResult
-        ``status`` (``ok``, ``timing_failed``, ``does_not_fit``, ``synthesised``), cell counts
+        ``status`` (``ok``, ``timing_failed``, ``does_not_fit``, ``timed_out``, ``synthesised``),
+        cell counts
         for the core, the harness and in total, nextpnr utilisation, Fmax per clock with
         pass/fail, wall time of each step and the file names (also written as ``synth.json``).
         A timing failure is a result, not an exception.
@@ -246,7 +251,8 @@ def synth_core(core, target: str, clock_mhz: float | None, out_dir, *, dsp: bool
         pnr_args += ["--asc", f"{TOP}.asc"] if tgt.family == "ice40" else \
             ["--textcfg", f"{TOP}.config"]
     (work / "report.json").unlink(missing_ok=True)
-    p = run_tool("nextpnr", tgt.nextpnr, pnr_args, work, timeout=timeout)
+    p = run_tool("nextpnr", tgt.nextpnr, pnr_args, work,
+                 timeout=timeout if place_timeout is None else place_timeout)
     steps.append(Step("nextpnr", round(p.seconds, 3), "nextpnr.log"))
     log = (work / "nextpnr.log").read_text() if (work / "nextpnr.log").exists() else p.log
     report = load_json(work / "report.json")

@@ -20,7 +20,11 @@ from pathlib import Path
 
 from lognet.base.errors import InputError, ToolFailure
 
-__all__ = ["TOOLS", "ToolFailed", "ToolRun", "find_tool", "run_tool", "tool_env"]
+__all__ = ["TIMEOUT_LINE", "TOOLS", "ToolFailed", "ToolRun", "find_tool", "run_tool",
+           "tool_env"]
+
+#: the words :func:`run_tool` adds to a log when it stops a tool at its time limit
+TIMEOUT_LINE = "stopped at the time limit of"
 
 #: Amaranth tool name -> (YoWASP command, PyPI package that provides it)
 TOOLS: dict[str, tuple[str, str]] = {
@@ -129,7 +133,7 @@ def run_tool(step: str, tool: str, args: list[str], cwd: Path, *,
         rc = -9
         out = (e.stdout or b"").decode(errors="replace") if isinstance(e.stdout, bytes) \
             else (e.stdout or "")
-        out += f"\nlognet: {tool} stopped after {timeout} s\n"
+        out += f"\nlognet: {tool} {TIMEOUT_LINE} {timeout:g} s\n"
     seconds = time.perf_counter() - t0
     (Path(cwd) / f"{step}.log").write_text(out)
     return ToolRun(step, [tool, *args], rc, seconds, out)

@@ -547,7 +547,7 @@ def cmd_synth(args) -> int:
         find_tool(tool)
     return _tool_verb(args, out, force, lambda tmp: synth_core(
         lambda: build_core(spec), args.target, args.clock, tmp, dsp=args.dsp,
-        bitstream=args.bitstream, seed=args.seed))
+        bitstream=args.bitstream, seed=args.seed, place_timeout=args.place_timeout))
 
 
 def cmd_build(args) -> int:
@@ -557,7 +557,7 @@ def cmd_build(args) -> int:
     spec, out, force = _tool_spec_and_out(args, "board", args.board, BOARDS)
     return _tool_verb(args, out, force, lambda tmp: build_board(
         lambda: build_core(spec), args.board, tmp, baud=args.baud, run=not args.plan_only,
-        dsp=args.dsp, seed=args.seed))
+        dsp=args.dsp, seed=args.seed, place_timeout=args.place_timeout))
 
 
 def cmd_plan(args) -> int:
@@ -1192,6 +1192,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bitstream", action="store_true",
                    help="also pack a bitstream of the wrapped core (proves it routes)")
     p.add_argument("--seed", type=_SEED, default=1, help="nextpnr placement seed")
+    p.add_argument("--place-timeout", type=_bounded(float, 1.0, 7 * 86400.0), default=None,
+                   metavar="SECONDS", help="stop nextpnr after this long: status timed_out "
+                                           "(default: no limit)")
     p.add_argument("--json", help="also write the result here")
     _arch_options(p, defaults=False)
     p.set_defaults(func=cmd_synth)
@@ -1224,6 +1227,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baud", type=_bounded(int, 300, 12_000_000), default=115200)
     p.add_argument("--dsp", action="store_true", help="let Yosys use DSP blocks")
     p.add_argument("--seed", type=_SEED, default=1, help="nextpnr placement seed")
+    p.add_argument("--place-timeout", type=_bounded(float, 1.0, 7 * 86400.0), default=None,
+                   metavar="SECONDS", help="stop nextpnr after this long: status timed_out "
+                                           "(default: no limit)")
     p.add_argument("--plan-only", action="store_true",
                    help="write the build files (RTLIL, pins, scripts) without running tools")
     p.add_argument("--json", help="also write the result here")

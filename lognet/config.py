@@ -227,6 +227,10 @@ class SynthConfig:
     clock: dict[str, float] = _opt(None, lo=0.001, factory=dict)
     #: let Yosys use DSP blocks
     dsp: bool = False
+    #: seconds nextpnr may take per target before the target is reported ``timed_out`` (the
+    #: demo's place and route takes about a minute; one that cannot legalise may search for
+    #: a quarter of an hour before giving up)
+    place_timeout: float = _opt(1800.0, lo=1.0, hi=7 * 86400.0)
 
 
 @dataclass(frozen=True)

@@ -900,7 +900,7 @@ def step_synth(cfg: FlowConfig, net, folder: Path, out_dir: Path) -> list[Target
         arch, rate = _arch_text(nt), _rate(nt)
         try:
             r = synth_core(lambda nt=nt: build_core(nt), t, y.clock.get(t), folder / "synth" / t,
-                           dsp=y.dsp)
+                           dsp=y.dsp, place_timeout=y.place_timeout)
             one = TargetSynth(t, arch, r.relocated(folder, out_dir), **rate)
         except ToolFailed as e:
             one = TargetSynth(t, arch, error=str(e).replace(str(folder), str(out_dir)), **rate)

@@ -101,3 +101,12 @@ def test_noabc_maps_with_yosys_own_mapper(small_core, tmp_path):
     assert core.lut4 > 0 and core.carry > 0 and core.ff > 0
     assert r.timing.met is None and r.timing.fmax_mhz is None and r.utilisation == {}
     assert SynthResult.from_json(json.loads((tmp_path / "synth.json").read_text())) == r
+
+
+def test_a_place_and_route_stopped_at_its_limit_is_timed_out(small_core, tmp_path):
+    """nextpnr killed at ``place_timeout`` is a result (``timed_out``, with the limit named),
+    not an exception and not a verdict on fit or timing."""
+    r = synth_core(small_core, "ecp5-85k", 100, tmp_path, place_timeout=0.05)
+    assert r.status == "timed_out"
+    assert "stopped at the time limit of 0.05 s" in r.reason
+    assert r.fmax_mhz is None
