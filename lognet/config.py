@@ -109,9 +109,10 @@ class ModelConfig:
     def __post_init__(self):
         # the digits MLP (64 inputs, 10 classes) is refused before training when a layer of it
         # would be larger than a layer lognet builds
+        from lognet.model.train import DIGITS_CLASSES, DIGITS_INPUTS
         from lognet.model.validate import MAX_CONNECTIONS
 
-        sizes = (64, *self.hidden, 10)
+        sizes = (DIGITS_INPUTS, *self.hidden, DIGITS_CLASSES)
         for a, b in zip(sizes, sizes[1:]):
             if a * b > MAX_CONNECTIONS:
                 raise InputError(f"[model] hidden = {list(self.hidden)}: a {a} x {b} layer has "

@@ -17,6 +17,11 @@ __all__ = ["INITS", "digits_data", "glorot_init", "hot_start", "hot_start_table"
            "train_digits_mlp", "train_from_init", "weights_npz"]
 
 
+#: the digits data set: 8 x 8 pixels in, 10 classes out (the demo MLP's outer sizes)
+DIGITS_INPUTS = 64
+DIGITS_CLASSES = 10
+
+
 def digits_data(seed: int = 0, test_size: float = 0.25):
     """``(x_train, x_test, y_train, y_test)`` with x in [0, 1), stratified split."""
     from sklearn.datasets import load_digits
@@ -140,12 +145,12 @@ def train_from_init(init: str, hidden=(32,), seed: int = 0, epochs: int = 100,
     if init not in INITS:
         raise InputError(f"init {init!r}: use {' or '.join(INITS)}")
     xtr, xte, ytr, yte = digits_data(0) if data is None else data
-    shapes = list(zip((*hidden, 10), (xtr.shape[1], *hidden)))
+    shapes = list(zip((*hidden, DIGITS_CLASSES), (xtr.shape[1], *hidden)))
     draw = (lognormal_init(shapes, sigma, seed) if init == "lognormal"
             else glorot_init(shapes, seed))
     clf = MLPClassifier(hidden_layer_sizes=tuple(hidden), activation="relu", alpha=1e-4,
                         random_state=np.random.RandomState(seed), n_iter_no_change=MAX_EPOCHS)
-    clf.partial_fit(xtr, ytr, classes=np.arange(10))
+    clf.partial_fit(xtr, ytr, classes=np.arange(DIGITS_CLASSES))
     for (W, b), coef, icpt in zip(draw, clf.coefs_, clf.intercepts_):
         coef[...] = W.T  # in place: the optimiser holds these arrays
         icpt[...] = b
